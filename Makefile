@@ -1,0 +1,55 @@
+# Tally Portal. `make run` serves the portal with demo data; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+DEMO_VOTERS ?= 20000
+DEMO_PRECINCTS ?= 40
+
+.PHONY: install run serve db demo test test-fast lint format bench clean
+
+# Installs the pinned dependencies once; again only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+db: install
+	$(FLASK) db-upgrade
+
+demo: db
+	$(FLASK) seed-demo --if-empty --voters $(DEMO_VOTERS) --precincts $(DEMO_PRECINCTS)
+
+run: demo
+	@echo
+	@echo "Tally Portal on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	@cat instance/demo-logins.txt 2>/dev/null | sed -n '1,3p' || true
+	@echo "All demo sign-ins: instance/demo-logins.txt"
+	@echo
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --worker-class gthread --threads 8 \
+		--access-logfile - wsgi:app
+
+serve: run
+
+test: install
+	@bash tests/browser_deps.sh
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python bench/foundation.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

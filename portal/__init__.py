@@ -1,0 +1,84 @@
+"""Tally Portal: the application factory."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from portal import aio
+from portal.config import ROOT, instance_secret_key, load_config
+
+__version__ = "0.1.0"
+
+
+class Portal(Flask):
+    """Flask with every async view, hook and handler run on the process's persistent event loop."""
+
+    def async_to_sync(self, func):
+        if self.config.get("ASYNC_LOOP") == "per-request":  # stock Flask: a new loop per call
+            return super().async_to_sync(func)
+
+        @functools.wraps(func)
+        def call(*args, **kwargs):
+            return aio.run(func(*args, **kwargs))
+
+        return call
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Portal:
+    app = Portal(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.update(load_config(config))
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret_key(Path(app.instance_path))
+    app.config.update(
+        BOOTSTRAP_SERVE_LOCAL=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_NAME="tally_session",
+        REMEMBER_COOKIE_SECURE=True,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        VERSION=__version__,
+    )
+
+    from portal.db import make_database
+
+    app.extensions["portal.db"] = make_database(app)
+
+    from portal.extensions import bootstrap, csrf, htmx, login_manager
+
+    bootstrap.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    from portal import errors, rendering, security
+
+    security.init_app(app)
+    errors.init_app(app)
+    rendering.init_app(app)
+
+    from portal.audit.routes import bp as audit_bp
+    from portal.auth.routes import bp as auth_bp
+    from portal.dashboard.routes import bp as dashboard_bp
+    from portal.precincts.routes import bp as precincts_bp
+    from portal.users.routes import bp as users_bp
+
+    for bp in (auth_bp, dashboard_bp, precincts_bp, users_bp, audit_bp):
+        app.register_blueprint(bp)
+
+    from portal.auth import session_user
+
+    session_user.init_app(app)
+
+    from portal import cli
+
+    cli.init_app(app)
+    return app

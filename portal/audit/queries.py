@@ -1,0 +1,172 @@
+"""Append-only, hash-chained audit events.
+
+Each event stores the SHA-256 of its own canonical JSON, which includes the previous event's hash.
+Appends are serialised by a transaction-scoped advisory lock, taken as the last step of a write
+transaction, so the chain never forks and a rolled-back write leaves no event behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Select, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.models import AuditEvent, User
+
+GENESIS_HASH = "0" * 64
+AUDIT_LOCK_KEY = 0x7A11_A0D1
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def snapshot(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The audited state of a model row: the named fields, as JSON values."""
+    return {name: jsonable(getattr(row, name)) for name in fields}
+
+
+def event_hash(
+    *,
+    created_at: datetime,
+    username: str,
+    user_id: int | None,
+    action: str,
+    entity: str,
+    entity_id: str,
+    before: Any,
+    after: Any,
+    prev_hash: str,
+) -> str:
+    canonical = json.dumps(
+        {
+            "at": created_at.astimezone(UTC).isoformat(),
+            "user": username,
+            "user_id": user_id,
+            "action": action,
+            "entity": entity,
+            "entity_id": entity_id,
+            "before": before,
+            "after": after,
+            "prev": prev_hash,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def record_event(
+    session: AsyncSession,
+    *,
+    actor: User | None,
+    action: str,
+    entity: str,
+    entity_id: Any,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    username: str | None = None,
+) -> AuditEvent:
+    """Append one event in the caller's transaction. `actor` None means the system (CLI, seed)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
+    prev_hash = await session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    fields = {
+        "created_at": datetime.now(UTC),
+        "username": username or (actor.username if actor is not None else "system"),
+        "user_id": actor.id if actor is not None else None,
+        "action": action,
+        "entity": entity,
+        "entity_id": str(entity_id),
+        "before": jsonable(before) if before is not None else None,
+        "after": jsonable(after) if after is not None else None,
+        "prev_hash": prev_hash or GENESIS_HASH,
+    }
+    event = AuditEvent(**fields, hash=event_hash(**fields))
+    session.add(event)
+    await session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    events: int
+    broken_at: int | None = None
+    reason: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_at is None
+
+
+async def verify_chain(session: AsyncSession) -> ChainReport:
+    """Recompute every hash in order; report the first event that does not match."""
+    prev = GENESIS_HASH
+    count = 0
+    result = await session.stream(
+        select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=2000)
+    )
+    async for event in result.scalars():
+        count += 1
+        if event.prev_hash != prev:
+            return ChainReport(count, event.id, "does not follow the event before it")
+        expected = event_hash(
+            created_at=event.created_at,
+            username=event.username,
+            user_id=event.user_id,
+            action=event.action,
+            entity=event.entity,
+            entity_id=event.entity_id,
+            before=event.before,
+            after=event.after,
+            prev_hash=event.prev_hash,
+        )
+        if expected != event.hash:
+            return ChainReport(count, event.id, "its content does not match its hash")
+        prev = event.hash
+    return ChainReport(count)
+
+
+def _filtered(query: Select, *, q: str, user: str, entity: str, action: str) -> Select:
+    if user:
+        query = query.where(AuditEvent.username == user)
+    if entity:
+        query = query.where(AuditEvent.entity == entity)
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if q:
+        query = query.where(
+            or_(AuditEvent.entity_id == q, AuditEvent.action.startswith(q), AuditEvent.username == q)
+        )
+    return query
+
+
+async def search_events(
+    session: AsyncSession,
+    *,
+    q: str = "",
+    user: str = "",
+    entity: str = "",
+    action: str = "",
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[AuditEvent]:
+    """Newest first, keyset-paged by id."""
+    query = _filtered(select(AuditEvent), q=q, user=user, entity=entity, action=action)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    return list((await session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit))).all())

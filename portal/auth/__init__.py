@@ -1,0 +1,1 @@
+"""Sign-in, sign-out, roles, and the user of each request."""

@@ -1,0 +1,136 @@
+"""`flask --app wsgi ...` commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from portal import aio, migrate
+from portal.db import database, reading, transaction
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(db_upgrade)
+    app.cli.add_command(create_user)
+    app.cli.add_command(seed_demo)
+    app.cli.add_command(audit_cli)
+
+
+def _dispose() -> None:
+    aio.run(database().dispose())
+
+
+@click.command("db-upgrade")
+def db_upgrade() -> None:
+    """Create the database if it is missing and apply every migration."""
+    url = current_app.config["DATABASE_URL"]
+    if migrate.create_database(url):
+        click.echo(f"created database {url.rsplit('/', 1)[-1].split('?')[0]}")
+    migrate.upgrade(url)
+    click.echo("database is at the newest migration")
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "manager", "clerk", "observer"]), default="clerk")
+@click.option("--display-name", default=None, help="Defaults to the username.")
+@click.password_option(help="Prompted for (twice, hidden) when not given.")
+def create_user(username: str, role: str, display_name: str | None, password: str) -> None:
+    """Create a staff account."""
+    from portal.users.forms import UserCreateForm
+    from portal.users.queries import DuplicateUsername
+    from portal.users.queries import create_user as create
+
+    username = username.strip().lower()
+    with current_app.test_request_context():
+        form = UserCreateForm(
+            meta={"csrf": False},
+            data={
+                "username": username,
+                "display_name": display_name or username,
+                "role": role,
+                "password": password,
+                "confirm": password,
+            },
+        )
+        if not form.validate():
+            for field, errors in form.errors.items():
+                click.echo(f"{field}: {' '.join(errors)}", err=True)
+            sys.exit(2)
+
+    async def go():
+        async with transaction() as db:
+            return await create(
+                db,
+                actor=None,
+                username=username,
+                display_name=display_name or username,
+                role=role,
+                password=password,
+            )
+
+    try:
+        user = aio.run(go())
+    except DuplicateUsername:
+        click.echo(f"username {username} is taken", err=True)
+        sys.exit(1)
+    finally:
+        _dispose()
+    click.echo(f"created {user.role} {user.username}")
+
+
+@click.command("seed-demo")
+@click.option("--voters", default=20_000, show_default=True, type=click.IntRange(0, 5_000_000))
+@click.option("--precincts", default=40, show_default=True, type=click.IntRange(1, 20_000))
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has precincts.")
+@click.option("--seed", default=2026, show_default=True, help="Random seed (same seed, same data).")
+def seed_demo(voters: int, precincts: int, if_empty: bool, seed: int) -> None:
+    """Load realistic demo data: accounts, parties, precincts, voters, elections."""
+    from portal.demo.seed import has_data, load_demo
+
+    async def go():
+        async with reading() as db:
+            if if_empty and await has_data(db):
+                return None
+        async with transaction() as db:
+            return await load_demo(db, voters=voters, precincts=precincts, seed=seed)
+
+    try:
+        result = aio.run(go())
+    finally:
+        _dispose()
+    if result is None:
+        click.echo("demo data already loaded; nothing to do")
+        return
+    click.echo(
+        f"loaded {result.precincts} precincts, {result.voters:,} voters, "
+        f"{result.elections} elections in {result.seconds:.1f} s"
+    )
+    result.write_credentials(current_app.instance_path)
+    click.echo(f"demo sign-ins written to {result.credentials_file(current_app.instance_path)}")
+
+
+audit_cli = AppGroup("audit", help="The audit trail.")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain of every audit event; exit 1 at the first break."""
+    from portal.audit.queries import verify_chain
+
+    async def go():
+        async with reading() as db:
+            return await verify_chain(db)
+
+    try:
+        report = aio.run(go())
+    finally:
+        _dispose()
+    if report.intact:
+        click.echo(f"audit chain intact: {report.events:,} events")
+        return
+    click.echo(f"audit chain BROKEN at event {report.broken_at}: {report.reason}", err=True)
+    sys.exit(1)

@@ -1,0 +1,52 @@
+"""A project-local PostgreSQL for machines that have none (pgserver bundles PostgreSQL 16).
+
+Used only when PORTAL_DATABASE_URL is not set and the configured server does not answer, so a
+newcomer's `make run` and `make test` need nothing but Python. The server listens on a Unix socket
+under instance/pgdata and keeps running between commands (as root, pgserver runs it as a system
+user `pgserver` that it creates).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+
+log = logging.getLogger(__name__)
+
+
+def server_answers(url: str | URL, timeout: float = 1.0) -> bool:
+    url = make_url(url)
+    host = url.query.get("host") or url.host
+    if isinstance(host, tuple):
+        host = host[0]
+    if not host or str(host).startswith("/"):
+        directory = Path(host or "/var/run/postgresql")
+        return (directory / f".s.PGSQL.{url.port or 5432}").exists()
+    try:
+        with socket.create_connection((host, url.port or 5432), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def embedded_url(configured: str | URL, instance_path: Path) -> URL:
+    """Start (or reuse) the embedded server and return `configured` pointed at its socket."""
+    import pgserver  # imported here: it is only needed on machines without a server
+
+    server = pgserver.get_server(instance_path / "pgdata", cleanup_mode=None)
+    socket_dir = make_url(server.get_uri()).query["host"]
+    log.warning("no PostgreSQL answered; using the embedded server at %s", socket_dir)
+    return (
+        make_url(configured)
+        .set(host=None, port=None, username="postgres", password=None)
+        .update_query_dict({"host": socket_dir})
+    )
+
+
+def resolve_database_url(configured: str, *, from_env: bool, instance_path: Path) -> str:
+    if from_env or server_answers(configured):
+        return configured
+    return embedded_url(configured, instance_path).render_as_string(hide_password=False)

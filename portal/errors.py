@@ -1,0 +1,85 @@
+"""Typed errors mapped once to pages (full or htmx fragment)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import Conflict, HTTPException, InternalServerError
+
+from portal.rendering import htmx_headers, is_htmx
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "Bad request",
+    401: "Sign-in required",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Too large",
+    422: "Invalid input",
+    429: "Too many attempts",
+    500: "Something went wrong",
+    503: "Service unavailable",
+}
+
+
+class StaleEdit(Conflict):
+    """Someone else saved the row after this form was loaded."""
+
+    def __init__(self, description: str, current=None):
+        super().__init__(description)
+        self.current = current
+
+
+def error_response(code: int, message: str):
+    title = TITLES.get(code, "Error")
+    if is_htmx():
+        body = render_template("errors/_error_toast.html", code=code, title=title, message=message)
+        response = htmx_headers(
+            Flask.response_class(body, status=code, mimetype="text/html"),
+            retarget="#toasts",
+            reswap="beforeend",
+        )
+        return response
+    body = render_template("errors/error.html", code=code, title=title, message=message)
+    return body, code
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return error_response(
+            400, f"The form could not be accepted ({error.description}). Reload the page and try again."
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code and error.code < 400:
+            return error
+        return error_response(error.code or 500, error.description or "")
+
+    def database_unavailable(error: Exception):
+        log.error("database unavailable for %s %s: %r", request.method, request.path, error)
+        return error_response(503, "The database is not answering. Nothing was saved; try again in a moment.")
+
+    for exc_type in (
+        OSError,
+        asyncio.TimeoutError,
+        sa_exc.TimeoutError,
+        sa_exc.InterfaceError,
+        sa_exc.OperationalError,
+    ):
+        app.register_error_handler(exc_type, database_unavailable)
+
+    @app.errorhandler(InternalServerError)
+    def internal_error(error: InternalServerError):
+        original = getattr(error, "original_exception", None)
+        if original is not None:
+            log.exception("unhandled error on %s %s", request.method, request.path, exc_info=original)
+        return error_response(500, "The error was logged. Nothing on this page was saved.")

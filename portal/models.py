@@ -1,0 +1,380 @@
+"""Typed SQLAlchemy models for every entity of the election domain (see shared/DOMAIN.md).
+
+Rules that must hold whatever code writes the row live in the database: unique keys, foreign keys,
+check constraints on statuses and counts. Editable rows carry `version` for optimistic concurrency
+and `updated_by_id`/`updated_at` so a refused stale edit can say who changed the row and when.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("admin", "manager", "clerk", "observer")
+ELECTION_KINDS = ("general", "primary", "special", "organisational")
+ELECTION_STATUSES = ("draft", "open", "closed", "certified")
+CANDIDATE_STATUSES = ("qualified", "withdrawn")
+VOTER_STATUSES = ("active", "inactive", "removed")
+CHECK_IN_METHODS = ("in_person", "early", "mail", "provisional")
+RETURN_STATUSES = ("entered", "verified")
+INCIDENT_STATUSES = ("open", "resolved")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def created_at_column() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Versioned:
+    """Optimistic concurrency: UPDATE ... WHERE version = :seen, and who changed it last."""
+
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class User(UserMixin, Base):
+    __tablename__ = "user_account"
+    __table_args__ = (
+        CheckConstraint(one_of("role", ROLES), name="role"),
+        CheckConstraint("failed_logins >= 0", name="failed_logins"),
+        CheckConstraint("username ~ '^[a-z0-9._-]{3,40}$'", name="username_format"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(40), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    failed_logins: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = created_at_column()
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    # Flask-Login: an inactive account is refused at login and logged out on its next request.
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def has_role(self, *roles: str) -> bool:
+        return self.role in roles
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per client address (per-account failures live on the user row)."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (CheckConstraint("failures >= 0", name="failures"),)
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Precinct(Versioned, Base):
+    __tablename__ = "precinct"
+    __table_args__ = (
+        CheckConstraint("code ~ '^[A-Z0-9][A-Z0-9-]{0,15}$'", name="code_format"),
+        CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    polling_place: Mapped[str] = mapped_column(String(200), server_default="")
+    created_at: Mapped[datetime] = created_at_column()
+
+    __mapper_args__ = {"version_id_col": Versioned.version}
+
+
+class Party(Versioned, Base):
+    __tablename__ = "party"
+    __table_args__ = (
+        CheckConstraint("colour ~ '^#[0-9a-f]{6}$'", name="colour_format"),
+        CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    abbreviation: Mapped[str] = mapped_column(String(10), unique=True)
+    colour: Mapped[str] = mapped_column(String(7), server_default="#6c757d")
+    created_at: Mapped[datetime] = created_at_column()
+
+    __mapper_args__ = {"version_id_col": Versioned.version}
+
+
+class Election(Versioned, Base):
+    __tablename__ = "election"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", ELECTION_KINDS), name="kind"),
+        CheckConstraint(one_of("status", ELECTION_STATUSES), name="status"),
+        CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(160))
+    election_date: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    created_at: Mapped[datetime] = created_at_column()
+
+    contests: Mapped[list[Contest]] = relationship(
+        back_populates="election", order_by="Contest.ballot_order", viewonly=True
+    )
+
+    __mapper_args__ = {"version_id_col": Versioned.version}
+
+
+class ElectionPrecinct(Base):
+    """The precincts taking part in an election."""
+
+    __tablename__ = "election_precinct"
+
+    election_id: Mapped[int] = mapped_column(ForeignKey("election.id", ondelete="CASCADE"), primary_key=True)
+    precinct_id: Mapped[int] = mapped_column(ForeignKey("precinct.id"), primary_key=True)
+
+
+class Contest(Versioned, Base):
+    __tablename__ = "contest"
+    __table_args__ = (
+        CheckConstraint("vote_for >= 1", name="vote_for_positive"),
+        CheckConstraint("ballot_order >= 0", name="ballot_order"),
+        CheckConstraint("length(btrim(office_title)) > 0", name="title_not_blank"),
+        UniqueConstraint("id", "election_id", name="uq_contest_id_election"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    election_id: Mapped[int] = mapped_column(ForeignKey("election.id", ondelete="CASCADE"), index=True)
+    office_title: Mapped[str] = mapped_column(String(160))
+    vote_for: Mapped[int] = mapped_column(Integer, server_default="1")
+    ballot_order: Mapped[int] = mapped_column(Integer, server_default="0")
+    is_measure: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = created_at_column()
+
+    election: Mapped[Election] = relationship(back_populates="contests")
+
+    __mapper_args__ = {"version_id_col": Versioned.version}
+
+
+class ContestPrecinct(Base):
+    """The precincts whose ballot carries a contest."""
+
+    __tablename__ = "contest_precinct"
+
+    contest_id: Mapped[int] = mapped_column(ForeignKey("contest.id", ondelete="CASCADE"), primary_key=True)
+    precinct_id: Mapped[int] = mapped_column(ForeignKey("precinct.id"), primary_key=True)
+
+
+class Candidate(Versioned, Base):
+    __tablename__ = "candidate"
+    __table_args__ = (
+        CheckConstraint(one_of("status", CANDIDATE_STATUSES), name="status"),
+        CheckConstraint("ballot_order >= 0", name="ballot_order"),
+        CheckConstraint("code ~ '^[A-Z0-9][A-Z0-9-]{0,23}$'", name="code_format"),
+        CheckConstraint("length(btrim(ballot_name)) > 0", name="name_not_blank"),
+        UniqueConstraint("election_id", "code", name="uq_candidate_election_code"),
+        # The election is stored for the unique code and must be the contest's own election.
+        ForeignKeyConstraint(
+            ["contest_id", "election_id"],
+            ["contest.id", "contest.election_id"],
+            name="fk_candidate_contest_election",
+            ondelete="CASCADE",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contest_id: Mapped[int] = mapped_column(Integer, index=True)
+    election_id: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(24))
+    ballot_name: Mapped[str] = mapped_column(String(160))
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("party.id"))
+    ballot_order: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(String(16), server_default="qualified")
+    write_in: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = created_at_column()
+
+    __mapper_args__ = {"version_id_col": Versioned.version}
+
+
+class Voter(Versioned, Base):
+    __tablename__ = "voter"
+    __table_args__ = (
+        CheckConstraint(one_of("status", VOTER_STATUSES), name="status"),
+        CheckConstraint("state_voter_id ~ '^[A-Z0-9]{4,20}$'", name="voter_id_format"),
+        CheckConstraint("date_of_birth >= '1900-01-01'", name="birth_plausible"),
+        Index("ix_voter_precinct_active", "precinct_id", postgresql_where=text("status = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    state_voter_id: Mapped[str] = mapped_column(String(20), unique=True)
+    first_name: Mapped[str] = mapped_column(String(80))
+    middle_name: Mapped[str] = mapped_column(String(80), server_default="")
+    last_name: Mapped[str] = mapped_column(String(80))
+    date_of_birth: Mapped[date] = mapped_column(Date)
+    address: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(80), server_default="")
+    postal_code: Mapped[str] = mapped_column(String(10), server_default="")
+    precinct_id: Mapped[int] = mapped_column(ForeignKey("precinct.id"))
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("party.id"))
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    registration_date: Mapped[date] = mapped_column(Date)
+    last_voted_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = created_at_column()
+
+    __mapper_args__ = {"version_id_col": Versioned.version}
+
+
+class CheckIn(Base):
+    """A voter was issued a ballot. Never linked to how they voted (no contest, no choice here)."""
+
+    __tablename__ = "check_in"
+    __table_args__ = (
+        CheckConstraint(one_of("method", CHECK_IN_METHODS), name="method"),
+        UniqueConstraint("voter_id", "election_id", name="uq_check_in_voter_election"),
+        Index("ix_check_in_election_precinct", "election_id", "precinct_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    voter_id: Mapped[int] = mapped_column(ForeignKey("voter.id"))
+    election_id: Mapped[int] = mapped_column(ForeignKey("election.id"))
+    # The voter's precinct when the ballot was issued: turnout stays right if they move later.
+    precinct_id: Mapped[int] = mapped_column(ForeignKey("precinct.id"))
+    method: Mapped[str] = mapped_column(String(16))
+    checked_in_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+
+
+class PrecinctReturn(Base):
+    """One version of a precinct's figures for one contest. Amendments add a version."""
+
+    __tablename__ = "precinct_return"
+    __table_args__ = (
+        CheckConstraint(one_of("status", RETURN_STATUSES), name="status"),
+        CheckConstraint("ballots_cast >= 0", name="ballots_cast"),
+        CheckConstraint("overvotes >= 0", name="overvotes"),
+        CheckConstraint("undervotes >= 0", name="undervotes"),
+        CheckConstraint("revision >= 1", name="revision"),
+        CheckConstraint("verified_by_id IS NULL OR verified_by_id <> entered_by_id", name="four_eyes"),
+        CheckConstraint("(status = 'verified') = (verified_by_id IS NOT NULL)", name="verified_has_verifier"),
+        UniqueConstraint(
+            "election_id", "precinct_id", "contest_id", "revision", name="uq_precinct_return_revision"
+        ),
+        ForeignKeyConstraint(
+            ["contest_id", "election_id"],
+            ["contest.id", "contest.election_id"],
+            name="fk_precinct_return_contest_election",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    election_id: Mapped[int] = mapped_column(Integer)
+    precinct_id: Mapped[int] = mapped_column(ForeignKey("precinct.id"))
+    contest_id: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    ballots_cast: Mapped[int] = mapped_column(Integer)
+    overvotes: Mapped[int] = mapped_column(Integer, server_default="0")
+    undervotes: Mapped[int] = mapped_column(Integer, server_default="0")
+    status: Mapped[str] = mapped_column(String(16), server_default="entered")
+    entered_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReturnVote(Base):
+    __tablename__ = "return_vote"
+    __table_args__ = (CheckConstraint("votes >= 0", name="votes"),)
+
+    return_id: Mapped[int] = mapped_column(
+        ForeignKey("precinct_return.id", ondelete="CASCADE"), primary_key=True
+    )
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidate.id"), primary_key=True)
+    votes: Mapped[int] = mapped_column(Integer)
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+    __table_args__ = (
+        CheckConstraint(one_of("status", INCIDENT_STATUSES), name="status"),
+        CheckConstraint("length(btrim(body)) > 0", name="body_not_blank"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    election_id: Mapped[int] = mapped_column(ForeignKey("election.id"), index=True)
+    precinct_id: Mapped[int | None] = mapped_column(ForeignKey("precinct.id"))
+    state_voter_id: Mapped[str | None] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    reported_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = created_at_column()
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """Append-only (a trigger refuses UPDATE and DELETE); each row hashes the one before it."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_entity", "entity", "entity_id"),
+        Index("ix_audit_event_user", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    username: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(40))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

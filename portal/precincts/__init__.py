@@ -1,0 +1,1 @@
+"""Precincts: the reference CRUD screen."""

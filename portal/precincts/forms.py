@@ -1,0 +1,27 @@
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, StringField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from portal.forms import strip, upper
+
+
+class PrecinctForm(FlaskForm):
+    code = StringField(
+        "Code",
+        filters=[strip, upper],
+        validators=[
+            DataRequired("Enter the precinct code."),
+            Regexp(
+                r"^[A-Z0-9][A-Z0-9-]{0,15}$",
+                message="Use 1 to 16 letters, digits or hyphens (e.g. 111-C).",
+            ),
+        ],
+        description="As printed on the ballot style, e.g. 111-C.",
+    )
+    name = StringField("Name", filters=[strip], validators=[DataRequired("Enter a name."), Length(max=120)])
+    polling_place = StringField("Polling place", filters=[strip], validators=[Optional(), Length(max=200)])
+    version = HiddenField()
+
+
+class DeleteForm(FlaskForm):
+    version = IntegerField(validators=[Optional()])

@@ -1,0 +1,181 @@
+"""Precinct data access."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.queries import record_event, snapshot
+from portal.errors import StaleEdit
+from portal.models import Precinct, User, Voter
+
+AUDITED = ("code", "name", "polling_place")
+SORTS = {
+    "code": Precinct.code,
+    "name": Precinct.name,
+    "polling_place": Precinct.polling_place,
+}
+
+
+class DuplicateCode(ValueError):
+    pass
+
+
+class PrecinctInUse(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class PrecinctPage:
+    rows: list[tuple[Precinct, int]]  # (precinct, active registered voters)
+    total: int
+    page: int
+    pages: int
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search_precincts(
+    session: AsyncSession, *, q: str = "", sort: str = "code", page: int = 1, per_page: int = 50
+) -> PrecinctPage:
+    """Precincts matching `q` (code or name prefix, name or polling place substring), one page."""
+    query = select(Precinct)
+    if q:
+        pattern = f"%{_escape_like(q)}%"
+        query = query.where(
+            or_(
+                Precinct.code.ilike(f"{_escape_like(q)}%"),
+                Precinct.name.ilike(pattern),
+                Precinct.polling_place.ilike(pattern),
+            )
+        )
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    key, descending = sort.removeprefix("-"), sort.startswith("-")
+    column = SORTS.get(key, Precinct.code)
+    order = [column.desc() if descending else column.asc(), Precinct.id]
+    precincts = (
+        await session.scalars(query.order_by(*order).limit(per_page).offset((page - 1) * per_page))
+    ).all()
+    counts = await registered_voters(session, [p.id for p in precincts])
+    return PrecinctPage([(p, counts.get(p.id, 0)) for p in precincts], total, page, pages)
+
+
+async def registered_voters(session: AsyncSession, precinct_ids: list[int]) -> dict[int, int]:
+    """Active voters per precinct: derived from the roll, never typed."""
+    if not precinct_ids:
+        return {}
+    rows = await session.execute(
+        select(Voter.precinct_id, func.count())
+        .where(Voter.precinct_id.in_(precinct_ids), Voter.status == "active")
+        .group_by(Voter.precinct_id)
+    )
+    return dict(rows.tuples().all())
+
+
+async def get_precinct(session: AsyncSession, precinct_id: int) -> Precinct | None:
+    return await session.get(Precinct, precinct_id)
+
+
+async def code_taken(session: AsyncSession, code: str, *, except_id: int | None = None) -> bool:
+    query = select(Precinct.id).where(Precinct.code == code)
+    if except_id is not None:
+        query = query.where(Precinct.id != except_id)
+    return (await session.scalar(query)) is not None
+
+
+async def last_editor(session: AsyncSession, row: Any) -> str:
+    if row.updated_by_id is None:
+        return "the system"
+    user = await session.get(User, row.updated_by_id)
+    return user.display_name if user else "a deleted user"
+
+
+async def _stale(session: AsyncSession, row: Precinct) -> StaleEdit:
+    who = await last_editor(session, row)
+    when = row.updated_at.strftime("%Y-%m-%d %H:%M:%S %Z")
+    return StaleEdit(f"This precinct was changed by {who} at {when} after you opened it.", current=row)
+
+
+async def create_precinct(session: AsyncSession, *, actor: User, data: dict[str, str]) -> Precinct:
+    if await code_taken(session, data["code"]):
+        raise DuplicateCode(data["code"])
+    precinct = Precinct(**data, updated_by_id=actor.id)
+    session.add(precinct)
+    try:
+        await session.flush()
+    except IntegrityError as error:  # a concurrent create won the race for the code
+        raise DuplicateCode(data["code"]) from error
+    await record_event(
+        session,
+        actor=actor,
+        action="create",
+        entity="precinct",
+        entity_id=precinct.id,
+        after=snapshot(precinct, AUDITED),
+    )
+    return precinct
+
+
+async def update_precinct(
+    session: AsyncSession, *, actor: User, precinct_id: int, seen_version: int | None, data: dict[str, str]
+) -> Precinct:
+    precinct = await session.get(Precinct, precinct_id, with_for_update=True)
+    if precinct is None:
+        raise LookupError(precinct_id)
+    if seen_version != precinct.version:
+        raise await _stale(session, precinct)
+    if await code_taken(session, data["code"], except_id=precinct_id):
+        raise DuplicateCode(data["code"])
+    before = snapshot(precinct, AUDITED)
+    for field, value in data.items():
+        setattr(precinct, field, value)
+    if snapshot(precinct, AUDITED) == before:
+        return precinct
+    precinct.updated_by_id = actor.id
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise DuplicateCode(data["code"]) from error
+    await record_event(
+        session,
+        actor=actor,
+        action="update",
+        entity="precinct",
+        entity_id=precinct.id,
+        before=before,
+        after=snapshot(precinct, AUDITED),
+    )
+    return precinct
+
+
+async def delete_precinct(
+    session: AsyncSession, *, actor: User, precinct_id: int, seen_version: int | None
+) -> Precinct:
+    precinct = await session.get(Precinct, precinct_id, with_for_update=True)
+    if precinct is None:
+        raise LookupError(precinct_id)
+    if seen_version is not None and seen_version != precinct.version:
+        raise await _stale(session, precinct)
+    voters = await session.scalar(select(func.count()).where(Voter.precinct_id == precinct_id))
+    if voters:
+        raise PrecinctInUse(f"{voters:,} voters are registered in precinct {precinct.code}; move them first.")
+    before = snapshot(precinct, AUDITED)
+    await session.delete(precinct)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise PrecinctInUse(
+            f"Precinct {precinct.code} is used by an election, a return or a check-in and cannot be deleted."
+        ) from error
+    await record_event(
+        session, actor=actor, action="delete", entity="precinct", entity_id=precinct_id, before=before
+    )
+    return precinct

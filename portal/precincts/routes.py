@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, request, url_for
+
+from portal.auth.current import current_actor
+from portal.auth.roles import EVERY_ROLE, allow
+from portal.db import reading, transaction
+from portal.errors import StaleEdit
+from portal.forms import form_version
+from portal.precincts import queries
+from portal.precincts.forms import DeleteForm, PrecinctForm
+from portal.rendering import render, render_form, saved
+
+bp = Blueprint("precincts", __name__, url_prefix="/precincts")
+EDITORS = ("admin", "manager")
+CHANGED = "precinctsChanged"
+
+
+def _form_data(form: PrecinctForm) -> dict[str, str]:
+    return {"code": form.code.data, "name": form.name.data, "polling_place": form.polling_place.data or ""}
+
+
+async def _get_or_404(precinct_id: int):
+    async with reading() as db:
+        precinct = await queries.get_precinct(db, precinct_id)
+    if precinct is None:
+        abort(404, "No such precinct.")
+    return precinct
+
+
+@bp.get("")
+@allow(*EVERY_ROLE)
+async def index():
+    q = request.args.get("q", "").strip()[:100]
+    sort = request.args.get("sort", "code")
+    if sort.removeprefix("-") not in queries.SORTS:
+        sort = "code"
+    page = request.args.get("page", 1, type=int)
+    async with reading() as db:
+        result = await queries.search_precincts(db, q=q, sort=sort, page=page)
+    return render("precincts/precincts.html", "precincts/_list.html", result=result, q=q, sort=sort)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def create():
+    form = PrecinctForm()
+    if form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                precinct = await queries.create_precinct(db, actor=current_actor(), data=_form_data(form))
+        except queries.DuplicateCode:
+            form.code.errors.append(f"Precinct code {form.code.data} is already in use.")
+        else:
+            flash(f"Precinct {precinct.code} created.", "success")
+            return saved(url_for(".index"), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "precincts/_form.html",
+        form=form,
+        title="New precinct",
+        action=url_for(".create"),
+        status=422 if form.errors else 200,
+    )
+
+
+@bp.route("/<int:precinct_id>/edit", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def update(precinct_id: int):
+    precinct = await _get_or_404(precinct_id)
+    form = PrecinctForm(obj=precinct)
+    conflict = None
+    if request.method == "GET":
+        form.version.data = precinct.version
+    elif form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                precinct = await queries.update_precinct(
+                    db,
+                    actor=current_actor(),
+                    precinct_id=precinct_id,
+                    seen_version=form_version(form),
+                    data=_form_data(form),
+                )
+        except queries.DuplicateCode:
+            form.code.errors.append(f"Precinct code {form.code.data} is already in use.")
+        except StaleEdit as stale:
+            current = stale.current
+            conflict = {
+                "message": stale.description,
+                "fields": [
+                    (form[name].label.text, getattr(current, name), form[name].data)
+                    for name in queries.AUDITED
+                    if getattr(current, name) != form[name].data
+                ],
+            }
+            # Saving again now deliberately replaces the newer values shown above.
+            form.version.data = current.version
+        except LookupError:
+            abort(404, "This precinct was deleted meanwhile; nothing was saved.")
+        else:
+            flash(f"Precinct {precinct.code} saved.", "success")
+            return saved(url_for(".index"), changed_event=CHANGED)
+    status = 409 if conflict else 422 if form.errors else 200
+    return render_form(
+        "_form_page.html",
+        "precincts/_form.html",
+        form=form,
+        conflict=conflict,
+        title=f"Edit precinct {precinct.code}",
+        action=url_for(".update", precinct_id=precinct_id),
+        status=status,
+    )
+
+
+@bp.route("/<int:precinct_id>/delete", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def delete(precinct_id: int):
+    precinct = await _get_or_404(precinct_id)
+    form = DeleteForm(version=precinct.version)
+    error = None
+    if form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                await queries.delete_precinct(
+                    db, actor=current_actor(), precinct_id=precinct_id, seen_version=form.version.data
+                )
+        except (queries.PrecinctInUse, StaleEdit) as refusal:
+            error = getattr(refusal, "description", None) or str(refusal)
+        except LookupError:
+            abort(404, "This precinct was already deleted.")
+        else:
+            flash(f"Precinct {precinct.code} deleted.", "success")
+            return saved(url_for(".index"), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "precincts/_delete_form.html",
+        form=form,
+        precinct=precinct,
+        error=error,
+        title=f"Delete precinct {precinct.code}?",
+        action=url_for(".delete", precinct_id=precinct_id),
+        status=409 if error else 200,
+    )

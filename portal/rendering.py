@@ -1,0 +1,161 @@
+"""One URL, two renderings: the full page for a browser, the partial for an htmx request.
+
+Also the htmx response headers (htmx-flask's own `make_response` rejects valid swap values: its
+list lacks a comma between "beforebegin" and "afterbegin", and it refuses any swap modifier), and
+flashed messages delivered as toasts with htmx responses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, get_flashed_messages, make_response, render_template, request, url_for
+
+SWAP_STYLES = (
+    "innerHTML",
+    "outerHTML",
+    "textContent",
+    "beforebegin",
+    "afterbegin",
+    "beforeend",
+    "afterend",
+    "delete",
+    "none",
+)
+
+
+def is_htmx() -> bool:
+    # A history restore (back button after a cache miss) wants the whole page.
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def render(page: str, partial: str | None = None, *, status: int = 200, **context: Any) -> Response:
+    """Render `partial` for an htmx request (when given), else the full `page`; same data both ways."""
+    template = partial if partial and is_htmx() else page
+    return make_response(render_template(template, **context), status)
+
+
+def htmx_headers(
+    response: Response,
+    *,
+    trigger: str | dict | None = None,
+    retarget: str | None = None,
+    reswap: str | None = None,
+    push_url: str | None = None,
+    redirect: str | None = None,
+) -> Response:
+    """Set htmx response headers; `reswap` may carry modifiers ("afterbegin scroll:top")."""
+    if reswap is not None:
+        style = reswap.split()[0] if reswap.split() else ""
+        if style not in SWAP_STYLES:
+            raise ValueError(f"unknown htmx swap style {style!r}")
+        response.headers["HX-Reswap"] = reswap
+    if trigger is not None:
+        response.headers["HX-Trigger"] = trigger if isinstance(trigger, str) else json.dumps(trigger)
+    if retarget is not None:
+        response.headers["HX-Retarget"] = retarget
+    if push_url is not None:
+        response.headers["HX-Push-Url"] = push_url
+    if redirect is not None:
+        response.headers["HX-Redirect"] = redirect
+    return response
+
+
+# htmx settings (a meta tag in the layout). No eval and no script tags in swapped content, so the
+# Content-Security-Policy holds; no page snapshots in localStorage (they would hold voter data);
+# 409/422/429 responses carry a form with its errors and are swapped like any page.
+HTMX_CONFIG = {
+    "includeIndicatorStyles": False,
+    "allowEval": False,
+    "allowScriptTags": False,
+    "selfRequestsOnly": True,
+    "historyCacheSize": 0,
+    "refreshOnHistoryMiss": True,
+    "responseHandling": [
+        {"code": "204", "swap": False},
+        {"code": "[23]..", "swap": True},
+        {"code": "409|422|429", "swap": True, "error": False},
+        {"code": "[45]..", "swap": True, "error": True},
+        {"code": "...", "swap": False},
+    ],
+}
+
+# (label, endpoint, roles that see it)
+NAVIGATION = [
+    ("Dashboard", "dashboard.index", None),
+    ("Precincts", "precincts.index", None),
+    ("Users", "users.index", ("admin",)),
+    ("Audit log", "audit.index", ("admin", "manager")),
+]
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url: str
+    active: bool
+
+
+def nav_items() -> list[NavItem]:
+    from flask_login import current_user
+
+    blueprint = request.blueprints[0] if request.blueprints else ""
+    return [
+        NavItem(label, url_for(endpoint), endpoint.split(".")[0] == blueprint)
+        for label, endpoint, roles in NAVIGATION
+        if roles is None or current_user.has_role(*roles)
+    ]
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def layout_context() -> dict[str, Any]:
+        return {"htmx_config": HTMX_CONFIG, "nav_items": nav_items, "now": lambda: datetime.now(UTC)}
+
+    @app.after_request
+    def flashes_as_toasts(response: Response) -> Response:
+        # A full page shows flashed messages in its layout; an htmx response carries them as
+        # out-of-band toasts, so a message is never lost between fragments.
+        if (
+            not is_htmx()
+            or response.is_streamed
+            or response.mimetype != "text/html"
+            or response.status_code in (204, 301, 302, 303)
+            or "HX-Redirect" in response.headers
+        ):
+            return response
+        messages = get_flashed_messages(with_categories=True)
+        if messages:
+            toasts = render_template("_toasts_oob.html", messages=messages)
+            response.set_data(response.get_data() + toasts.encode())
+        return response
+
+
+def render_form(
+    page: str, form_template: str, *, status: int = 200, title: str = "", **context: Any
+) -> Response:
+    """A form three ways: the full page without htmx, a modal for an htmx GET, and the form alone
+    for an htmx POST (so validation errors replace the form in place)."""
+    context.update(form_template=form_template, title=title)
+    if not is_htmx():
+        template = page
+    elif request.method == "GET":
+        template = "_modal.html"
+    else:
+        template = form_template
+    return make_response(render_template(template, **context), status)
+
+
+def saved(redirect_to: str, *, changed_event: str) -> Response:
+    """After a successful modal form: htmx closes the modal and refreshes lists; else redirect."""
+    if is_htmx():
+        return htmx_headers(
+            make_response("", 200), trigger={"closeModal": True, changed_event: True}, reswap="innerHTML"
+        )
+    from flask import redirect
+
+    return redirect(redirect_to, 303)

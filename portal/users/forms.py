@@ -1,0 +1,45 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
+
+from portal.forms import lower, strip
+from portal.models import ROLES
+
+ROLE_CHOICES = [
+    ("admin", "Admin: users and everything else"),
+    ("manager", "Manager: elections and certification"),
+    ("clerk", "Clerk: voters, check-in, returns entry"),
+    ("observer", "Observer: read only"),
+]
+assert [value for value, _ in ROLE_CHOICES] == list(ROLES)
+
+PASSWORD_RULE = Length(min=12, max=200, message="Use at least 12 characters.")
+
+
+class UserCreateForm(FlaskForm):
+    username = StringField(
+        "Username",
+        filters=[strip, lower],
+        validators=[
+            DataRequired("Enter a username."),
+            Regexp(r"^[a-z0-9._-]{3,40}$", message="3 to 40 letters, digits, dots, dashes or underscores."),
+        ],
+    )
+    display_name = StringField("Display name", filters=[strip], validators=[DataRequired(), Length(max=120)])
+    role = SelectField("Role", choices=ROLE_CHOICES, default="clerk")
+    password = PasswordField("Password", validators=[DataRequired(), PASSWORD_RULE])
+    confirm = PasswordField(
+        "Repeat password", validators=[DataRequired(), EqualTo("password", "The passwords differ.")]
+    )
+
+
+class UserEditForm(FlaskForm):
+    display_name = StringField("Display name", filters=[strip], validators=[DataRequired(), Length(max=120)])
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    active = BooleanField("Active (may sign in)")
+    new_password = PasswordField(
+        "New password",
+        validators=[Optional(), PASSWORD_RULE],
+        description="Leave empty to keep the current one.",
+    )
+    version = HiddenField()

@@ -1,0 +1,95 @@
+"""Staff accounts."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.queries import record_event, snapshot
+from portal.auth.queries import hash_password
+from portal.errors import StaleEdit
+from portal.models import User
+
+AUDITED = ("username", "display_name", "role", "active")
+
+
+class DuplicateUsername(ValueError):
+    pass
+
+
+class LastAdmin(ValueError):
+    pass
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.scalars(select(User).order_by(User.active.desc(), User.username))).all())
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def create_user(
+    session: AsyncSession, *, actor: User | None, username: str, display_name: str, role: str, password: str
+) -> User:
+    if await session.scalar(select(User.id).where(User.username == username)):
+        raise DuplicateUsername(username)
+    user = User(
+        username=username, display_name=display_name, role=role, password_hash=await hash_password(password)
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise DuplicateUsername(username) from error
+    await record_event(
+        session, actor=actor, action="create", entity="user", entity_id=user.id, after=snapshot(user, AUDITED)
+    )
+    return user
+
+
+async def _other_active_admins(session: AsyncSession, user_id: int) -> int:
+    return (
+        await session.scalar(
+            select(func.count()).where(User.role == "admin", User.active.is_(True), User.id != user_id)
+        )
+        or 0
+    )
+
+
+async def update_user(
+    session: AsyncSession,
+    *,
+    actor: User,
+    user_id: int,
+    seen_version: int | None,
+    display_name: str,
+    role: str,
+    active: bool,
+    new_password: str | None,
+) -> User:
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise LookupError(user_id)
+    if seen_version != user.version:
+        raise StaleEdit(
+            f"This account was changed at {user.updated_at:%Y-%m-%d %H:%M:%S %Z} after you opened it.",
+            current=user,
+        )
+    demoted = (role != "admin" or not active) and user.role == "admin" and user.active
+    if demoted and not await _other_active_admins(session, user_id):
+        raise LastAdmin("At least one active admin must remain.")
+    before = snapshot(user, AUDITED)
+    user.display_name, user.role, user.active = display_name, role, active
+    after = snapshot(user, AUDITED)
+    if new_password:
+        user.password_hash = await hash_password(new_password)
+        after["password"] = "changed"  # noqa: S105 - a marker, not a password
+    if after == before:
+        return user
+    await session.flush()
+    await record_event(
+        session, actor=actor, action="update", entity="user", entity_id=user.id, before=before, after=after
+    )
+    return user

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, request, url_for
+
+from portal.auth.current import current_actor
+from portal.auth.roles import allow
+from portal.db import reading, transaction
+from portal.errors import StaleEdit
+from portal.forms import form_version
+from portal.rendering import render, render_form, saved
+from portal.users import queries
+from portal.users.forms import UserCreateForm, UserEditForm
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+CHANGED = "usersChanged"
+
+
+@bp.get("")
+@allow("admin")
+async def index():
+    async with reading() as db:
+        users = await queries.list_users(db)
+    return render("users/users.html", "users/_list.html", users=users)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@allow("admin")
+async def create():
+    form = UserCreateForm()
+    if form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                user = await queries.create_user(
+                    db,
+                    actor=current_actor(),
+                    username=form.username.data,
+                    display_name=form.display_name.data,
+                    role=form.role.data,
+                    password=form.password.data,
+                )
+        except queries.DuplicateUsername:
+            form.username.errors.append(f"The username {form.username.data} is taken.")
+        else:
+            flash(f"Account {user.username} created.", "success")
+            return saved(url_for(".index"), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "users/_form.html",
+        form=form,
+        title="New account",
+        action=url_for(".create"),
+        status=422 if form.errors else 200,
+    )
+
+
+@bp.route("/<int:user_id>/edit", methods=["GET", "POST"])
+@allow("admin")
+async def update(user_id: int):
+    async with reading() as db:
+        user = await queries.get_user(db, user_id)
+    if user is None:
+        abort(404, "No such account.")
+    form = UserEditForm(obj=user)
+    conflict = None
+    if request.method == "GET":
+        form.version.data = user.version
+    elif form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                user = await queries.update_user(
+                    db,
+                    actor=current_actor(),
+                    user_id=user_id,
+                    seen_version=form_version(form),
+                    display_name=form.display_name.data,
+                    role=form.role.data,
+                    active=form.active.data,
+                    new_password=form.new_password.data or None,
+                )
+        except queries.LastAdmin as refusal:
+            form.role.errors.append(str(refusal))
+        except StaleEdit as stale:
+            current = stale.current
+            conflict = {
+                "message": stale.description,
+                "fields": [
+                    (form[name].label.text, getattr(current, name), form[name].data)
+                    for name in ("display_name", "role", "active")
+                    if getattr(current, name) != form[name].data
+                ],
+            }
+            form.version.data = current.version
+        except LookupError:
+            abort(404, "This account no longer exists.")
+        else:
+            flash(f"Account {user.username} saved.", "success")
+            return saved(url_for(".index"), changed_event=CHANGED)
+    status = 409 if conflict else 422 if form.errors else 200
+    return render_form(
+        "_form_page.html",
+        "users/_form.html",
+        form=form,
+        conflict=conflict,
+        user=user,
+        title=f"Account {user.username}",
+        action=url_for(".update", user_id=user_id),
+        status=status,
+    )

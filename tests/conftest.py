@@ -1,0 +1,223 @@
+"""Fixtures: one fresh PostgreSQL database per test run (dropped at the end), tables emptied before
+each test, factories for rows, and a signed-in client per role."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
+
+from portal import aio, create_app, migrate
+from portal.config import ROOT, load_config
+from portal.db import database, transaction
+from portal.embedded_pg import resolve_database_url
+from portal.models import Base
+
+TEST_PASSWORD = "correct horse battery staple"
+TEST_CONFIG = {
+    "TESTING": True,
+    "WTF_CSRF_ENABLED": False,
+    "SESSION_COOKIE_SECURE": False,
+    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+    "DATABASE_URL_FROM_ENV": True,
+    "DATABASE_POOL_SIZE": 5,
+}
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    base = os.environ.get("PORTAL_TEST_DATABASE_URL") or load_config()["DATABASE_URL"]
+    base = resolve_database_url(
+        base, from_env="PORTAL_TEST_DATABASE_URL" in os.environ, instance_path=ROOT / "instance"
+    )
+    name = f"tally_test_{uuid.uuid4().hex[:12]}"
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    migrate.create_database(url)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        migrate.drop_database(url)
+
+
+def make_app(database_url: str, **overrides):
+    return create_app({**TEST_CONFIG, "DATABASE_URL": database_url, **overrides})
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    app = make_app(database_url)
+    yield app
+    with app.app_context():
+        aio.run(database().dispose())
+
+
+@pytest.fixture
+def app_factory(database_url) -> Iterator[Callable]:
+    """Another app on the test database, with config overrides; disposed after the test."""
+    made = []
+
+    def build(**overrides):
+        made.append(make_app(database_url, **overrides))
+        return made[-1]
+
+    yield build
+    for other in made:
+        with other.app_context():
+            aio.run(database().dispose())
+
+
+TABLES = ", ".join(table.name for table in Base.metadata.sorted_tables)
+
+
+@pytest.fixture(autouse=True)
+def empty_tables(request):
+    if "database_url" not in request.fixturenames and "app" not in request.fixturenames:
+        yield
+        return
+    app = request.getfixturevalue("app")
+    with app.app_context():
+
+        async def truncate():
+            async with transaction() as db:
+                await db.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+
+        aio.run(truncate())
+    yield
+
+
+@pytest.fixture
+def run(app):
+    """Run a coroutine on the portal loop inside the app context: run(some_query(...))."""
+
+    def call(coro):
+        with app.app_context():
+            return aio.run(coro)
+
+    return call
+
+
+@pytest.fixture
+def db_call(run):
+    """db_call(fn, *args, **kw): await fn(session, *args, **kw) in a committed transaction."""
+
+    def call(fn, *args, **kwargs):
+        async def go():
+            async with transaction() as db:
+                return await fn(db, *args, **kwargs)
+
+        return run(go())
+
+    return call
+
+
+@pytest.fixture
+def create_user(db_call):
+    from portal.users.queries import create_user as create
+
+    counter = iter(range(1, 10_000))
+
+    def factory(role: str = "clerk", username: str | None = None, password: str = TEST_PASSWORD, **kw):
+        username = username or f"{role}{next(counter)}"
+        return db_call(
+            create, actor=None, username=username, display_name=kw.get("display_name", username.title()),
+            role=role, password=password,
+        )
+
+    return factory
+
+
+@pytest.fixture
+def create_precinct(db_call, create_user):
+    from portal.precincts.queries import create_precinct as create
+
+    counter = iter(range(1, 10_000))
+    state = {}
+
+    def factory(code: str | None = None, name: str | None = None, polling_place: str = "Town Hall"):
+        if "actor" not in state:
+            state["actor"] = create_user("admin", username="factory-admin")
+        n = next(counter)
+        return db_call(
+            create, actor=state["actor"],
+            data={"code": code or f"P-{n:03d}", "name": name or f"Precinct {n}", "polling_place": polling_place},
+        )
+
+    return factory
+
+
+class Auth:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, username: str, password: str = TEST_PASSWORD, **kw):
+        return self.client.post("/login", data={"username": username, "password": password}, **kw)
+
+    def logout(self):
+        return self.client.post("/logout")
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
+
+
+@pytest.fixture
+def client_as(app, create_user):
+    """client_as("manager"): a test client signed in as a new user with that role."""
+
+    def factory(role: str):
+        user = create_user(role)
+        c = app.test_client()
+        response = Auth(c).login(user.username)
+        assert response.status_code == 302, response.text
+        c.user = user
+        return c
+
+    return factory
+
+
+HX = {"HX-Request": "true"}
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'"X-CSRFToken": "([^"]+)"', html
+    )
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(app_factory):
+    """The portal on a real threaded HTTP server on 127.0.0.1, with production cookie and CSRF settings."""
+    app = app_factory(WTF_CSRF_ENABLED=True, SESSION_COOKIE_SECURE=True)
+    with LiveServer(app) as server:
+        yield server

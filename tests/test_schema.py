@@ -1,0 +1,169 @@
+"""Migrations produce exactly the models' schema, and the database enforces the domain rules."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from portal import migrate
+from portal.models import Base
+
+
+def _diff(url: str):
+    async def go():
+        engine = create_async_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(
+                    lambda sync: compare_metadata(
+                        MigrationContext.configure(sync, opts={"compare_type": True}), Base.metadata
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def test_migrations_match_models(database_url):
+    assert _diff(database_url) == []
+
+
+def test_downgrade_and_upgrade_again(database_url):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url).set(database=make_url(database_url).database + "_mig")
+    url = url.render_as_string(hide_password=False)
+    migrate.create_database(url)
+    try:
+        migrate.upgrade(url)
+        from alembic import command
+
+        command.downgrade(migrate.alembic_config(url), "base")
+        migrate.upgrade(url)
+        assert _diff(url) == []
+    finally:
+        migrate.drop_database(url)
+
+
+@pytest.fixture
+def sql(run):
+    from portal.db import transaction
+
+    def execute(statement: str, **params):
+        async def go():
+            async with transaction() as db:
+                result = await db.execute(text(statement), params)
+                return result.all() if result.returns_rows else None
+
+        return run(go())
+
+    return execute
+
+
+@pytest.fixture
+def roll(sql, create_user, create_precinct):
+    """One precinct, two voters, one election with one contest and candidate; returns ids."""
+    user = create_user("clerk")
+    precinct = create_precinct()
+    ids = {"user": user.id, "precinct": precinct.id}
+    for n in (1, 2):
+        ids[f"voter{n}"] = sql(
+            "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, address, precinct_id,"
+            " registration_date) VALUES (:vid, 'Ann', 'Lee', '1980-01-01', '1 Main St', :p, '2020-01-01')"
+            " RETURNING id",
+            vid=f"V000{n}",
+            p=precinct.id,
+        )[0][0]
+    ids["election"] = sql(
+        "INSERT INTO election (name, election_date, kind) VALUES ('E', :d, 'general') RETURNING id",
+        d=date(2026, 11, 3),
+    )[0][0]
+    ids["contest"] = sql(
+        "INSERT INTO contest (election_id, office_title) VALUES (:e, 'Mayor') RETURNING id", e=ids["election"]
+    )[0][0]
+    ids["candidate"] = sql(
+        "INSERT INTO candidate (contest_id, election_id, code, ballot_name) VALUES (:c, :e, 'MAY-1', 'A')"
+        " RETURNING id",
+        c=ids["contest"],
+        e=ids["election"],
+    )[0][0]
+    return ids
+
+
+def test_voter_id_is_unique(sql, roll):
+    with pytest.raises(IntegrityError, match="uq_voter_state_voter_id"):
+        sql(
+            "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, address, precinct_id,"
+            " registration_date) VALUES ('V0001', 'B', 'C', '1980-01-01', 'x', :p, '2020-01-01')",
+            p=roll["precinct"],
+        )
+
+
+def test_one_check_in_per_voter_per_election(sql, roll):
+    insert = (
+        "INSERT INTO check_in (voter_id, election_id, precinct_id, method, user_id)"
+        " VALUES (:v, :e, :p, 'in_person', :u)"
+    )
+    args = dict(v=roll["voter1"], e=roll["election"], p=roll["precinct"], u=roll["user"])
+    sql(insert, **args)
+    with pytest.raises(IntegrityError, match="uq_check_in_voter_election"):
+        sql(insert, **args)
+
+
+@pytest.mark.parametrize(
+    ("statement", "constraint"),
+    [
+        ("UPDATE election SET status = 'finished'", "ck_election_status"),
+        ("UPDATE contest SET vote_for = 0", "ck_contest_vote_for_positive"),
+        ("UPDATE voter SET status = 'deleted'", "ck_voter_status"),
+        ("UPDATE voter SET date_of_birth = '1850-01-01'", "ck_voter_birth_plausible"),
+        ("UPDATE candidate SET status = 'elected'", "ck_candidate_status"),
+        ("UPDATE precinct SET code = 'lower case'", "ck_precinct_code_format"),
+        ("UPDATE user_account SET role = 'root'", "ck_user_account_role"),
+    ],
+)
+def test_check_constraints(sql, roll, statement, constraint):
+    with pytest.raises(IntegrityError, match=constraint):
+        sql(statement)
+
+
+def test_returns_refuse_negative_counts_and_self_verification(sql, roll):
+    insert = (
+        "INSERT INTO precinct_return (election_id, precinct_id, contest_id, ballots_cast, overvotes,"
+        " undervotes, entered_by_id, status, verified_by_id) VALUES (:e, :p, :c, :b, :o, 0, :u, :s, :v)"
+    )
+    base = dict(e=roll["election"], p=roll["precinct"], c=roll["contest"], u=roll["user"])
+    with pytest.raises(IntegrityError, match="ck_precinct_return_ballots_cast"):
+        sql(insert, **base, b=-1, o=0, s="entered", v=None)
+    with pytest.raises(IntegrityError, match="ck_precinct_return_overvotes"):
+        sql(insert, **base, b=1, o=-2, s="entered", v=None)
+    with pytest.raises(IntegrityError, match="ck_precinct_return_four_eyes"):
+        sql(insert, **base, b=1, o=0, s="verified", v=roll["user"])
+
+
+def test_candidate_must_belong_to_its_contests_election(sql, roll):
+    other = sql(
+        "INSERT INTO election (name, election_date, kind) VALUES ('F', '2027-01-01', 'special') RETURNING id"
+    )[0][0]
+    with pytest.raises(IntegrityError, match="fk_candidate_contest_election"):
+        sql(
+            "INSERT INTO candidate (contest_id, election_id, code, ballot_name) VALUES (:c, :e, 'X-1', 'X')",
+            c=roll["contest"],
+            e=other,
+        )
+
+
+def test_audit_events_are_append_only(sql, create_user):
+    create_user("admin")
+    with pytest.raises(DBAPIError, match="append-only"):
+        sql("UPDATE audit_event SET username = 'someone else'")
+    with pytest.raises(DBAPIError, match="append-only"):
+        sql("DELETE FROM audit_event")
