@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import text
 
 from portal import aio, migrate
 from portal.db import database, reading, transaction
@@ -24,6 +26,7 @@ def _dispose() -> None:
 
 
 @click.command("db-upgrade")
+@with_appcontext
 def db_upgrade() -> None:
     """Create the database if it is missing and apply every migration."""
     url = current_app.config["DATABASE_URL"]
@@ -34,6 +37,7 @@ def db_upgrade() -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.argument("username")
 @click.option("--role", type=click.Choice(["admin", "manager", "clerk", "observer"]), default="clerk")
 @click.option("--display-name", default=None, help="Defaults to the username.")
@@ -83,11 +87,18 @@ def create_user(username: str, role: str, display_name: str | None, password: st
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--voters", default=20_000, show_default=True, type=click.IntRange(0, 5_000_000))
 @click.option("--precincts", default=40, show_default=True, type=click.IntRange(1, 20_000))
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has precincts.")
 @click.option("--seed", default=2026, show_default=True, help="Random seed (same seed, same data).")
-def seed_demo(voters: int, precincts: int, if_empty: bool, seed: int) -> None:
+@click.option(
+    "--logins-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write the demo sign-ins [default: instance/demo-logins.txt].",
+)
+def seed_demo(voters: int, precincts: int, if_empty: bool, seed: int, logins_file: str | None) -> None:
     """Load realistic demo data: accounts, parties, precincts, voters, elections."""
     from portal.demo.seed import has_data, load_demo
 
@@ -96,7 +107,12 @@ def seed_demo(voters: int, precincts: int, if_empty: bool, seed: int) -> None:
             if if_empty and await has_data(db):
                 return None
         async with transaction() as db:
-            return await load_demo(db, voters=voters, precincts=precincts, seed=seed)
+            result = await load_demo(db, voters=voters, precincts=precincts, seed=seed)
+        # After a bulk COPY: statistics, and the visibility map that index-only scans need.
+        async with database().engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("VACUUM ANALYZE voter"))
+        return result
 
     try:
         result = aio.run(go())
@@ -109,14 +125,16 @@ def seed_demo(voters: int, precincts: int, if_empty: bool, seed: int) -> None:
         f"loaded {result.precincts} precincts, {result.voters:,} voters, "
         f"{result.elections} elections in {result.seconds:.1f} s"
     )
-    result.write_credentials(current_app.instance_path)
-    click.echo(f"demo sign-ins written to {result.credentials_file(current_app.instance_path)}")
+    path = Path(logins_file or Path(current_app.instance_path) / "demo-logins.txt")
+    result.write_credentials(path)
+    click.echo(f"demo sign-ins written to {path}")
 
 
 audit_cli = AppGroup("audit", help="The audit trail.")
 
 
 @audit_cli.command("verify")
+@with_appcontext
 def audit_verify() -> None:
     """Recompute the hash chain of every audit event; exit 1 at the first break."""
     from portal.audit.queries import verify_chain

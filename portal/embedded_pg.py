@@ -39,10 +39,9 @@ def embedded_url(configured: str | URL, instance_path: Path) -> URL:
     server = pgserver.get_server(instance_path / "pgdata", cleanup_mode=None)
     socket_dir = make_url(server.get_uri()).query["host"]
     log.warning("no PostgreSQL answered; using the embedded server at %s", socket_dir)
-    return (
-        make_url(configured)
-        .set(host=None, port=None, username="postgres", password=None)
-        .update_query_dict({"host": socket_dir})
+    configured = make_url(configured)
+    return URL.create(
+        configured.drivername, username="postgres", database=configured.database, query={"host": socket_dir}
     )
 
 

@@ -30,9 +30,10 @@ TITLES = {
 
 
 class StaleEdit(Conflict):
-    """Someone else saved the row after this form was loaded."""
+    """Someone else saved the row after this form was loaded. `current` holds the saved values
+    (a plain dict with "version": the ORM row is expired by the rollback that follows)."""
 
-    def __init__(self, description: str, current=None):
+    def __init__(self, description: str, current: dict | None = None):
         super().__init__(description)
         self.current = current
 

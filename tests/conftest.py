@@ -127,8 +127,12 @@ def create_user(db_call):
     def factory(role: str = "clerk", username: str | None = None, password: str = TEST_PASSWORD, **kw):
         username = username or f"{role}{next(counter)}"
         return db_call(
-            create, actor=None, username=username, display_name=kw.get("display_name", username.title()),
-            role=role, password=password,
+            create,
+            actor=None,
+            username=username,
+            display_name=kw.get("display_name", username.title()),
+            role=role,
+            password=password,
         )
 
     return factory
@@ -146,8 +150,13 @@ def create_precinct(db_call, create_user):
             state["actor"] = create_user("admin", username="factory-admin")
         n = next(counter)
         return db_call(
-            create, actor=state["actor"],
-            data={"code": code or f"P-{n:03d}", "name": name or f"Precinct {n}", "polling_place": polling_place},
+            create,
+            actor=state["actor"],
+            data={
+                "code": code or f"P-{n:03d}",
+                "name": name or f"Precinct {n}",
+                "polling_place": polling_place,
+            },
         )
 
     return factory

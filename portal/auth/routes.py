@@ -7,7 +7,7 @@ from portal.audit.queries import record_event
 from portal.auth import queries
 from portal.auth.forms import LoginForm
 from portal.auth.roles import EVERY_ROLE, allow, public
-from portal.auth.session_user import _local_path
+from portal.auth.session_user import local_path
 from portal.db import transaction
 from portal.rendering import render
 
@@ -74,7 +74,7 @@ async def login():
     session.permanent = True
     session["_fingerprint"] = queries.session_fingerprint(user)
     flash(f"Signed in as {user.display_name}.", "success")
-    return redirect(_local_path(form.next.data) or url_for("dashboard.index"))
+    return redirect(local_path(form.next.data) or url_for("dashboard.index"))
 
 
 @bp.post("/logout")

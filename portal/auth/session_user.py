@@ -45,7 +45,7 @@ def init_app(app: Flask) -> None:
         from flask import redirect, url_for
 
         target = request.headers.get("HX-Current-URL") if is_htmx() else request.full_path
-        login_url = url_for("auth.login", next=_local_path(target))
+        login_url = url_for("auth.login", next=local_path(target, strip_host=is_htmx()))
         if is_htmx():
             response = current_app.response_class("", status=401)
             return htmx_headers(response, redirect=login_url)
@@ -74,13 +74,16 @@ def init_app(app: Flask) -> None:
             abort(403, "This page declares no access rule.")
 
 
-def _local_path(target: str | None) -> str | None:
-    """Keep only the path and query of a URL, so `next` can never leave the portal."""
+def local_path(target: str | None, *, strip_host: bool = False) -> str | None:
+    """The path and query of `target` when it stays in the portal, else None. `strip_host` keeps
+    the path of a full URL (htmx's HX-Current-URL); a `next` parameter with a host is refused."""
     if not target:
         return None
     from urllib.parse import urlsplit
 
     parts = urlsplit(target)
+    if (parts.scheme or parts.netloc) and not strip_host:
+        return None
     path = parts.path or "/"
     if not path.startswith("/") or path.startswith("//"):
         return None

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event
@@ -93,11 +93,7 @@ class DemoResult:
     seconds: float
     password: str = field(repr=False, default="")
 
-    def credentials_file(self, instance_path: str) -> Path:
-        return Path(instance_path) / "demo-logins.txt"
-
-    def write_credentials(self, instance_path: str) -> None:
-        path = self.credentials_file(instance_path)
+    def write_credentials(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = [f"{username:10} {role:9} password: {self.password}" for username, _, role in DEMO_ACCOUNTS]
         path.write_text(
@@ -231,7 +227,6 @@ async def load_demo(session: AsyncSession, *, voters: int, precincts: int, seed:
     )
     session.add_all(ContestPrecinct(contest_id=measure.id, precinct_id=p) for p in precinct_ids)
     await session.flush()
-    await session.execute(text("ANALYZE voter"))
     await record_event(
         session,
         actor=None,

@@ -101,7 +101,10 @@ async def last_editor(session: AsyncSession, row: Any) -> str:
 async def _stale(session: AsyncSession, row: Precinct) -> StaleEdit:
     who = await last_editor(session, row)
     when = row.updated_at.strftime("%Y-%m-%d %H:%M:%S %Z")
-    return StaleEdit(f"This precinct was changed by {who} at {when} after you opened it.", current=row)
+    return StaleEdit(
+        f"This precinct was changed by {who} at {when} after you opened it.",
+        current={**snapshot(row, AUDITED), "version": row.version},
+    )
 
 
 async def create_precinct(session: AsyncSession, *, actor: User, data: dict[str, str]) -> Precinct:

@@ -68,7 +68,7 @@ async def create():
 @allow(*EDITORS)
 async def update(precinct_id: int):
     precinct = await _get_or_404(precinct_id)
-    form = PrecinctForm(obj=precinct)
+    form = PrecinctForm(obj=precinct if request.method == "GET" else None)
     conflict = None
     if request.method == "GET":
         form.version.data = precinct.version
@@ -89,13 +89,13 @@ async def update(precinct_id: int):
             conflict = {
                 "message": stale.description,
                 "fields": [
-                    (form[name].label.text, getattr(current, name), form[name].data)
+                    (form[name].label.text, current[name], form[name].data)
                     for name in queries.AUDITED
-                    if getattr(current, name) != form[name].data
+                    if current[name] != form[name].data
                 ],
             }
             # Saving again now deliberately replaces the newer values shown above.
-            form.version.data = current.version
+            form.version.data = current["version"]
         except LookupError:
             abort(404, "This precinct was deleted meanwhile; nothing was saved.")
         else:

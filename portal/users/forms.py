@@ -1,17 +1,18 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from portal.forms import lower, strip
 from portal.models import ROLES
 
 ROLE_CHOICES = [
-    ("admin", "Admin: users and everything else"),
-    ("manager", "Manager: elections and certification"),
-    ("clerk", "Clerk: voters, check-in, returns entry"),
-    ("observer", "Observer: read only"),
+    SelectChoice("admin", "Admin: users and everything else"),
+    SelectChoice("manager", "Manager: elections and certification"),
+    SelectChoice("clerk", "Clerk: voters, check-in, returns entry"),
+    SelectChoice("observer", "Observer: read only"),
 ]
-assert [value for value, _ in ROLE_CHOICES] == list(ROLES)
+assert [choice.value for choice in ROLE_CHOICES] == list(ROLES)
 
 PASSWORD_RULE = Length(min=12, max=200, message="Use at least 12 characters.")
 

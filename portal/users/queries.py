@@ -75,7 +75,7 @@ async def update_user(
     if seen_version != user.version:
         raise StaleEdit(
             f"This account was changed at {user.updated_at:%Y-%m-%d %H:%M:%S %Z} after you opened it.",
-            current=user,
+            current={**snapshot(user, AUDITED), "version": user.version},
         )
     demoted = (role != "admin" or not active) and user.role == "admin" and user.active
     if demoted and not await _other_active_admins(session, user_id):

@@ -60,7 +60,7 @@ async def update(user_id: int):
         user = await queries.get_user(db, user_id)
     if user is None:
         abort(404, "No such account.")
-    form = UserEditForm(obj=user)
+    form = UserEditForm(obj=user if request.method == "GET" else None)
     conflict = None
     if request.method == "GET":
         form.version.data = user.version
@@ -84,12 +84,12 @@ async def update(user_id: int):
             conflict = {
                 "message": stale.description,
                 "fields": [
-                    (form[name].label.text, getattr(current, name), form[name].data)
+                    (form[name].label.text, current[name], form[name].data)
                     for name in ("display_name", "role", "active")
-                    if getattr(current, name) != form[name].data
+                    if current[name] != form[name].data
                 ],
             }
-            form.version.data = current.version
+            form.version.data = current["version"]
         except LookupError:
             abort(404, "This account no longer exists.")
         else:

@@ -1,0 +1,171 @@
+"""Shared benchmark plumbing: a scratch database, a gunicorn server, a signed-in HTTP load."""
+
+from __future__ import annotations
+
+import http.client
+import http.cookiejar
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+
+from portal import migrate  # noqa: E402
+from portal.config import load_config  # noqa: E402
+from portal.embedded_pg import resolve_database_url  # noqa: E402
+
+
+def scratch_database(name: str) -> str:
+    base = os.environ.get("PORTAL_DATABASE_URL") or load_config()["DATABASE_URL"]
+    base = resolve_database_url(
+        base, from_env="PORTAL_DATABASE_URL" in os.environ, instance_path=ROOT / "instance"
+    )
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    migrate.drop_database(url)
+    migrate.create_database(url)
+    migrate.upgrade(url)
+    return url
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def flask_cli(url: str, *args: str) -> str:
+    env = {**os.environ, "PORTAL_DATABASE_URL": url}
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+@contextmanager
+def gunicorn(url: str, *, workers: int = 1, threads: int = 8, env: dict | None = None):
+    port = free_port()
+    environment = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": url,
+        "PORTAL_SESSION_COOKIE_SECURE": "false",
+        **(env or {}),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=environment,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{base}/login", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("gunicorn did not start")
+        yield base, process
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+def sign_in(base: str, username: str, password: str) -> str:
+    """Sign in through the real form (with its CSRF token); return the Cookie header."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base}/login", timeout=10).read().decode()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    body = urllib.parse.urlencode({"username": username, "password": password, "csrf_token": token})
+    opener.open(f"{base}/login", data=body.encode(), timeout=10).read()
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def load(base: str, paths: list[str], *, cookie: str, total: int, concurrency: int, headers=None) -> dict:
+    """`total` GETs over `concurrency` keep-alive connections; latency of each, errors counted."""
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def worker():
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        mine = []
+        for n in counter:
+            path = paths[n % len(paths)]
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers={"Cookie": cookie, **(headers or {})})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors.append(f"{response.status} {path}")
+            except (OSError, http.client.HTTPException) as error:
+                errors.append(repr(error))
+                conn = http.client.HTTPConnection(host, int(port), timeout=60)
+                continue
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "seconds": round(elapsed, 3),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 2),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+        "sample_errors": errors[:5],
+    }
+
+
+def write_results(area: str, figures: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{area}.json"
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    return path
