@@ -28,8 +28,10 @@ demo: db
 run: demo
 	@echo
 	@echo "Tally Portal on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	@cat instance/demo-logins.txt 2>/dev/null | sed -n '1,3p' || true
-	@echo "All demo sign-ins: instance/demo-logins.txt"
+	@if [ -f instance/demo-logins.txt ]; then sed -n '1,2p' instance/demo-logins.txt; \
+	  echo "All demo sign-ins: instance/demo-logins.txt"; \
+	else echo "This database was seeded from another checkout; add an account with:"; \
+	  echo "  $(FLASK) create-user NAME --role admin"; fi
 	@echo
 	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --worker-class gthread --threads 8 \
 		--access-logfile - wsgi:app
