@@ -28,9 +28,13 @@ class UserCreateForm(FlaskForm):
     )
     display_name = StringField("Display name", filters=[strip], validators=[DataRequired(), Length(max=120)])
     role = SelectField("Role", choices=ROLE_CHOICES, default="clerk")
-    password = PasswordField("Password", validators=[DataRequired(), PASSWORD_RULE])
+    password = PasswordField(
+        "Password", validators=[DataRequired(), PASSWORD_RULE], render_kw={"autocomplete": "new-password"}
+    )
     confirm = PasswordField(
-        "Repeat password", validators=[DataRequired(), EqualTo("password", "The passwords differ.")]
+        "Repeat password",
+        validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
+        render_kw={"autocomplete": "new-password"},
     )
 
 
@@ -42,5 +46,6 @@ class UserEditForm(FlaskForm):
         "New password",
         validators=[Optional(), PASSWORD_RULE],
         description="Leave empty to keep the current one.",
+        render_kw={"autocomplete": "new-password"},
     )
     version = HiddenField()
