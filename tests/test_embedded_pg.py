@@ -41,4 +41,7 @@ def test_embedded_server_starts_when_nothing_answers(tmp_path):
 
         assert asyncio.run(version()).startswith("16")
     finally:
-        pgserver.get_server(tmp_path / "pgdata", cleanup_mode="stop").cleanup()
+        server = pgserver.get_server(tmp_path / "pgdata")
+        server.cleanup_mode = "stop"  # the portal started it to keep running; the test stops it
+        server.cleanup()
+        assert not server_answers(url)
