@@ -63,5 +63,6 @@ class PageErrors:
 
 def shot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
+    page.wait_for_timeout(300)  # let htmx settle and Bootstrap's transitions finish
     page.screenshot(path=str(path), full_page=True)
     return path
