@@ -67,11 +67,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
 
     from portal.audit.routes import bp as audit_bp
     from portal.auth.routes import bp as auth_bp
+    from portal.contests.routes import bp as contests_bp
     from portal.dashboard.routes import bp as dashboard_bp
+    from portal.elections.routes import bp as elections_bp
+    from portal.parties.routes import bp as parties_bp
     from portal.precincts.routes import bp as precincts_bp
     from portal.users.routes import bp as users_bp
 
-    for bp in (auth_bp, dashboard_bp, precincts_bp, users_bp, audit_bp):
+    blueprints = (
+        auth_bp,
+        dashboard_bp,
+        elections_bp,
+        contests_bp,
+        parties_bp,
+        precincts_bp,
+        users_bp,
+        audit_bp,
+    )
+    for bp in blueprints:
         app.register_blueprint(bp)
 
     from portal.auth import session_user

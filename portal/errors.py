@@ -38,6 +38,14 @@ class StaleEdit(Conflict):
         self.current = current
 
 
+class FieldError(ValueError):
+    """A value the rules refuse; `field` names the form field that shows the message."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 def error_response(code: int, message: str):
     title = TITLES.get(code, "Error")
     if is_htmx():

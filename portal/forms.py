@@ -26,3 +26,36 @@ def form_version(form: FlaskForm) -> int | None:
         return int(raw)
     except (TypeError, ValueError):
         return None
+
+
+def show_field_error(form: FlaskForm, error) -> None:
+    """Put a data-layer FieldError on its field (or on the form when there is no such field)."""
+    field = getattr(form, error.field, None)
+    if field is not None:
+        field.errors = [*field.errors, str(error)]
+    else:
+        form.form_errors.append(str(error))
+
+
+def stale_conflict(form: FlaskForm, stale, fields: tuple[str, ...]) -> dict:
+    """The conflict notice for a refused stale edit; the form takes the newest version, so saving
+    again is a deliberate overwrite."""
+    current = stale.current
+    form.version.data = current["version"]
+    return {
+        "message": stale.description,
+        "fields": [
+            (form[name].label.text, current[name], form[name].data)
+            for name in fields
+            if name in form
+            and name in current
+            and current[name] != _comparable(form[name].data, current[name])
+        ],
+    }
+
+
+def _comparable(value: Any, like: Any) -> Any:
+    """Form data in the snapshot's terms (dates as ISO text), for comparison."""
+    if hasattr(value, "isoformat") and isinstance(like, str):
+        return value.isoformat()
+    return value

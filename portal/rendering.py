@@ -87,7 +87,9 @@ HTMX_CONFIG = {
 # (label, endpoint, roles that see it)
 NAVIGATION = [
     ("Dashboard", "dashboard.index", None),
+    ("Elections", "elections.index", None),
     ("Precincts", "precincts.index", None),
+    ("Parties", "parties.index", None),
     ("Users", "users.index", ("admin",)),
     ("Audit log", "audit.index", ("admin", "manager")),
 ]
@@ -104,6 +106,7 @@ def nav_items() -> list[NavItem]:
     from flask_login import current_user
 
     blueprint = request.blueprints[0] if request.blueprints else ""
+    blueprint = {"contests": "elections"}.get(blueprint, blueprint)
     return [
         NavItem(label, url_for(endpoint), endpoint.split(".")[0] == blueprint)
         for label, endpoint, roles in NAVIGATION
@@ -159,3 +162,12 @@ def saved(redirect_to: str, *, changed_event: str) -> Response:
     from flask import redirect
 
     return redirect(redirect_to, 303)
+
+
+def go_to(url: str) -> Response:
+    """Send the browser to another page: HX-Redirect for htmx, a 303 redirect otherwise."""
+    if is_htmx():
+        return htmx_headers(make_response("", 200), redirect=url)
+    from flask import redirect
+
+    return redirect(url, 303)

@@ -230,3 +230,83 @@ def live_server(app_factory):
     app = app_factory(WTF_CSRF_ENABLED=True, SESSION_COOKIE_SECURE=True)
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture
+def create_election(db_call, run, create_user, create_precinct):
+    """create_election(status="open", contests=[("Mayor", 1, ["Ann", "Bob"])]): an election with its
+    precincts, contests and candidates, built through the data layer (status set afterwards)."""
+    from types import SimpleNamespace
+
+    from portal.contests.queries import create_candidate, create_contest
+    from portal.elections.queries import create_election as create
+
+    counter = iter(range(1, 10_000))
+
+    def factory(name=None, status="draft", precincts=2, contests=(("Mayor", 1, ["Ann Able", "Bob Baker"]),)):
+        n = next(counter)
+        actor = create_user("admin")
+        places = [create_precinct() for _ in range(precincts)]
+        election = db_call(
+            create,
+            actor=actor,
+            name=name or f"Election {n}",
+            election_date=__import__("datetime").date(2026, 11, 3),
+            kind="general",
+            precinct_ids=[p.id for p in places],
+        )
+        made, candidates = [], []
+        for c, (title, vote_for, names) in enumerate(contests, start=1):
+            contest = db_call(
+                create_contest,
+                actor=actor,
+                election_id=election.id,
+                office_title=title,
+                vote_for=vote_for,
+                is_measure=False,
+                precinct_ids=None,
+            )
+            made.append(contest)
+            for i, ballot_name in enumerate(names, start=1):
+                candidates.append(
+                    db_call(
+                        create_candidate,
+                        actor=actor,
+                        election_id=election.id,
+                        contest_id=contest.id,
+                        code=f"E{n}-C{c}-{i}",
+                        ballot_name=ballot_name,
+                        party_id=None,
+                        status="qualified",
+                        write_in=False,
+                    )
+                )
+        if status != "draft":
+            db_call(_set_status, election.id, status)
+            election.status = status
+        return SimpleNamespace(
+            election=election, precincts=places, contests=made, candidates=candidates, actor=actor
+        )
+
+    return factory
+
+
+async def _set_status(session, election_id, status):
+    await session.execute(
+        text("UPDATE election SET status = :s WHERE id = :id"), {"s": status, "id": election_id}
+    )
+
+
+@pytest.fixture
+def create_party(db_call, create_user):
+    from portal.parties.queries import create_party as create
+
+    def factory(name=None, abbreviation="PTY", colour="#336699"):
+        actor = create_user("admin")
+        return db_call(
+            create,
+            actor=actor,
+            data={"name": name or f"{abbreviation} Party", "abbreviation": abbreviation, "colour": colour},
+        )
+
+    return factory

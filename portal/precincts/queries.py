@@ -182,3 +182,8 @@ async def delete_precinct(
         session, actor=actor, action="delete", entity="precinct", entity_id=precinct_id, before=before
     )
     return precinct
+
+
+async def list_precinct_choices(session: AsyncSession) -> list[Precinct]:
+    """Every precinct, by code (for choosing participating precincts)."""
+    return list((await session.scalars(select(Precinct).order_by(Precinct.code))).all())

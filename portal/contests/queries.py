@@ -1,0 +1,516 @@
+"""Contest and candidate data access. Every write goes through `election_for_write`, so a
+certified election refuses everything and an open one refuses ballot changes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from werkzeug.exceptions import NotFound
+
+from portal.audit.queries import record_event, snapshot
+from portal.elections.queries import ElectionLocked, election_for_write, participating_precinct_ids
+from portal.errors import FieldError, StaleEdit
+from portal.models import Candidate, Contest, ContestPrecinct, Party, User
+
+CONTEST_AUDITED = ("office_title", "vote_for", "ballot_order", "is_measure")
+CANDIDATE_AUDITED = ("code", "ballot_name", "party_id", "ballot_order", "status", "write_in")
+MEASURE_CHOICES = (("YES", "Yes"), ("NO", "No"))
+CANDIDATE_CODE = r"^[A-Z0-9][A-Z0-9-]{0,23}$"
+
+
+async def _stale(session: AsyncSession, row, noun: str, fields: tuple[str, ...]) -> StaleEdit:
+    who = await session.get(User, row.updated_by_id) if row.updated_by_id else None
+    return StaleEdit(
+        f"This {noun} was changed by {who.display_name if who else 'the system'} at "
+        f"{row.updated_at:%Y-%m-%d %H:%M:%S %Z} after you opened it.",
+        current={**snapshot(row, fields), "version": row.version},
+    )
+
+
+async def get_contest(session: AsyncSession, election_id: int, contest_id: int) -> Contest:
+    contest = await session.get(Contest, contest_id)
+    if contest is None or contest.election_id != election_id:
+        raise NotFound("No such contest in this election.")
+    return contest
+
+
+async def get_candidate(session: AsyncSession, election_id: int, candidate_id: int) -> Candidate:
+    candidate = await session.get(Candidate, candidate_id)
+    if candidate is None or candidate.election_id != election_id:
+        raise NotFound("No such candidate in this election.")
+    return candidate
+
+
+async def contest_precinct_ids(session: AsyncSession, contest_id: int) -> list[int]:
+    return list(
+        (
+            await session.scalars(
+                select(ContestPrecinct.precinct_id).where(ContestPrecinct.contest_id == contest_id)
+            )
+        ).all()
+    )
+
+
+async def _qualified_count(session: AsyncSession, contest_id: int) -> int:
+    return (
+        await session.scalar(
+            select(func.count()).where(Candidate.contest_id == contest_id, Candidate.status == "qualified")
+        )
+        or 0
+    )
+
+
+async def _code_taken(
+    session: AsyncSession, election_id: int, code: str, except_id: int | None = None
+) -> bool:
+    query = select(Candidate.id).where(Candidate.election_id == election_id, Candidate.code == code)
+    if except_id is not None:
+        query = query.where(Candidate.id != except_id)
+    return (await session.scalar(query)) is not None
+
+
+async def _checked_precincts(
+    session: AsyncSession, election_id: int, precinct_ids: list[int] | None
+) -> list[int]:
+    participating = set(await participating_precinct_ids(session, election_id))
+    if precinct_ids is None:
+        return sorted(participating)
+    outside = set(precinct_ids) - participating
+    if outside:
+        raise FieldError("precincts", "Only precincts taking part in the election can be chosen.")
+    if not precinct_ids:
+        raise FieldError("precincts", "Choose at least one precinct.")
+    return sorted(set(precinct_ids))
+
+
+async def create_contest(
+    session: AsyncSession,
+    *,
+    actor: User,
+    election_id: int,
+    office_title: str,
+    vote_for: int,
+    is_measure: bool,
+    precinct_ids: list[int] | None,
+) -> Contest:
+    await election_for_write(session, election_id, ballot_change=True)
+    precincts = await _checked_precincts(session, election_id, precinct_ids)
+    order = await session.scalar(
+        select(func.coalesce(func.max(Contest.ballot_order), 0)).where(Contest.election_id == election_id)
+    )
+    contest = Contest(
+        election_id=election_id,
+        office_title=office_title,
+        vote_for=1 if is_measure else vote_for,
+        ballot_order=order + 1,
+        is_measure=is_measure,
+        updated_by_id=actor.id,
+    )
+    session.add(contest)
+    await session.flush()
+    session.add_all(ContestPrecinct(contest_id=contest.id, precinct_id=p) for p in precincts)
+    if is_measure:
+        for n, (suffix, name) in enumerate(MEASURE_CHOICES, start=1):
+            session.add(
+                Candidate(
+                    contest_id=contest.id,
+                    election_id=election_id,
+                    code=f"Q{contest.id}-{suffix}",
+                    ballot_name=name,
+                    ballot_order=n,
+                    updated_by_id=actor.id,
+                )
+            )
+    await session.flush()
+    await record_event(
+        session,
+        actor=actor,
+        action="create",
+        entity="contest",
+        entity_id=contest.id,
+        after={**snapshot(contest, CONTEST_AUDITED), "election_id": election_id, "precincts": len(precincts)},
+    )
+    return contest
+
+
+async def update_contest(
+    session: AsyncSession,
+    *,
+    actor: User,
+    election_id: int,
+    contest_id: int,
+    seen_version: int | None,
+    office_title: str,
+    vote_for: int,
+    precinct_ids: list[int] | None,
+) -> Contest:
+    election = await election_for_write(session, election_id)
+    contest = await get_contest(session, election_id, contest_id)
+    await session.refresh(contest, with_for_update=True)
+    if seen_version != contest.version:
+        raise await _stale(session, contest, "contest", CONTEST_AUDITED)
+    if contest.is_measure:
+        vote_for = 1
+    old_precincts = set(await contest_precinct_ids(session, contest_id))
+    new_precincts = set(await _checked_precincts(session, election_id, precinct_ids))
+    ballot_change = vote_for != contest.vote_for or new_precincts != old_precincts
+    if ballot_change and election.status != "draft":
+        raise ElectionLocked(
+            f"{election.name} is {election.status}: vote-for and the precincts of a contest are "
+            "fixed once the election opens; only the office title can be corrected."
+        )
+    qualified = await _qualified_count(session, contest_id)
+    if not contest.is_measure and qualified and vote_for > qualified:
+        raise FieldError(
+            "vote_for",
+            f"Vote for {vote_for} is more than the {qualified} qualified candidates of this contest.",
+        )
+    before = snapshot(contest, CONTEST_AUDITED)
+    contest.office_title, contest.vote_for = office_title, vote_for
+    after = snapshot(contest, CONTEST_AUDITED)
+    if new_precincts != old_precincts:
+        await session.execute(delete(ContestPrecinct).where(ContestPrecinct.contest_id == contest_id))
+        session.add_all(ContestPrecinct(contest_id=contest_id, precinct_id=p) for p in new_precincts)
+        before["precincts"], after["precincts"] = len(old_precincts), len(new_precincts)
+    if before == after:
+        return contest
+    contest.updated_by_id = actor.id
+    await session.flush()
+    await record_event(
+        session,
+        actor=actor,
+        action="update",
+        entity="contest",
+        entity_id=contest_id,
+        before=before,
+        after=after,
+    )
+    return contest
+
+
+async def delete_contest(session: AsyncSession, *, actor: User, election_id: int, contest_id: int) -> Contest:
+    await election_for_write(session, election_id, ballot_change=True)
+    contest = await get_contest(session, election_id, contest_id)
+    before = {**snapshot(contest, CONTEST_AUDITED), "election_id": election_id}
+    await session.delete(contest)
+    await session.flush()
+    await _renumber_contests(session, election_id)
+    await record_event(
+        session, actor=actor, action="delete", entity="contest", entity_id=contest_id, before=before
+    )
+    return contest
+
+
+async def _renumber_contests(session: AsyncSession, election_id: int) -> list[Contest]:
+    contests = list(
+        (
+            await session.scalars(
+                select(Contest)
+                .where(Contest.election_id == election_id)
+                .order_by(Contest.ballot_order, Contest.id)
+            )
+        ).all()
+    )
+    for n, contest in enumerate(contests, start=1):
+        contest.ballot_order = n
+    return contests
+
+
+async def _renumber_candidates(session: AsyncSession, contest_id: int) -> list[Candidate]:
+    candidates = list(
+        (
+            await session.scalars(
+                select(Candidate)
+                .where(Candidate.contest_id == contest_id)
+                .order_by(Candidate.ballot_order, Candidate.id)
+            )
+        ).all()
+    )
+    for n, candidate in enumerate(candidates, start=1):
+        candidate.ballot_order = n
+    return candidates
+
+
+def _swap(rows: list, index: int, direction: str) -> tuple | None:
+    other = index - 1 if direction == "up" else index + 1
+    if not 0 <= other < len(rows):
+        return None
+    a, b = rows[index], rows[other]
+    a.ballot_order, b.ballot_order = b.ballot_order, a.ballot_order
+    return a, b
+
+
+async def move_contest(
+    session: AsyncSession, *, actor: User, election_id: int, contest_id: int, direction: str
+) -> None:
+    await election_for_write(session, election_id, ballot_change=True)
+    await get_contest(session, election_id, contest_id)
+    contests = await _renumber_contests(session, election_id)
+    index = next(i for i, c in enumerate(contests) if c.id == contest_id)
+    if _swap(contests, index, direction):
+        await session.flush()
+        await record_event(
+            session,
+            actor=actor,
+            action="reorder",
+            entity="contest",
+            entity_id=contest_id,
+            before={"ballot_order": index + 1},
+            after={"ballot_order": contests[index].ballot_order},
+        )
+
+
+async def move_candidate(
+    session: AsyncSession, *, actor: User, election_id: int, candidate_id: int, direction: str
+) -> None:
+    await election_for_write(session, election_id, ballot_change=True)
+    candidate = await get_candidate(session, election_id, candidate_id)
+    candidates = await _renumber_candidates(session, candidate.contest_id)
+    index = next(i for i, c in enumerate(candidates) if c.id == candidate_id)
+    if _swap(candidates, index, direction):
+        await session.flush()
+        await record_event(
+            session,
+            actor=actor,
+            action="reorder",
+            entity="candidate",
+            entity_id=candidate_id,
+            before={"ballot_order": index + 1},
+            after={"ballot_order": candidates[index].ballot_order},
+        )
+
+
+async def create_candidate(
+    session: AsyncSession,
+    *,
+    actor: User,
+    election_id: int,
+    contest_id: int,
+    code: str,
+    ballot_name: str,
+    party_id: int | None,
+    status: str,
+    write_in: bool,
+) -> Candidate:
+    await election_for_write(session, election_id, ballot_change=True)
+    contest = await get_contest(session, election_id, contest_id)
+    if contest.is_measure:
+        raise FieldError("code", "A ballot measure has the fixed choices Yes and No.")
+    if await _code_taken(session, election_id, code):
+        raise FieldError("code", f"Code {code} is already used in this election.")
+    order = await session.scalar(
+        select(func.coalesce(func.max(Candidate.ballot_order), 0)).where(Candidate.contest_id == contest_id)
+    )
+    candidate = Candidate(
+        contest_id=contest_id,
+        election_id=election_id,
+        code=code,
+        ballot_name=ballot_name,
+        party_id=party_id,
+        status=status,
+        write_in=write_in,
+        ballot_order=order + 1,
+        updated_by_id=actor.id,
+    )
+    session.add(candidate)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise FieldError("code", f"Code {code} is already used in this election.") from error
+    await record_event(
+        session,
+        actor=actor,
+        action="create",
+        entity="candidate",
+        entity_id=candidate.id,
+        after={**snapshot(candidate, CANDIDATE_AUDITED), "contest_id": contest_id},
+    )
+    return candidate
+
+
+async def update_candidate(
+    session: AsyncSession,
+    *,
+    actor: User,
+    election_id: int,
+    candidate_id: int,
+    seen_version: int | None,
+    code: str,
+    ballot_name: str,
+    party_id: int | None,
+    status: str,
+    write_in: bool,
+) -> Candidate:
+    election = await election_for_write(session, election_id)
+    candidate = await get_candidate(session, election_id, candidate_id)
+    await session.refresh(candidate, with_for_update=True)
+    if seen_version != candidate.version:
+        raise await _stale(session, candidate, "candidate", CANDIDATE_AUDITED)
+    contest = await session.get(Contest, candidate.contest_id)
+    if contest.is_measure and (code != candidate.code or write_in):
+        raise FieldError("code", "The choices of a ballot measure are fixed; only their wording can change.")
+    if (code != candidate.code or write_in != candidate.write_in) and election.status != "draft":
+        raise ElectionLocked(
+            f"{election.name} is {election.status}: a candidate's code and write-in flag are fixed once "
+            "the election opens; name, party and status can be corrected."
+        )
+    if await _code_taken(session, election_id, code, except_id=candidate_id):
+        raise FieldError("code", f"Code {code} is already used in this election.")
+    before = snapshot(candidate, CANDIDATE_AUDITED)
+    candidate.code, candidate.ballot_name, candidate.party_id = code, ballot_name, party_id
+    candidate.status, candidate.write_in = status, write_in
+    after = snapshot(candidate, CANDIDATE_AUDITED)
+    if before == after:
+        return candidate
+    candidate.updated_by_id = actor.id
+    await session.flush()
+    await record_event(
+        session,
+        actor=actor,
+        action="update",
+        entity="candidate",
+        entity_id=candidate_id,
+        before=before,
+        after=after,
+    )
+    return candidate
+
+
+async def delete_candidate(
+    session: AsyncSession, *, actor: User, election_id: int, candidate_id: int
+) -> Candidate:
+    await election_for_write(session, election_id, ballot_change=True)
+    candidate = await get_candidate(session, election_id, candidate_id)
+    contest = await session.get(Contest, candidate.contest_id)
+    if contest.is_measure:
+        raise ElectionLocked("The choices of a ballot measure are fixed: delete the measure instead.")
+    before = snapshot(candidate, CANDIDATE_AUDITED)
+    await session.delete(candidate)
+    await session.flush()
+    await _renumber_candidates(session, contest.id)
+    await record_event(
+        session, actor=actor, action="delete", entity="candidate", entity_id=candidate_id, before=before
+    )
+    return candidate
+
+
+# Bulk add -----------------------------------------------------------------------------------------
+
+BULK_MAX_LINES = 500
+TRUE_WORDS = {"yes", "y", "true", "1", "x", "write-in", "writein"}
+FALSE_WORDS = {"", "no", "n", "false", "0"}
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    line: int
+    code: str
+    ballot_name: str
+    party_id: int | None
+    write_in: bool
+
+
+def decode_upload(data: bytes) -> str:
+    """UTF-8 (with or without BOM); anything else is refused rather than guessed."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise FieldError("file", "The file is not UTF-8 text. Save it as CSV UTF-8 and try again.") from error
+
+
+async def parse_candidate_lines(
+    session: AsyncSession, election_id: int, text: str
+) -> tuple[list[CandidateRow], list[str]]:
+    """Validate every line: `code, ballot name[, party abbreviation[, write-in]]`. Returns the rows
+    and the errors (each with its line number); a header line starting with "code" is skipped."""
+    import re
+
+    parties = {
+        abbr.upper(): pid
+        for pid, abbr in (await session.execute(select(Party.id, Party.abbreviation))).tuples()
+    }
+    taken = set(
+        (await session.scalars(select(Candidate.code).where(Candidate.election_id == election_id))).all()
+    )
+    rows: list[CandidateRow] = []
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    lines = list(csv.reader(io.StringIO(text.replace("\r\n", "\n").replace("\r", "\n"))))
+    content = [(n, cells) for n, cells in enumerate(lines, start=1) if any(c.strip() for c in cells)]
+    if content and content[0][1][0].strip().lower() == "code":
+        content = content[1:]
+    if not content:
+        return [], ["No candidate lines were given."]
+    if len(content) > BULK_MAX_LINES:
+        return [], [f"At most {BULK_MAX_LINES} lines at a time ({len(content)} given)."]
+    for n, cells in content:
+        cells = [c.strip() for c in cells] + ["", "", ""]
+        code, name, party, write_in = cells[0].upper(), cells[1], cells[2].upper(), cells[3].lower()
+        problems = []
+        if not re.match(CANDIDATE_CODE, code):
+            problems.append(f"code “{cells[0][:30]}” must be 1 to 24 letters, digits or hyphens")
+        elif code in taken:
+            problems.append(f"code {code} is already used in this election")
+        elif code in seen:
+            problems.append(f"code {code} is also on line {seen[code]}")
+        if not name:
+            problems.append("the ballot name is missing")
+        elif len(name) > 160:
+            problems.append("the ballot name is longer than 160 characters")
+        if party and party not in parties:
+            problems.append(f"no party with the abbreviation {party[:12]}")
+        if write_in not in TRUE_WORDS | FALSE_WORDS:
+            problems.append(f"write-in must be yes or no, not “{cells[3][:12]}”")
+        if len([c for c in cells if c]) > 4:
+            problems.append("more than 4 columns")
+        if problems:
+            errors.append(f"Line {n}: " + "; ".join(problems) + ".")
+            continue
+        seen[code] = n
+        rows.append(CandidateRow(n, code, name, parties.get(party), write_in in TRUE_WORDS))
+    return rows, errors
+
+
+async def bulk_add_candidates(
+    session: AsyncSession, *, actor: User, election_id: int, contest_id: int, text: str
+) -> tuple[list[Candidate], list[str]]:
+    """All lines or none: on any error nothing is added and the errors are returned."""
+    await election_for_write(session, election_id, ballot_change=True)
+    contest = await get_contest(session, election_id, contest_id)
+    if contest.is_measure:
+        return [], ["A ballot measure has the fixed choices Yes and No."]
+    rows, errors = await parse_candidate_lines(session, election_id, text)
+    if errors:
+        return [], errors
+    order = await session.scalar(
+        select(func.coalesce(func.max(Candidate.ballot_order), 0)).where(Candidate.contest_id == contest_id)
+    )
+    added = []
+    for n, row in enumerate(rows, start=1):
+        candidate = Candidate(
+            contest_id=contest_id,
+            election_id=election_id,
+            code=row.code,
+            ballot_name=row.ballot_name,
+            party_id=row.party_id,
+            write_in=row.write_in,
+            ballot_order=order + n,
+            updated_by_id=actor.id,
+        )
+        session.add(candidate)
+        added.append(candidate)
+    await session.flush()
+    await record_event(
+        session,
+        actor=actor,
+        action="bulk_create",
+        entity="contest",
+        entity_id=contest_id,
+        after={"candidates": [snapshot(c, ("id", *CANDIDATE_AUDITED)) for c in added]},
+    )
+    return added, []

@@ -1,0 +1,341 @@
+"""Contests and candidates, edited in modals on the election page (and as pages without JS).
+Every URL carries the election id, so every write goes through the election's lock."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, request, url_for
+
+from portal.auth.current import current_actor
+from portal.auth.roles import allow
+from portal.contests import queries
+from portal.contests.forms import BulkCandidatesForm, CandidateForm, ContestForm, MoveForm
+from portal.db import reading, transaction
+from portal.elections.forms import ConfirmForm
+from portal.elections.queries import election_for_write, participating_precinct_ids
+from portal.errors import FieldError, StaleEdit
+from portal.forms import form_version, show_field_error, stale_conflict
+from portal.parties.queries import party_choices
+from portal.precincts.queries import list_precinct_choices
+from portal.rendering import render_form, saved
+
+bp = Blueprint("contests", __name__, url_prefix="/elections/<int:election_id>")
+EDITORS = ("admin", "manager")
+CHANGED = "electionChanged"
+BULK_UPLOAD_LIMIT = 256 * 1024
+
+
+def _back(election_id: int, anchor: str = "") -> str:
+    return url_for("elections.detail", election_id=election_id) + (f"#{anchor}" if anchor else "")
+
+
+async def _contest_form_context(form: ContestForm, election_id: int, *, ballot_change: bool):
+    async with reading() as db:
+        election = await election_for_write(db, election_id, ballot_change=ballot_change)
+        participating = set(await participating_precinct_ids(db, election_id))
+        choices = [p for p in await list_precinct_choices(db) if p.id in participating]
+    form.precincts.choices = [(p.id, f"{p.code} · {p.name}") for p in choices]
+    return election
+
+
+def _chosen(form: ContestForm) -> list[int] | None:
+    return None if form.all_precincts.data else list(form.precincts.data or [])
+
+
+@bp.route("/contests/new", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def create_contest(election_id: int):
+    form = ContestForm()
+    election = await _contest_form_context(form, election_id, ballot_change=True)
+    if form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                contest = await queries.create_contest(
+                    db,
+                    actor=current_actor(),
+                    election_id=election_id,
+                    office_title=form.office_title.data,
+                    vote_for=form.vote_for.data,
+                    is_measure=form.is_measure.data,
+                    precinct_ids=_chosen(form),
+                )
+        except FieldError as error:
+            show_field_error(form, error)
+        else:
+            flash(f"Contest “{contest.office_title}” added.", "success")
+            return saved(_back(election_id, f"contest-{contest.id}"), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "contests/_contest_form.html",
+        form=form,
+        election=election,
+        creating=True,
+        title=f"New contest in {election.name}",
+        action=url_for(".create_contest", election_id=election_id),
+        status=422 if form.errors else 200,
+    )
+
+
+@bp.route("/contests/<int:contest_id>/edit", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def update_contest(election_id: int, contest_id: int):
+    async with reading() as db:
+        contest = await queries.get_contest(db, election_id, contest_id)
+        on_ballot = await queries.contest_precinct_ids(db, contest_id)
+    form = ContestForm(obj=contest if request.method == "GET" else None)
+    election = await _contest_form_context(form, election_id, ballot_change=False)
+    conflict = None
+    if request.method == "GET":
+        form.version.data = contest.version
+        form.all_precincts.data = {c for c, _ in form.precincts.choices} == set(on_ballot)
+        form.precincts.data = on_ballot
+    elif form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                contest = await queries.update_contest(
+                    db,
+                    actor=current_actor(),
+                    election_id=election_id,
+                    contest_id=contest_id,
+                    seen_version=form_version(form),
+                    office_title=form.office_title.data,
+                    vote_for=form.vote_for.data,
+                    precinct_ids=_chosen(form),
+                )
+        except FieldError as error:
+            show_field_error(form, error)
+        except StaleEdit as stale:
+            conflict = stale_conflict(form, stale, queries.CONTEST_AUDITED)
+        else:
+            flash(f"Contest “{contest.office_title}” saved.", "success")
+            return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "contests/_contest_form.html",
+        form=form,
+        election=election,
+        contest=contest,
+        conflict=conflict,
+        creating=False,
+        title=f"Edit {contest.office_title}",
+        action=url_for(".update_contest", election_id=election_id, contest_id=contest_id),
+        status=409 if conflict else 422 if form.errors else 200,
+    )
+
+
+@bp.route("/contests/<int:contest_id>/delete", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def delete_contest(election_id: int, contest_id: int):
+    async with reading() as db:
+        election = await election_for_write(db, election_id, ballot_change=True)
+        contest = await queries.get_contest(db, election_id, contest_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        async with transaction() as db:
+            await queries.delete_contest(
+                db, actor=current_actor(), election_id=election_id, contest_id=contest_id
+            )
+        flash(f"Contest “{contest.office_title}” deleted.", "success")
+        return saved(_back(election_id), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "contests/_delete_form.html",
+        form=form,
+        election=election,
+        noun="contest",
+        name=contest.office_title,
+        title=f"Delete {contest.office_title}?",
+        action=url_for(".delete_contest", election_id=election_id, contest_id=contest_id),
+    )
+
+
+@bp.post("/contests/<int:contest_id>/move")
+@allow(*EDITORS)
+async def move_contest(election_id: int, contest_id: int):
+    form = MoveForm()
+    if form.validate_on_submit():
+        async with transaction() as db:
+            await queries.move_contest(
+                db,
+                actor=current_actor(),
+                election_id=election_id,
+                contest_id=contest_id,
+                direction=form.direction.data,
+            )
+    return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
+
+
+async def _candidate_form_context(form: CandidateForm, election_id: int, *, ballot_change: bool):
+    async with reading() as db:
+        election = await election_for_write(db, election_id, ballot_change=ballot_change)
+        parties = await party_choices(db)
+    form.party_id.choices = [(0, "No party")] + [(p.id, f"{p.name} ({p.abbreviation})") for p in parties]
+    return election
+
+
+def _candidate_data(form: CandidateForm) -> dict:
+    return {
+        "code": form.code.data,
+        "ballot_name": form.ballot_name.data,
+        "party_id": form.party_id.data or None,
+        "status": form.status.data,
+        "write_in": form.write_in.data,
+    }
+
+
+@bp.route("/contests/<int:contest_id>/candidates/new", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def create_candidate(election_id: int, contest_id: int):
+    form = CandidateForm()
+    election = await _candidate_form_context(form, election_id, ballot_change=True)
+    async with reading() as db:
+        contest = await queries.get_contest(db, election_id, contest_id)
+    if form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                candidate = await queries.create_candidate(
+                    db,
+                    actor=current_actor(),
+                    election_id=election_id,
+                    contest_id=contest_id,
+                    **_candidate_data(form),
+                )
+        except FieldError as error:
+            show_field_error(form, error)
+        else:
+            flash(f"{candidate.ballot_name} added to {contest.office_title}.", "success")
+            return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "contests/_candidate_form.html",
+        form=form,
+        election=election,
+        contest=contest,
+        title=f"New candidate for {contest.office_title}",
+        action=url_for(".create_candidate", election_id=election_id, contest_id=contest_id),
+        status=422 if form.errors else 200,
+    )
+
+
+@bp.route("/candidates/<int:candidate_id>/edit", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def update_candidate(election_id: int, candidate_id: int):
+    async with reading() as db:
+        candidate = await queries.get_candidate(db, election_id, candidate_id)
+    form = CandidateForm(obj=candidate if request.method == "GET" else None)
+    election = await _candidate_form_context(form, election_id, ballot_change=False)
+    conflict = None
+    if request.method == "GET":
+        form.version.data = candidate.version
+        form.party_id.data = candidate.party_id or 0
+    elif form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                candidate = await queries.update_candidate(
+                    db,
+                    actor=current_actor(),
+                    election_id=election_id,
+                    candidate_id=candidate_id,
+                    seen_version=form_version(form),
+                    **_candidate_data(form),
+                )
+        except FieldError as error:
+            show_field_error(form, error)
+        except StaleEdit as stale:
+            conflict = stale_conflict(form, stale, ("code", "ballot_name", "status", "write_in"))
+        else:
+            flash(f"{candidate.ballot_name} saved.", "success")
+            return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "contests/_candidate_form.html",
+        form=form,
+        election=election,
+        candidate=candidate,
+        conflict=conflict,
+        title=f"Edit {candidate.ballot_name}",
+        action=url_for(".update_candidate", election_id=election_id, candidate_id=candidate_id),
+        status=409 if conflict else 422 if form.errors else 200,
+    )
+
+
+@bp.route("/candidates/<int:candidate_id>/delete", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def delete_candidate(election_id: int, candidate_id: int):
+    async with reading() as db:
+        election = await election_for_write(db, election_id, ballot_change=True)
+        candidate = await queries.get_candidate(db, election_id, candidate_id)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        async with transaction() as db:
+            await queries.delete_candidate(
+                db, actor=current_actor(), election_id=election_id, candidate_id=candidate_id
+            )
+        flash(f"{candidate.ballot_name} removed from the ballot.", "success")
+        return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "contests/_delete_form.html",
+        form=form,
+        election=election,
+        noun="candidate",
+        name=f"{candidate.ballot_name} ({candidate.code})",
+        title=f"Delete {candidate.ballot_name}?",
+        action=url_for(".delete_candidate", election_id=election_id, candidate_id=candidate_id),
+    )
+
+
+@bp.post("/candidates/<int:candidate_id>/move")
+@allow(*EDITORS)
+async def move_candidate(election_id: int, candidate_id: int):
+    form = MoveForm()
+    if form.validate_on_submit():
+        async with transaction() as db:
+            await queries.move_candidate(
+                db,
+                actor=current_actor(),
+                election_id=election_id,
+                candidate_id=candidate_id,
+                direction=form.direction.data,
+            )
+    return saved(_back(election_id), changed_event=CHANGED)
+
+
+@bp.route("/contests/<int:contest_id>/candidates/bulk", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def bulk_candidates(election_id: int, contest_id: int):
+    async with reading() as db:
+        election = await election_for_write(db, election_id, ballot_change=True)
+        contest = await queries.get_contest(db, election_id, contest_id)
+    form = BulkCandidatesForm()
+    line_errors: list[str] = []
+    if form.validate_on_submit():
+        text = form.lines.data or ""
+        upload = form.file.data
+        try:
+            if upload and upload.filename:
+                data = upload.read(BULK_UPLOAD_LIMIT + 1)
+                if len(data) > BULK_UPLOAD_LIMIT:
+                    raise FieldError("file", f"The file is larger than {BULK_UPLOAD_LIMIT // 1024} KB.")
+                text = queries.decode_upload(data)
+            async with transaction() as db:
+                added, line_errors = await queries.bulk_add_candidates(
+                    db, actor=current_actor(), election_id=election_id, contest_id=contest_id, text=text
+                )
+        except FieldError as error:
+            show_field_error(form, error)
+        else:
+            if not line_errors:
+                flash(f"{len(added)} candidates added to {contest.office_title}.", "success")
+                return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
+    failed = bool(form.errors or line_errors)
+    return render_form(
+        "_form_page.html",
+        "contests/_bulk_form.html",
+        form=form,
+        election=election,
+        contest=contest,
+        line_errors=line_errors,
+        title=f"Add candidates to {contest.office_title}",
+        action=url_for(".bulk_candidates", election_id=election_id, contest_id=contest_id),
+        status=422 if failed else 200,
+    )

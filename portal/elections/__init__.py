@@ -1,0 +1,1 @@
+"""Elections: the list, the election page, and the lifecycle draft -> open -> closed -> certified."""

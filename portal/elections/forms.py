@@ -1,0 +1,39 @@
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, HiddenField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, ValidationError
+
+from portal.forms import strip
+from portal.models import ELECTION_KINDS
+
+
+class ElectionForm(FlaskForm):
+    name = StringField("Name", filters=[strip], validators=[DataRequired("Enter a name."), Length(max=160)])
+    election_date = DateField(
+        "Election date", validators=[DataRequired("Enter the election date (YYYY-MM-DD).")]
+    )
+    kind = SelectField("Kind", choices=[SelectChoice(k, k.capitalize()) for k in ELECTION_KINDS])
+    all_precincts = BooleanField("Every precinct takes part", default=True)
+    precincts = SelectMultipleField(
+        "Participating precincts", coerce=int, description="Used when not every precinct takes part."
+    )
+    version = HiddenField()
+
+    def validate_election_date(self, field):
+        if field.data and not date(2000, 1, 1) <= field.data <= date(2100, 12, 31):
+            raise ValidationError("Enter a date between 2000 and 2100.")
+
+    def validate_precincts(self, field):
+        if not self.all_precincts.data and not field.data:
+            raise ValidationError("Choose the precincts that take part, or tick “Every precinct”.")
+
+
+class StatusForm(FlaskForm):
+    to = HiddenField()
+    version = HiddenField()
+
+
+class ConfirmForm(FlaskForm):
+    pass

@@ -1,0 +1,45 @@
+"""The election lifecycle: forward moves only, each by the roles allowed to make it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Move:
+    to: str
+    label: str
+    consequence: str
+    roles: tuple[str, ...]
+    button: str
+
+
+MOVES: dict[str, Move] = {
+    "draft": Move(
+        "open",
+        "Open the election",
+        "Check-in and returns entry start. The ballot (contests, candidates and their order) "
+        "can no longer change; names and candidate status can still be corrected.",
+        ("admin", "manager"),
+        "btn-success",
+    ),
+    "open": Move(
+        "closed",
+        "Close the election",
+        "Check-in stops. Returns can still be entered, corrected and verified.",
+        ("admin", "manager"),
+        "btn-warning",
+    ),
+    "closed": Move(
+        "certified",
+        "Certify the results",
+        "After certification nothing in this election can be edited, by anyone. "
+        "Every report of it will read the same from now on.",
+        ("admin", "manager"),
+        "btn-primary",
+    ),
+}
+
+
+def next_move(status: str) -> Move | None:
+    return MOVES.get(status)

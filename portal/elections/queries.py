@@ -1,0 +1,373 @@
+"""Election data access and the lifecycle rules that need the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from werkzeug.exceptions import Conflict, NotFound
+
+from portal.audit.queries import record_event, snapshot
+from portal.elections.lifecycle import next_move
+from portal.errors import StaleEdit
+from portal.models import (
+    Candidate,
+    Contest,
+    ContestPrecinct,
+    Election,
+    ElectionPrecinct,
+    Party,
+    Precinct,
+    PrecinctReturn,
+    User,
+)
+from portal.signals import election_status_changed
+
+AUDITED = ("name", "election_date", "kind", "status")
+
+
+class ElectionLocked(Conflict):
+    """A write to a certified election, or a ballot change once the election is open."""
+
+
+class LifecycleRefused(Conflict):
+    def __init__(self, description: str, problems: list[str] | None = None):
+        super().__init__(description)
+        self.problems = problems or []
+
+
+@dataclass
+class ElectionSummary:
+    election: Election
+    contests: int
+    candidates: int
+    precincts: int
+
+
+@dataclass
+class ContestView:
+    contest: Contest
+    candidates: list[tuple[Candidate, Party | None]]
+    precinct_count: int
+
+
+@dataclass
+class ElectionDetail:
+    election: Election
+    contests: list[ContestView]
+    precincts: list[Precinct]
+    all_precincts: int
+    updated_by: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+async def list_elections(session: AsyncSession) -> list[ElectionSummary]:
+    contests = select(func.count()).where(Contest.election_id == Election.id).scalar_subquery()
+    candidates = select(func.count()).where(Candidate.election_id == Election.id).scalar_subquery()
+    precincts = select(func.count()).where(ElectionPrecinct.election_id == Election.id).scalar_subquery()
+    rows = await session.execute(
+        select(Election, contests, candidates, precincts).order_by(
+            Election.election_date.desc(), Election.id.desc()
+        )
+    )
+    return [ElectionSummary(*row) for row in rows.all()]
+
+
+async def get_election(session: AsyncSession, election_id: int) -> Election:
+    election = await session.get(Election, election_id)
+    if election is None:
+        raise NotFound("No such election.")
+    return election
+
+
+async def election_for_write(
+    session: AsyncSession, election_id: int, *, ballot_change: bool = False
+) -> Election:
+    """The election, share-locked for this transaction, if it may be written to.
+
+    Certified: nothing may change. Open or closed: the ballot (contests, candidates, their order,
+    vote-for) is fixed; corrections of names and candidate status are still allowed.
+    """
+    election = await session.get(Election, election_id, with_for_update={"read": True})
+    if election is None:
+        raise NotFound("No such election.")
+    if election.status == "certified":
+        raise ElectionLocked(f"{election.name} is certified: nothing in it can be changed.")
+    if ballot_change and election.status != "draft":
+        raise ElectionLocked(
+            f"{election.name} is {election.status}: its ballot (contests, candidates and their "
+            "order) is fixed once the election opens."
+        )
+    return election
+
+
+async def election_detail(session: AsyncSession, election_id: int) -> ElectionDetail:
+    election = await get_election(session, election_id)
+    contests = (
+        await session.scalars(
+            select(Contest)
+            .where(Contest.election_id == election_id)
+            .order_by(Contest.ballot_order, Contest.id)
+        )
+    ).all()
+    rows = await session.execute(
+        select(Candidate, Party)
+        .outerjoin(Party, Party.id == Candidate.party_id)
+        .where(Candidate.election_id == election_id)
+        .order_by(Candidate.ballot_order, Candidate.id)
+    )
+    by_contest: dict[int, list] = {c.id: [] for c in contests}
+    for candidate, party in rows.tuples():
+        by_contest[candidate.contest_id].append((candidate, party))
+    counts = dict(
+        (
+            await session.execute(
+                select(ContestPrecinct.contest_id, func.count())
+                .where(ContestPrecinct.contest_id.in_(list(by_contest)))
+                .group_by(ContestPrecinct.contest_id)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    precincts = (
+        await session.scalars(
+            select(Precinct)
+            .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Precinct.id)
+            .where(ElectionPrecinct.election_id == election_id)
+            .order_by(Precinct.code)
+        )
+    ).all()
+    all_precincts = await session.scalar(select(func.count()).select_from(Precinct)) or 0
+    updated_by = ""
+    if election.updated_by_id:
+        user = await session.get(User, election.updated_by_id)
+        updated_by = user.display_name if user else ""
+    detail = ElectionDetail(
+        election,
+        [ContestView(c, by_contest[c.id], counts.get(c.id, 0)) for c in contests],
+        list(precincts),
+        all_precincts,
+        updated_by,
+    )
+    if election.status == "draft":
+        detail.problems = ballot_problems(detail)
+    return detail
+
+
+def ballot_problems(detail: ElectionDetail) -> list[str]:
+    """What stops a draft from opening."""
+    problems = []
+    if not detail.precincts:
+        problems.append("No precinct takes part in the election.")
+    if not detail.contests:
+        problems.append("The ballot has no contest.")
+    for view in detail.contests:
+        qualified = [c for c, _ in view.candidates if c.status == "qualified"]
+        title = view.contest.office_title
+        if len(qualified) < view.contest.vote_for:
+            problems.append(
+                f"{title}: vote for {view.contest.vote_for} but only {len(qualified)} qualified "
+                f"candidate{'s' if len(qualified) != 1 else ''}."
+            )
+        if not view.precinct_count:
+            problems.append(f"{title}: on no precinct's ballot.")
+    return problems
+
+
+async def all_precinct_ids(session: AsyncSession) -> list[int]:
+    return list((await session.scalars(select(Precinct.id).order_by(Precinct.code))).all())
+
+
+async def participating_precinct_ids(session: AsyncSession, election_id: int) -> list[int]:
+    return list(
+        (
+            await session.scalars(
+                select(ElectionPrecinct.precinct_id).where(ElectionPrecinct.election_id == election_id)
+            )
+        ).all()
+    )
+
+
+async def _set_participants(session: AsyncSession, election: Election, precinct_ids: list[int]) -> None:
+    await session.execute(delete(ElectionPrecinct).where(ElectionPrecinct.election_id == election.id))
+    session.add_all(ElectionPrecinct(election_id=election.id, precinct_id=p) for p in set(precinct_ids))
+    # A contest cannot be on the ballot of a precinct that does not take part.
+    contest_ids = select(Contest.id).where(Contest.election_id == election.id)
+    await session.execute(
+        delete(ContestPrecinct).where(
+            ContestPrecinct.contest_id.in_(contest_ids), ContestPrecinct.precinct_id.not_in(precinct_ids)
+        )
+    )
+
+
+async def create_election(
+    session: AsyncSession, *, actor: User, name: str, election_date: date, kind: str, precinct_ids: list[int]
+) -> Election:
+    election = Election(
+        name=name, election_date=election_date, kind=kind, status="draft", updated_by_id=actor.id
+    )
+    session.add(election)
+    await session.flush()
+    await _set_participants(session, election, precinct_ids)
+    await session.flush()
+    await record_event(
+        session,
+        actor=actor,
+        action="create",
+        entity="election",
+        entity_id=election.id,
+        after={**snapshot(election, AUDITED), "precincts": len(set(precinct_ids))},
+    )
+    return election
+
+
+async def update_election(
+    session: AsyncSession,
+    *,
+    actor: User,
+    election_id: int,
+    seen_version: int | None,
+    name: str,
+    election_date: date,
+    kind: str,
+    precinct_ids: list[int] | None,
+) -> Election:
+    """`precinct_ids` None keeps the participating precincts (they are fixed once open)."""
+    election = await election_for_write(session, election_id)
+    await session.refresh(election, with_for_update=True)
+    if seen_version != election.version:
+        who = await session.get(User, election.updated_by_id) if election.updated_by_id else None
+        raise StaleEdit(
+            f"This election was changed by {who.display_name if who else 'the system'} at "
+            f"{election.updated_at:%Y-%m-%d %H:%M:%S %Z} after you opened it.",
+            current={**snapshot(election, AUDITED), "version": election.version},
+        )
+    before = snapshot(election, AUDITED)
+    election.name, election.election_date, election.kind = name, election_date, kind
+    election.updated_by_id = actor.id
+    after = snapshot(election, AUDITED)
+    if precinct_ids is not None and election.status == "draft":
+        old = set(await participating_precinct_ids(session, election_id))
+        if old != set(precinct_ids):
+            await _set_participants(session, election, precinct_ids)
+            before["precincts"], after["precincts"] = len(old), len(set(precinct_ids))
+    if before == after:
+        return election
+    await session.flush()
+    await record_event(
+        session,
+        actor=actor,
+        action="update",
+        entity="election",
+        entity_id=election.id,
+        before=before,
+        after=after,
+    )
+    return election
+
+
+async def delete_election(session: AsyncSession, *, actor: User, election_id: int) -> Election:
+    election = await election_for_write(session, election_id)
+    if election.status != "draft":
+        raise ElectionLocked(f"{election.name} is {election.status}: only a draft can be deleted.")
+    before = snapshot(election, AUDITED)
+    await session.delete(election)
+    await session.flush()
+    await record_event(
+        session, actor=actor, action="delete", entity="election", entity_id=election_id, before=before
+    )
+    return election
+
+
+async def missing_verified_returns(session: AsyncSession, election_id: int) -> list[str]:
+    """Codes of participating precincts without a verified latest return for every contest on
+    their ballot."""
+    latest = (
+        select(
+            PrecinctReturn.precinct_id,
+            PrecinctReturn.contest_id,
+            PrecinctReturn.status,
+            func.row_number()
+            .over(
+                partition_by=(PrecinctReturn.precinct_id, PrecinctReturn.contest_id),
+                order_by=PrecinctReturn.revision.desc(),
+            )
+            .label("rank"),
+        )
+        .where(PrecinctReturn.election_id == election_id)
+        .subquery()
+    )
+    verified = (
+        select(latest.c.precinct_id, latest.c.contest_id)
+        .where(latest.c.rank == 1, latest.c.status == "verified")
+        .subquery()
+    )
+    needed = (
+        select(Precinct.code)
+        .select_from(ContestPrecinct)
+        .join(Contest, Contest.id == ContestPrecinct.contest_id)
+        .join(Precinct, Precinct.id == ContestPrecinct.precinct_id)
+        .outerjoin(
+            verified,
+            (verified.c.precinct_id == ContestPrecinct.precinct_id)
+            & (verified.c.contest_id == ContestPrecinct.contest_id),
+        )
+        .where(Contest.election_id == election_id, verified.c.contest_id.is_(None))
+        .distinct()
+        .order_by(Precinct.code)
+    )
+    # A participating precinct with no contest on its ballot has nothing to verify.
+    return list((await session.scalars(needed)).all())
+
+
+async def move_election(
+    session: AsyncSession, *, actor: User, election_id: int, to: str, seen_version: int | None
+) -> Election:
+    """One step forward along the lifecycle, checked, audited (through the signal) and signalled."""
+    election = await session.get(Election, election_id, with_for_update=True)
+    if election is None:
+        raise NotFound("No such election.")
+    move = next_move(election.status)
+    if move is None or move.to != to:
+        raise LifecycleRefused(
+            f"{election.name} is {election.status}; it cannot move to {to}. "
+            "The lifecycle only moves forward: draft, open, closed, certified."
+        )
+    if actor.role not in move.roles:
+        raise LifecycleRefused(f"Your role ({actor.role}) cannot {move.label.lower()}.")
+    if seen_version is not None and seen_version != election.version:
+        raise LifecycleRefused(f"{election.name} changed after you opened this page; reload and check again.")
+    if to == "open":
+        problems = ballot_problems(await election_detail(session, election_id))
+        if problems:
+            raise LifecycleRefused(f"{election.name} cannot open yet.", problems)
+    if to == "certified":
+        missing = await missing_verified_returns(session, election_id)
+        if missing:
+            raise LifecycleRefused(
+                f"{election.name} cannot be certified: {len(missing)} precinct"
+                f"{'s have' if len(missing) != 1 else ' has'} no verified returns.",
+                missing,
+            )
+    before = election.status
+    election.status = to
+    election.updated_by_id = actor.id
+    await session.flush()
+    await election_status_changed.send_async(session, election=election, before=before, actor=actor)
+    return election
+
+
+@election_status_changed.connect
+async def audit_status_change(session: AsyncSession, *, election: Election, before: str, actor: User) -> None:
+    await record_event(
+        session,
+        actor=actor,
+        action="status",
+        entity="election",
+        entity_id=election.id,
+        before={"status": before},
+        after={"status": election.status},
+    )

@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+from flask import Blueprint, flash, request, url_for
+
+from portal.auth.current import current_actor
+from portal.auth.roles import EVERY_ROLE, allow
+from portal.db import reading, transaction
+from portal.elections import queries
+from portal.elections.forms import ConfirmForm, ElectionForm, StatusForm
+from portal.elections.lifecycle import next_move
+from portal.errors import StaleEdit
+from portal.forms import form_version, stale_conflict
+from portal.precincts.queries import list_precinct_choices
+from portal.rendering import go_to, render, render_form, saved
+
+bp = Blueprint("elections", __name__, url_prefix="/elections")
+EDITORS = ("admin", "manager")
+CHANGED = "electionChanged"
+
+
+def _detail_url(election_id: int) -> str:
+    return url_for(".detail", election_id=election_id)
+
+
+async def _with_precinct_choices(form: ElectionForm) -> list[int]:
+    async with reading() as db:
+        choices = await list_precinct_choices(db)
+    form.precincts.choices = [(p.id, f"{p.code} · {p.name}") for p in choices]
+    return [p.id for p in choices]
+
+
+def _chosen_precincts(form: ElectionForm, all_ids: list[int]) -> list[int]:
+    return all_ids if form.all_precincts.data else list(form.precincts.data or [])
+
+
+@bp.get("")
+@allow(*EVERY_ROLE)
+async def index():
+    async with reading() as db:
+        elections = await queries.list_elections(db)
+    return render("elections/elections.html", "elections/_list.html", elections=elections)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def create():
+    form = ElectionForm()
+    all_ids = await _with_precinct_choices(form)
+    if form.validate_on_submit():
+        async with transaction() as db:
+            election = await queries.create_election(
+                db,
+                actor=current_actor(),
+                name=form.name.data,
+                election_date=form.election_date.data,
+                kind=form.kind.data,
+                precinct_ids=_chosen_precincts(form, all_ids),
+            )
+        flash(f"Election “{election.name}” created as a draft.", "success")
+        return go_to(_detail_url(election.id))
+    return render_form(
+        "_form_page.html",
+        "elections/_form.html",
+        form=form,
+        title="New election",
+        action=url_for(".create"),
+        status=422 if form.errors else 200,
+    )
+
+
+@bp.get("/<int:election_id>")
+@allow(*EVERY_ROLE)
+async def detail(election_id: int):
+    async with reading() as db:
+        detail = await queries.election_detail(db, election_id)
+    return render(
+        "elections/election.html",
+        "elections/_detail.html",
+        detail=detail,
+        move=next_move(detail.election.status),
+    )
+
+
+@bp.route("/<int:election_id>/edit", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def update(election_id: int):
+    async with reading() as db:
+        election = await queries.election_for_write(db, election_id)
+        participating = await queries.participating_precinct_ids(db, election_id)
+    form = ElectionForm(obj=election if request.method == "GET" else None)
+    all_ids = await _with_precinct_choices(form)
+    conflict = None
+    if request.method == "GET":
+        form.version.data = election.version
+        form.all_precincts.data = set(participating) == set(all_ids)
+        form.precincts.data = participating
+    elif form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                election = await queries.update_election(
+                    db,
+                    actor=current_actor(),
+                    election_id=election_id,
+                    seen_version=form_version(form),
+                    name=form.name.data,
+                    election_date=form.election_date.data,
+                    kind=form.kind.data,
+                    precinct_ids=_chosen_precincts(form, all_ids),
+                )
+        except StaleEdit as stale:
+            conflict = stale_conflict(form, stale, queries.AUDITED)
+        else:
+            flash(f"Election “{election.name}” saved.", "success")
+            return saved(_detail_url(election_id), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "elections/_form.html",
+        form=form,
+        conflict=conflict,
+        election=election,
+        title=f"Edit {election.name}",
+        action=url_for(".update", election_id=election_id),
+        status=409 if conflict else 422 if form.errors else 200,
+    )
+
+
+@bp.route("/<int:election_id>/delete", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def delete(election_id: int):
+    async with reading() as db:
+        election = await queries.election_for_write(db, election_id)
+    if election.status != "draft":
+        raise queries.ElectionLocked(f"{election.name} is {election.status}: only a draft can be deleted.")
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        async with transaction() as db:
+            await queries.delete_election(db, actor=current_actor(), election_id=election_id)
+        flash(f"Election “{election.name}” deleted.", "success")
+        return go_to(url_for(".index"))
+    return render_form(
+        "_form_page.html",
+        "elections/_delete_form.html",
+        form=form,
+        election=election,
+        title=f"Delete {election.name}?",
+        action=url_for(".delete", election_id=election_id),
+    )
+
+
+@bp.route("/<int:election_id>/status", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def move(election_id: int):
+    async with reading() as db:
+        detail = await queries.election_detail(db, election_id)
+        election = detail.election
+        move = next_move(election.status)
+        if move is None:
+            raise queries.ElectionLocked(f"{election.name} is certified: its lifecycle is complete.")
+        missing = await queries.missing_verified_returns(db, election_id) if move.to == "certified" else []
+    form = StatusForm(to=move.to, version=election.version)
+    refusal = None
+    problems = detail.problems if move.to == "open" else missing
+    if form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                election = await queries.move_election(
+                    db,
+                    actor=current_actor(),
+                    election_id=election_id,
+                    to=form.to.data,
+                    seen_version=form_version(form),
+                )
+        except queries.LifecycleRefused as refused:
+            refusal, problems = refused.description, refused.problems
+        else:
+            flash(f"{election.name} is now {election.status}.", "success")
+            return saved(_detail_url(election_id), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "elections/_status_form.html",
+        form=form,
+        election=election,
+        move=move,
+        problems=problems,
+        refusal=refusal,
+        title=move.label,
+        action=url_for(".move", election_id=election_id),
+        status=409 if refusal else 200,
+    )

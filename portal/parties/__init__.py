@@ -1,0 +1,1 @@
+"""Parties: name, abbreviation and the colour of their tally bars."""

@@ -1,0 +1,116 @@
+"""Party data access."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.queries import record_event, snapshot
+from portal.errors import FieldError, StaleEdit
+from portal.models import Candidate, Party, User, Voter
+
+AUDITED = ("name", "abbreviation", "colour")
+
+
+class PartyInUse(ValueError):
+    pass
+
+
+async def list_parties(session: AsyncSession) -> list[tuple[Party, int]]:
+    """Parties with their number of candidates."""
+    candidates = select(func.count()).where(Candidate.party_id == Party.id).scalar_subquery()
+    return [tuple(r) for r in (await session.execute(select(Party, candidates).order_by(Party.name))).all()]
+
+
+async def party_choices(session: AsyncSession) -> list[Party]:
+    return list((await session.scalars(select(Party).order_by(Party.name))).all())
+
+
+async def get_party(session: AsyncSession, party_id: int) -> Party | None:
+    return await session.get(Party, party_id)
+
+
+async def _check_unique(session: AsyncSession, name: str, abbreviation: str, except_id: int | None) -> None:
+    query = select(Party).where(
+        or_(func.lower(Party.name) == name.lower(), Party.abbreviation == abbreviation)
+    )
+    if except_id is not None:
+        query = query.where(Party.id != except_id)
+    clash = await session.scalar(query.limit(1))
+    if clash is not None:
+        if clash.abbreviation == abbreviation:
+            raise FieldError("abbreviation", f"{abbreviation} is already the abbreviation of {clash.name}.")
+        raise FieldError("name", f"A party named {clash.name} already exists.")
+
+
+async def create_party(session: AsyncSession, *, actor: User, data: dict) -> Party:
+    await _check_unique(session, data["name"], data["abbreviation"], None)
+    party = Party(**data, updated_by_id=actor.id)
+    session.add(party)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise FieldError("name", "A party with this name or abbreviation already exists.") from error
+    await record_event(
+        session,
+        actor=actor,
+        action="create",
+        entity="party",
+        entity_id=party.id,
+        after=snapshot(party, AUDITED),
+    )
+    return party
+
+
+async def update_party(
+    session: AsyncSession, *, actor: User, party_id: int, seen_version: int | None, data: dict
+) -> Party:
+    party = await session.get(Party, party_id, with_for_update=True)
+    if party is None:
+        raise LookupError(party_id)
+    if seen_version != party.version:
+        who = await session.get(User, party.updated_by_id) if party.updated_by_id else None
+        raise StaleEdit(
+            f"This party was changed by {who.display_name if who else 'the system'} at "
+            f"{party.updated_at:%Y-%m-%d %H:%M:%S %Z} after you opened it.",
+            current={**snapshot(party, AUDITED), "version": party.version},
+        )
+    await _check_unique(session, data["name"], data["abbreviation"], party_id)
+    before = snapshot(party, AUDITED)
+    for key, value in data.items():
+        setattr(party, key, value)
+    if snapshot(party, AUDITED) == before:
+        return party
+    party.updated_by_id = actor.id
+    await session.flush()
+    await record_event(
+        session,
+        actor=actor,
+        action="update",
+        entity="party",
+        entity_id=party_id,
+        before=before,
+        after=snapshot(party, AUDITED),
+    )
+    return party
+
+
+async def delete_party(session: AsyncSession, *, actor: User, party_id: int) -> Party:
+    party = await session.get(Party, party_id, with_for_update=True)
+    if party is None:
+        raise LookupError(party_id)
+    candidates = await session.scalar(select(func.count()).where(Candidate.party_id == party_id))
+    voters = await session.scalar(select(func.count()).where(Voter.party_id == party_id))
+    if candidates or voters:
+        raise PartyInUse(
+            f"{party.name} is the party of {candidates:,} candidate{'s' if candidates != 1 else ''} and "
+            f"{voters:,} voter{'s' if voters != 1 else ''}; it cannot be deleted."
+        )
+    before = snapshot(party, AUDITED)
+    await session.delete(party)
+    await session.flush()
+    await record_event(
+        session, actor=actor, action="delete", entity="party", entity_id=party_id, before=before
+    )
+    return party

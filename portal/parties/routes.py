@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, request, url_for
+
+from portal.auth.current import current_actor
+from portal.auth.roles import EVERY_ROLE, allow
+from portal.db import reading, transaction
+from portal.elections.forms import ConfirmForm
+from portal.errors import FieldError, StaleEdit
+from portal.forms import form_version, show_field_error, stale_conflict
+from portal.parties import queries
+from portal.parties.forms import PartyForm
+from portal.rendering import render, render_form, saved
+
+bp = Blueprint("parties", __name__, url_prefix="/parties")
+EDITORS = ("admin", "manager")
+CHANGED = "partiesChanged"
+
+
+def _data(form: PartyForm) -> dict:
+    return {"name": form.name.data, "abbreviation": form.abbreviation.data, "colour": form.colour.data}
+
+
+async def _get_or_404(party_id: int):
+    async with reading() as db:
+        party = await queries.get_party(db, party_id)
+    if party is None:
+        abort(404, "No such party.")
+    return party
+
+
+@bp.get("")
+@allow(*EVERY_ROLE)
+async def index():
+    async with reading() as db:
+        parties = await queries.list_parties(db)
+    return render("parties/parties.html", "parties/_list.html", parties=parties)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def create():
+    form = PartyForm()
+    if form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                party = await queries.create_party(db, actor=current_actor(), data=_data(form))
+        except FieldError as error:
+            show_field_error(form, error)
+        else:
+            flash(f"Party {party.name} created.", "success")
+            return saved(url_for(".index"), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "parties/_form.html",
+        form=form,
+        title="New party",
+        action=url_for(".create"),
+        status=422 if form.errors else 200,
+    )
+
+
+@bp.route("/<int:party_id>/edit", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def update(party_id: int):
+    party = await _get_or_404(party_id)
+    form = PartyForm(obj=party if request.method == "GET" else None)
+    conflict = None
+    if request.method == "GET":
+        form.version.data = party.version
+    elif form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                party = await queries.update_party(
+                    db,
+                    actor=current_actor(),
+                    party_id=party_id,
+                    seen_version=form_version(form),
+                    data=_data(form),
+                )
+        except FieldError as error:
+            show_field_error(form, error)
+        except StaleEdit as stale:
+            conflict = stale_conflict(form, stale, queries.AUDITED)
+        except LookupError:
+            abort(404, "This party was deleted meanwhile; nothing was saved.")
+        else:
+            flash(f"Party {party.name} saved.", "success")
+            return saved(url_for(".index"), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "parties/_form.html",
+        form=form,
+        conflict=conflict,
+        title=f"Edit {party.name}",
+        action=url_for(".update", party_id=party_id),
+        status=409 if conflict else 422 if form.errors else 200,
+    )
+
+
+@bp.route("/<int:party_id>/delete", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def delete(party_id: int):
+    party = await _get_or_404(party_id)
+    form = ConfirmForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            async with transaction() as db:
+                await queries.delete_party(db, actor=current_actor(), party_id=party_id)
+        except queries.PartyInUse as refusal:
+            error = str(refusal)
+        except LookupError:
+            abort(404, "This party was already deleted.")
+        else:
+            flash(f"Party {party.name} deleted.", "success")
+            return saved(url_for(".index"), changed_event=CHANGED)
+    return render_form(
+        "_form_page.html",
+        "contests/_delete_form.html",
+        form=form,
+        noun="party",
+        name=party.name,
+        error=error,
+        title=f"Delete {party.name}?",
+        action=url_for(".delete", party_id=party_id),
+        status=409 if error else 200,
+    )
