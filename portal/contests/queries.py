@@ -13,23 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import NotFound
 
 from portal.audit.queries import record_event, snapshot
+from portal.editing import check_version
 from portal.elections.queries import ElectionLocked, election_for_write, participating_precinct_ids
-from portal.errors import FieldError, StaleEdit
+from portal.errors import FieldError
 from portal.models import Candidate, Contest, ContestPrecinct, Party, User
 
 CONTEST_AUDITED = ("office_title", "vote_for", "ballot_order", "is_measure")
 CANDIDATE_AUDITED = ("code", "ballot_name", "party_id", "ballot_order", "status", "write_in")
 MEASURE_CHOICES = (("YES", "Yes"), ("NO", "No"))
 CANDIDATE_CODE = r"^[A-Z0-9][A-Z0-9-]{0,23}$"
-
-
-async def _stale(session: AsyncSession, row, noun: str, fields: tuple[str, ...]) -> StaleEdit:
-    who = await session.get(User, row.updated_by_id) if row.updated_by_id else None
-    return StaleEdit(
-        f"This {noun} was changed by {who.display_name if who else 'the system'} at "
-        f"{row.updated_at:%Y-%m-%d %H:%M:%S %Z} after you opened it.",
-        current={**snapshot(row, fields), "version": row.version},
-    )
 
 
 async def get_contest(session: AsyncSession, election_id: int, contest_id: int) -> Contest:
@@ -152,8 +144,7 @@ async def update_contest(
     election = await election_for_write(session, election_id)
     contest = await get_contest(session, election_id, contest_id)
     await session.refresh(contest, with_for_update=True)
-    if seen_version != contest.version:
-        raise await _stale(session, contest, "contest", CONTEST_AUDITED)
+    await check_version(session, contest, seen_version, noun="contest", fields=CONTEST_AUDITED)
     if contest.is_measure:
         vote_for = 1
     old_precincts = set(await contest_precinct_ids(session, contest_id))
@@ -349,8 +340,7 @@ async def update_candidate(
     election = await election_for_write(session, election_id)
     candidate = await get_candidate(session, election_id, candidate_id)
     await session.refresh(candidate, with_for_update=True)
-    if seen_version != candidate.version:
-        raise await _stale(session, candidate, "candidate", CANDIDATE_AUDITED)
+    await check_version(session, candidate, seen_version, noun="candidate", fields=CANDIDATE_AUDITED)
     contest = await session.get(Contest, candidate.contest_id)
     if contest.is_measure and (code != candidate.code or write_in):
         raise FieldError("code", "The choices of a ballot measure are fixed; only their wording can change.")

@@ -126,7 +126,7 @@ async def update_contest(election_id: int, contest_id: int):
 @allow(*EDITORS)
 async def delete_contest(election_id: int, contest_id: int):
     async with reading() as db:
-        election = await election_for_write(db, election_id, ballot_change=True)
+        await election_for_write(db, election_id, ballot_change=True)
         contest = await queries.get_contest(db, election_id, contest_id)
     form = ConfirmForm()
     if form.validate_on_submit():
@@ -138,9 +138,9 @@ async def delete_contest(election_id: int, contest_id: int):
         return saved(_back(election_id), changed_event=CHANGED)
     return render_form(
         "_form_page.html",
-        "contests/_delete_form.html",
+        "_confirm_delete.html",
         form=form,
-        election=election,
+        cancel_url=_back(election_id),
         noun="contest",
         name=contest.office_title,
         title=f"Delete {contest.office_title}?",
@@ -262,7 +262,7 @@ async def update_candidate(election_id: int, candidate_id: int):
 @allow(*EDITORS)
 async def delete_candidate(election_id: int, candidate_id: int):
     async with reading() as db:
-        election = await election_for_write(db, election_id, ballot_change=True)
+        await election_for_write(db, election_id, ballot_change=True)
         candidate = await queries.get_candidate(db, election_id, candidate_id)
     form = ConfirmForm()
     if form.validate_on_submit():
@@ -274,9 +274,9 @@ async def delete_candidate(election_id: int, candidate_id: int):
         return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
     return render_form(
         "_form_page.html",
-        "contests/_delete_form.html",
+        "_confirm_delete.html",
         form=form,
-        election=election,
+        cancel_url=_back(election_id),
         noun="candidate",
         name=f"{candidate.ballot_name} ({candidate.code})",
         title=f"Delete {candidate.ballot_name}?",

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event, snapshot
+from portal.editing import check_version
 from portal.elections.lifecycle import next_move
-from portal.errors import StaleEdit
 from portal.models import (
     Candidate,
     Contest,
@@ -238,13 +238,7 @@ async def update_election(
     """`precinct_ids` None keeps the participating precincts (they are fixed once open)."""
     election = await election_for_write(session, election_id)
     await session.refresh(election, with_for_update=True)
-    if seen_version != election.version:
-        who = await session.get(User, election.updated_by_id) if election.updated_by_id else None
-        raise StaleEdit(
-            f"This election was changed by {who.display_name if who else 'the system'} at "
-            f"{election.updated_at:%Y-%m-%d %H:%M:%S %Z} after you opened it.",
-            current={**snapshot(election, AUDITED), "version": election.version},
-        )
+    await check_version(session, election, seen_version, noun="election", fields=AUDITED)
     before = snapshot(election, AUDITED)
     election.name, election.election_date, election.kind = name, election_date, kind
     election.updated_by_id = actor.id

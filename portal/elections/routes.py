@@ -139,9 +139,12 @@ async def delete(election_id: int):
         return go_to(url_for(".index"))
     return render_form(
         "_form_page.html",
-        "elections/_delete_form.html",
+        "_confirm_delete.html",
         form=form,
-        election=election,
+        noun="draft election",
+        name=election.name,
+        consequence="Its contests and candidates go with it.",
+        cancel_url=_detail_url(election_id),
         title=f"Delete {election.name}?",
         action=url_for(".delete", election_id=election_id),
     )

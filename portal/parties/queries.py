@@ -7,7 +7,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
-from portal.errors import FieldError, StaleEdit
+from portal.editing import check_version
+from portal.errors import FieldError
 from portal.models import Candidate, Party, User, Voter
 
 AUDITED = ("name", "abbreviation", "colour")
@@ -69,13 +70,7 @@ async def update_party(
     party = await session.get(Party, party_id, with_for_update=True)
     if party is None:
         raise LookupError(party_id)
-    if seen_version != party.version:
-        who = await session.get(User, party.updated_by_id) if party.updated_by_id else None
-        raise StaleEdit(
-            f"This party was changed by {who.display_name if who else 'the system'} at "
-            f"{party.updated_at:%Y-%m-%d %H:%M:%S %Z} after you opened it.",
-            current={**snapshot(party, AUDITED), "version": party.version},
-        )
+    await check_version(session, party, seen_version, noun="party", fields=AUDITED)
     await _check_unique(session, data["name"], data["abbreviation"], party_id)
     before = snapshot(party, AUDITED)
     for key, value in data.items():

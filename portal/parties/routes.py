@@ -117,8 +117,9 @@ async def delete(party_id: int):
             return saved(url_for(".index"), changed_event=CHANGED)
     return render_form(
         "_form_page.html",
-        "contests/_delete_form.html",
+        "_confirm_delete.html",
         form=form,
+        cancel_url=url_for(".index"),
         noun="party",
         name=party.name,
         error=error,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
-from portal.errors import StaleEdit
+from portal.editing import check_version
 from portal.models import Precinct, User, Voter
 
 AUDITED = ("code", "name", "polling_place")
@@ -91,22 +90,6 @@ async def code_taken(session: AsyncSession, code: str, *, except_id: int | None 
     return (await session.scalar(query)) is not None
 
 
-async def last_editor(session: AsyncSession, row: Any) -> str:
-    if row.updated_by_id is None:
-        return "the system"
-    user = await session.get(User, row.updated_by_id)
-    return user.display_name if user else "a deleted user"
-
-
-async def _stale(session: AsyncSession, row: Precinct) -> StaleEdit:
-    who = await last_editor(session, row)
-    when = row.updated_at.strftime("%Y-%m-%d %H:%M:%S %Z")
-    return StaleEdit(
-        f"This precinct was changed by {who} at {when} after you opened it.",
-        current={**snapshot(row, AUDITED), "version": row.version},
-    )
-
-
 async def create_precinct(session: AsyncSession, *, actor: User, data: dict[str, str]) -> Precinct:
     if await code_taken(session, data["code"]):
         raise DuplicateCode(data["code"])
@@ -133,8 +116,7 @@ async def update_precinct(
     precinct = await session.get(Precinct, precinct_id, with_for_update=True)
     if precinct is None:
         raise LookupError(precinct_id)
-    if seen_version != precinct.version:
-        raise await _stale(session, precinct)
+    await check_version(session, precinct, seen_version, noun="precinct", fields=AUDITED)
     if await code_taken(session, data["code"], except_id=precinct_id):
         raise DuplicateCode(data["code"])
     before = snapshot(precinct, AUDITED)
@@ -165,8 +147,8 @@ async def delete_precinct(
     precinct = await session.get(Precinct, precinct_id, with_for_update=True)
     if precinct is None:
         raise LookupError(precinct_id)
-    if seen_version is not None and seen_version != precinct.version:
-        raise await _stale(session, precinct)
+    if seen_version is not None:
+        await check_version(session, precinct, seen_version, noun="precinct", fields=AUDITED)
     voters = await session.scalar(select(func.count()).where(Voter.precinct_id == precinct_id))
     if voters:
         raise PrecinctInUse(f"{voters:,} voters are registered in precinct {precinct.code}; move them first.")

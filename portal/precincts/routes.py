@@ -134,9 +134,11 @@ async def delete(precinct_id: int):
             return saved(url_for(".index"), changed_event=CHANGED)
     return render_form(
         "_form_page.html",
-        "precincts/_delete_form.html",
+        "_confirm_delete.html",
         form=form,
-        precinct=precinct,
+        noun="precinct",
+        name=f"{precinct.code} ({precinct.name})",
+        cancel_url=url_for(".index"),
         error=error,
         title=f"Delete precinct {precinct.code}?",
         action=url_for(".delete", precinct_id=precinct_id),

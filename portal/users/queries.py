@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.auth.queries import hash_password
-from portal.errors import StaleEdit
+from portal.editing import check_version
 from portal.models import User
 
 AUDITED = ("username", "display_name", "role", "active")
@@ -72,11 +72,7 @@ async def update_user(
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
         raise LookupError(user_id)
-    if seen_version != user.version:
-        raise StaleEdit(
-            f"This account was changed at {user.updated_at:%Y-%m-%d %H:%M:%S %Z} after you opened it.",
-            current={**snapshot(user, AUDITED), "version": user.version},
-        )
+    await check_version(session, user, seen_version, noun="account", fields=AUDITED)
     demoted = (role != "admin" or not active) and user.role == "admin" and user.active
     if demoted and not await _other_active_admins(session, user_id):
         raise LastAdmin("At least one active admin must remain.")

@@ -1,0 +1,27 @@
+"""Optimistic concurrency: every edit form carries the row's `version`; a save over a newer
+version is refused, naming who changed the row and when, and nothing is overwritten."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.queries import snapshot
+from portal.errors import StaleEdit
+from portal.models import User
+
+
+async def check_version(
+    session: AsyncSession, row: Any, seen_version: int | None, *, noun: str, fields: tuple[str, ...]
+) -> None:
+    """Raise StaleEdit unless the form was loaded at the row's current version."""
+    if seen_version == row.version:
+        return
+    editor_id = getattr(row, "updated_by_id", None)
+    editor = await session.get(User, editor_id) if editor_id else None
+    who = f" by {editor.display_name}" if editor else ""
+    raise StaleEdit(
+        f"This {noun} was changed{who} at {row.updated_at:%Y-%m-%d %H:%M:%S %Z} after you opened it.",
+        current={**snapshot(row, fields), "version": row.version},
+    )
