@@ -197,34 +197,26 @@ async def delete_contest(session: AsyncSession, *, actor: User, election_id: int
     return contest
 
 
-async def _renumber_contests(session: AsyncSession, election_id: int) -> list[Contest]:
-    contests = list(
+async def _renumber(session: AsyncSession, model, parent_column, parent_id: int) -> list:
+    """Number the rows under one parent 1..n in their ballot order (closing any gaps)."""
+    rows = list(
         (
             await session.scalars(
-                select(Contest)
-                .where(Contest.election_id == election_id)
-                .order_by(Contest.ballot_order, Contest.id)
+                select(model).where(parent_column == parent_id).order_by(model.ballot_order, model.id)
             )
         ).all()
     )
-    for n, contest in enumerate(contests, start=1):
-        contest.ballot_order = n
-    return contests
+    for n, row in enumerate(rows, start=1):
+        row.ballot_order = n
+    return rows
+
+
+async def _renumber_contests(session: AsyncSession, election_id: int) -> list[Contest]:
+    return await _renumber(session, Contest, Contest.election_id, election_id)
 
 
 async def _renumber_candidates(session: AsyncSession, contest_id: int) -> list[Candidate]:
-    candidates = list(
-        (
-            await session.scalars(
-                select(Candidate)
-                .where(Candidate.contest_id == contest_id)
-                .order_by(Candidate.ballot_order, Candidate.id)
-            )
-        ).all()
-    )
-    for n, candidate in enumerate(candidates, start=1):
-        candidate.ballot_order = n
-    return candidates
+    return await _renumber(session, Candidate, Candidate.contest_id, contest_id)
 
 
 def _swap(rows: list, index: int, direction: str) -> tuple | None:
