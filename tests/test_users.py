@@ -120,7 +120,7 @@ def test_stale_account_edit_is_refused(client_as, create_user):
     data = {"display_name": "One", "role": "clerk", "active": "y", "version": str(user.version)}
     assert first.post(f"/users/{user.id}/edit", data=data, headers=HX).status_code == 200
     response = second.post(f"/users/{user.id}/edit", data={**data, "display_name": "Two"}, headers=HX)
-    assert response.status_code == 409 and "after you opened it" in response.text
+    assert response.status_code == 409 and f"changed by {first.user.display_name} at" in response.text
 
 
 def test_password_is_never_shown(client_as, create_user):

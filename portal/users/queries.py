@@ -78,6 +78,7 @@ async def update_user(
         raise LastAdmin("At least one active admin must remain.")
     before = snapshot(user, AUDITED)
     user.display_name, user.role, user.active = display_name, role, active
+    user.updated_by_id = actor.id
     after = snapshot(user, AUDITED)
     if new_password:
         user.password_hash = await hash_password(new_password)
