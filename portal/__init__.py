@@ -73,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     from portal.parties.routes import bp as parties_bp
     from portal.precincts.routes import bp as precincts_bp
     from portal.users.routes import bp as users_bp
+    from portal.voters.routes import bp as voters_bp
 
     blueprints = (
         auth_bp,
@@ -81,6 +82,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
         contests_bp,
         parties_bp,
         precincts_bp,
+        voters_bp,
         users_bp,
         audit_bp,
     )

@@ -88,6 +88,7 @@ HTMX_CONFIG = {
 NAVIGATION = [
     ("Dashboard", "dashboard.index", None),
     ("Elections", "elections.index", None),
+    ("Voters", "voters.index", ("admin", "manager", "clerk")),
     ("Precincts", "precincts.index", None),
     ("Parties", "parties.index", None),
     ("Users", "users.index", ("admin",)),

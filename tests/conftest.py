@@ -310,3 +310,51 @@ def create_party(db_call, create_user):
         )
 
     return factory
+
+
+@pytest.fixture
+def create_voters(run, create_precinct):
+    """create_voters([("Smith", "John"), ...], precinct=...) or create_voters(count=120): voters loaded
+    with COPY like an import; returns their ids in order."""
+    from datetime import date
+
+    from portal.demo.seed import copy_voters
+
+    counter = iter(range(1, 10_000_000))
+
+    def factory(names=None, *, count=None, precinct=None, **fields):
+        precinct = precinct or create_precinct()
+        names = names or [(f"Last{n:05d}", f"First{n:05d}") for n in range(count or 0)]
+        records = []
+        for last, first in names:
+            n = next(counter)
+            records.append(
+                (
+                    fields.get("state_voter_id") or f"T{n:08d}",
+                    first,
+                    "",
+                    last,
+                    fields.get("date_of_birth", date(1980, 1, 1)),
+                    fields.get("address", f"{n} Main St"),
+                    "Riverton",
+                    "27601",
+                    precinct.id,
+                    fields.get("party_id"),
+                    fields.get("status", "active"),
+                    date(2010, 1, 1),
+                    None,
+                )
+            )
+
+        async def go():
+            async with transaction() as db:
+                await copy_voters(db, records)
+                ids = await db.scalars(
+                    text("SELECT id FROM voter WHERE state_voter_id = ANY(:ids) ORDER BY id"),
+                    {"ids": [r[0] for r in records]},
+                )
+                return list(ids)
+
+        return run(go())
+
+    return factory

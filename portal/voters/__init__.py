@@ -1,0 +1,1 @@
+"""The voter roll: search at a million rows, edit, import, export."""

@@ -1,0 +1,79 @@
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+
+from portal.forms import strip, upper
+
+VOTER_ID = r"^[A-Z0-9]{4,20}$"
+NAME = Regexp(r"^[^\x00-\x1f<>]*$", message="Letters, spaces, apostrophes and hyphens only.")
+
+
+class VoterForm(FlaskForm):
+    state_voter_id = StringField(
+        "State voter ID",
+        filters=[strip, upper],
+        validators=[
+            DataRequired("Enter the state voter ID."),
+            Regexp(VOTER_ID, message="4 to 20 letters and digits, no spaces (e.g. V000123456)."),
+        ],
+    )
+    first_name = StringField(
+        "First name",
+        filters=[strip],
+        validators=[DataRequired("Enter the first name."), Length(max=80), NAME],
+    )
+    middle_name = StringField("Middle name", filters=[strip], validators=[Optional(), Length(max=80), NAME])
+    last_name = StringField(
+        "Last name", filters=[strip], validators=[DataRequired("Enter the last name."), Length(max=80), NAME]
+    )
+    date_of_birth = DateField(
+        "Date of birth", validators=[DataRequired("Enter the date of birth (YYYY-MM-DD).")]
+    )
+    address = StringField(
+        "Street address", filters=[strip], validators=[DataRequired("Enter the address."), Length(max=200)]
+    )
+    city = StringField("City", filters=[strip], validators=[Optional(), Length(max=80)])
+    postal_code = StringField(
+        "Postal code",
+        filters=[strip],
+        validators=[Optional(), Regexp(r"^[0-9A-Za-z -]{3,10}$", message="3 to 10 letters or digits.")],
+    )
+    precinct_code = StringField(
+        "Precinct",
+        filters=[strip, upper],
+        validators=[DataRequired("Enter the precinct code.")],
+        description="The precinct code, e.g. 111-C.",
+    )
+    party_id = SelectField("Party affiliation", coerce=int, default=0)
+    status = SelectField(
+        "Status",
+        choices=[
+            SelectChoice("active", "Active"),
+            SelectChoice("inactive", "Inactive"),
+            SelectChoice("removed", "Removed"),
+        ],
+    )
+    registration_date = DateField(
+        "Registered on", validators=[DataRequired("Enter the registration date (YYYY-MM-DD).")]
+    )
+    version = HiddenField()
+
+    def validate_date_of_birth(self, field):
+        if field.data and not date(1900, 1, 1) <= field.data <= date.today():
+            raise ValidationError("Enter a date of birth between 1900 and today.")
+
+    def validate_registration_date(self, field):
+        if not field.data:
+            return
+        if field.data > date.today():
+            raise ValidationError("The registration date cannot be in the future.")
+        born = self.date_of_birth.data
+        if born and (field.data - born).days < 16 * 365:
+            raise ValidationError("The voter would have been under 16 when registered.")
+
+
+class RemoveForm(FlaskForm):
+    version = HiddenField()

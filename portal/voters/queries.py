@@ -1,0 +1,213 @@
+"""Voter data access: one voter, its edits, its participation, and the streamed export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from werkzeug.exceptions import NotFound
+
+from portal.audit.queries import record_event, snapshot
+from portal.editing import check_version
+from portal.errors import FieldError
+from portal.models import CheckIn, Election, Party, Precinct, User, Voter
+from portal.voters.search import VoterQuery, _filters, _sort_values, keyset, voter_rows
+
+AUDITED = (
+    "state_voter_id",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "date_of_birth",
+    "address",
+    "city",
+    "postal_code",
+    "precinct_id",
+    "party_id",
+    "status",
+    "registration_date",
+)
+EXPORT_COLUMNS = (
+    "state_voter_id",
+    "last_name",
+    "first_name",
+    "middle_name",
+    "date_of_birth",
+    "address",
+    "city",
+    "postal_code",
+    "precinct",
+    "party",
+    "status",
+    "registration_date",
+    "last_voted_on",
+)
+
+
+@dataclass
+class VoterDetail:
+    voter: Voter
+    precinct: Precinct
+    party: Party | None
+    history: list[tuple[Election, CheckIn]]
+    updated_by: str
+
+
+async def get_voter(session: AsyncSession, voter_id: int) -> Voter:
+    voter = await session.get(Voter, voter_id)
+    if voter is None:
+        raise NotFound("No such voter.")
+    return voter
+
+
+async def voter_detail(session: AsyncSession, voter_id: int) -> VoterDetail:
+    voter = await get_voter(session, voter_id)
+    precinct = await session.get(Precinct, voter.precinct_id)
+    party = await session.get(Party, voter.party_id) if voter.party_id else None
+    # Participation: which elections the voter was issued a ballot in. Never how they voted:
+    # check-ins are not linked to returns anywhere.
+    history = (
+        (
+            await session.execute(
+                select(Election, CheckIn)
+                .join(CheckIn, CheckIn.election_id == Election.id)
+                .where(CheckIn.voter_id == voter_id)
+                .order_by(Election.election_date.desc())
+            )
+        )
+        .tuples()
+        .all()
+    )
+    editor = await session.get(User, voter.updated_by_id) if voter.updated_by_id else None
+    return VoterDetail(voter, precinct, party, list(history), editor.display_name if editor else "")
+
+
+async def precinct_id_for(session: AsyncSession, code: str) -> int:
+    precinct_id = await session.scalar(select(Precinct.id).where(Precinct.code == code.strip().upper()))
+    if precinct_id is None:
+        raise FieldError("precinct_code", f"There is no precinct {code.strip().upper()}.")
+    return precinct_id
+
+
+async def _check_unique_id(session: AsyncSession, state_voter_id: str, except_id: int | None) -> None:
+    query = select(Voter.id, Voter.last_name, Voter.first_name).where(Voter.state_voter_id == state_voter_id)
+    if except_id is not None:
+        query = query.where(Voter.id != except_id)
+    clash = (await session.execute(query)).first()
+    if clash:
+        raise FieldError(
+            "state_voter_id",
+            f"Voter ID {state_voter_id} already belongs to {clash.first_name} {clash.last_name}.",
+        )
+
+
+async def possible_duplicates(
+    session: AsyncSession,
+    *,
+    first_name: str,
+    last_name: str,
+    date_of_birth: date,
+    except_id: int | None = None,
+) -> list[Voter]:
+    """Voters with the same name and date of birth (flagged for review, never merged)."""
+    from portal.voters.search import FIRST, LAST
+
+    query = select(Voter).where(
+        last_name.lower() == LAST, first_name.lower() == FIRST, Voter.date_of_birth == date_of_birth
+    )
+    if except_id is not None:
+        query = query.where(Voter.id != except_id)
+    return list((await session.scalars(query.limit(5))).all())
+
+
+async def create_voter(session: AsyncSession, *, actor: User, data: dict) -> Voter:
+    await _check_unique_id(session, data["state_voter_id"], None)
+    voter = Voter(**data, updated_by_id=actor.id)
+    session.add(voter)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise FieldError(
+            "state_voter_id", f"Voter ID {data['state_voter_id']} is already on the roll."
+        ) from error
+    await record_event(
+        session,
+        actor=actor,
+        action="create",
+        entity="voter",
+        entity_id=voter.id,
+        after=snapshot(voter, AUDITED),
+    )
+    return voter
+
+
+async def update_voter(
+    session: AsyncSession, *, actor: User, voter_id: int, seen_version: int | None, data: dict
+) -> Voter:
+    voter = await session.get(Voter, voter_id, with_for_update=True)
+    if voter is None:
+        raise NotFound("No such voter.")
+    await check_version(session, voter, seen_version, noun="voter", fields=AUDITED)
+    await _check_unique_id(session, data["state_voter_id"], voter_id)
+    before = snapshot(voter, AUDITED)
+    for name, value in data.items():
+        setattr(voter, name, value)
+    after = snapshot(voter, AUDITED)
+    if after == before:
+        return voter
+    voter.updated_by_id = actor.id
+    await session.flush()
+    action = "remove" if after["status"] == "removed" and before["status"] != "removed" else "update"
+    await record_event(
+        session, actor=actor, action=action, entity="voter", entity_id=voter_id, before=before, after=after
+    )
+    return voter
+
+
+# Export ------------------------------------------------------------------------------------------
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    text = "" if value is None else value.isoformat() if isinstance(value, date | datetime) else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+async def export_chunk(
+    session: AsyncSession, query: VoterQuery, after: list | None, size: int
+) -> tuple[list[list[str]], list | None]:
+    """One chunk of the export in the search's order, keyset-paged: (rows, cursor for the next)."""
+    conditions = await _filters(session, query, [])
+    statement = voter_rows()
+    if conditions:
+        statement = statement.where(and_(*conditions))
+    statement = keyset(statement, query.sort, after).limit(size)
+    result = (await session.execute(statement)).all()
+    rows = [
+        [
+            neutralise(v)
+            for v in (
+                voter.state_voter_id,
+                voter.last_name,
+                voter.first_name,
+                voter.middle_name,
+                voter.date_of_birth,
+                voter.address,
+                voter.city,
+                voter.postal_code,
+                code,
+                party or "",
+                voter.status,
+                voter.registration_date,
+                voter.last_voted_on,
+            )
+        ]
+        for voter, code, party in result
+    ]
+    cursor = _sort_values(result[-1][0], query.sort) if len(result) == size else None
+    return rows, cursor

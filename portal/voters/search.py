@@ -1,0 +1,216 @@
+"""Keyset search over the voter roll.
+
+One search box: a voter ID prefix ("V0001234"), an address prefix (starts with a digit: "12 Main"),
+or a name ("smith", "smith, jo", "smith jo": last-name prefix, then first-name prefix). Filters for
+precinct, status and party. Sorts by name, voter ID or registration date, each way. Pages are
+keyset cursors over the sort key, so page 18,000 costs what page 1 costs; the total is counted
+only up to COUNT_CAP (an exact count of a million rows per keystroke would cost a full scan).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, literal, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.models import VOTER_STATUSES, Party, Precinct, Voter
+
+COUNT_CAP = 1000
+PAGE_SIZE = 50
+VOTER_ID_QUERY = re.compile(r"^[A-Za-z]{0,3}\d{2,}[A-Za-z0-9]*$")
+
+LAST = func.lower(Voter.last_name).collate("C")
+FIRST = func.lower(Voter.first_name).collate("C")
+ADDRESS = func.lower(Voter.address).collate("C")
+
+SORTS: dict[str, list[ColumnElement]] = {
+    "name": [LAST, FIRST, Voter.id],
+    "voter_id": [Voter.state_voter_id],
+    "registered": [Voter.registration_date, Voter.id],
+}
+SORT_LABELS = {"name": "Name", "voter_id": "Voter ID", "registered": "Registered"}
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+@dataclass
+class VoterQuery:
+    q: str = ""
+    precinct: str = ""  # precinct code
+    status: str = ""
+    party: str = ""  # abbreviation, or "none"
+    sort: str = "name"
+    after: str = ""
+    before: str = ""
+
+    @classmethod
+    def from_args(cls, args) -> VoterQuery:
+        query = cls(**{name: (args.get(name) or "").strip()[:100] for name in cls.__dataclass_fields__})
+        if query.sort.removeprefix("-") not in SORTS:
+            query.sort = "name"
+        if query.status not in VOTER_STATUSES:
+            query.status = ""
+        return query
+
+    def args(self, **changes: str) -> dict[str, str]:
+        """The non-empty parameters, for URLs (so every search can be bookmarked)."""
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__} | changes
+        if values.get("sort") == "name":
+            values["sort"] = ""
+        return {k: v for k, v in values.items() if v}
+
+    @property
+    def mode(self) -> str:
+        if not self.q:
+            return "all"
+        if VOTER_ID_QUERY.match(self.q):
+            return "voter_id"
+        if self.q[0].isdigit():
+            return "address"
+        return "name"
+
+
+@dataclass
+class VoterRow:
+    voter: Voter
+    precinct_code: str
+    party: str
+
+
+@dataclass
+class VoterPage:
+    rows: list[VoterRow]
+    count: int
+    count_capped: bool
+    next_cursor: str = ""
+    prev_cursor: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def encode_cursor(values: list[Any]) -> str:
+    plain = [v.isoformat() if isinstance(v, date) else v for v in values]
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> list[Any] | None:
+    """The sort-key values of a cursor, or None when it is not one of ours for this sort."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    key = sort.removeprefix("-")
+    if not isinstance(values, list) or len(values) != len(SORTS[key]):
+        return None
+    try:
+        if key == "registered":
+            return [date.fromisoformat(values[0]), int(values[1])]
+        if key == "name":
+            return [str(values[0]), str(values[1]), int(values[2])]
+        return [str(values[0])]
+    except (TypeError, ValueError):
+        return None
+
+
+def _sort_values(voter: Voter, sort: str) -> list[Any]:
+    key = sort.removeprefix("-")
+    if key == "name":
+        return [voter.last_name.lower(), voter.first_name.lower(), voter.id]
+    if key == "voter_id":
+        return [voter.state_voter_id]
+    return [voter.registration_date, voter.id]
+
+
+async def _filters(session: AsyncSession, query: VoterQuery, notes: list[str]) -> list[ColumnElement]:
+    conditions: list[ColumnElement] = []
+    mode = query.mode
+    if mode == "voter_id":
+        conditions.append(Voter.state_voter_id.like(_like_prefix(query.q.upper())))
+    elif mode == "address":
+        conditions.append(ADDRESS.like(_like_prefix(query.q.lower())))
+    elif mode == "name":
+        parts = [p for p in re.split(r"[,\s]+", query.q.lower()) if p]
+        conditions.append(LAST.like(_like_prefix(parts[0])))
+        if len(parts) > 1:
+            conditions.append(FIRST.like(_like_prefix(parts[1])))
+    if query.precinct:
+        precinct_id = await session.scalar(select(Precinct.id).where(Precinct.code == query.precinct.upper()))
+        if precinct_id is None:
+            notes.append(f"There is no precinct {query.precinct}.")
+            conditions.append(false())
+        else:
+            conditions.append(Voter.precinct_id == precinct_id)
+    if query.status:
+        conditions.append(Voter.status == query.status)
+    if query.party == "none":
+        conditions.append(Voter.party_id.is_(None))
+    elif query.party:
+        party_id = await session.scalar(select(Party.id).where(Party.abbreviation == query.party.upper()))
+        conditions.append(Voter.party_id == party_id if party_id else false())
+    return conditions
+
+
+def voter_rows() -> Select:
+    """Voters with their precinct code and party abbreviation."""
+    return (
+        select(Voter, Precinct.code, Party.abbreviation)
+        .join(Precinct, Precinct.id == Voter.precinct_id)
+        .outerjoin(Party, Party.id == Voter.party_id)
+    )
+
+
+def keyset(statement: Select, sort: str, cursor: list[Any] | None, *, backwards: bool = False) -> Select:
+    """Order `statement` by the sort key and start after (or, backwards, before) `cursor`."""
+    columns = SORTS[sort.removeprefix("-")]
+    descending = sort.startswith("-")
+    if cursor is not None:
+        row_key = tuple_(*columns) if len(columns) > 1 else columns[0]
+        bound = tuple_(*[literal(v) for v in cursor]) if len(columns) > 1 else literal(cursor[0])
+        forward = descending == backwards
+        statement = statement.where(row_key > bound if forward else row_key < bound)
+    reverse = descending != backwards
+    return statement.order_by(*[c.desc() if reverse else c.asc() for c in columns])
+
+
+async def search_voters(session: AsyncSession, query: VoterQuery, *, limit: int = PAGE_SIZE) -> VoterPage:
+    """One page of voters matching `query`, with cursors to the next and previous pages."""
+    notes: list[str] = []
+    conditions = await _filters(session, query, notes)
+    after = decode_cursor(query.after, query.sort) if query.after else None
+    before = decode_cursor(query.before, query.sort) if query.before and not after else None
+    backwards = before is not None
+    page_query = voter_rows()
+    if conditions:
+        page_query = page_query.where(and_(*conditions))
+    page_query = keyset(page_query, query.sort, after or before, backwards=backwards).limit(limit + 1)
+    result = (await session.execute(page_query)).all()
+    more = len(result) > limit
+    result = result[:limit]
+    if backwards:
+        result.reverse()
+    rows = [VoterRow(voter, code, party or "") for voter, code, party in result]
+
+    count_query = select(func.count()).select_from(
+        select(Voter.id).where(and_(*conditions)).limit(COUNT_CAP + 1).subquery()
+        if conditions
+        else select(Voter.id).limit(COUNT_CAP + 1).subquery()
+    )
+    count = await session.scalar(count_query) or 0
+
+    page = VoterPage(rows, min(count, COUNT_CAP), count > COUNT_CAP, notes=notes)
+    if rows:
+        has_next = more if not backwards else True
+        has_prev = bool(after) or (backwards and more)
+        if has_next:
+            page.next_cursor = encode_cursor(_sort_values(rows[-1].voter, query.sort))
+        if has_prev:
+            page.prev_cursor = encode_cursor(_sort_values(rows[0].voter, query.sort))
+    return page

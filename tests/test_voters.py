@@ -1,0 +1,242 @@
+"""The voter roll: search, keyset pages, edit, remove, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date
+from html import unescape
+
+import pytest
+
+from tests.conftest import HX
+
+NAMES = [("Smith", "John"), ("Smith", "Jane"), ("Smithers", "Waylon"), ("Jones", "Ann"), ("O'Brien", "Pat")]
+
+
+def rows(html: str) -> list[str]:
+    names = re.findall(r'<td class="voter-name">([^<]+)', html)
+    return [unescape(re.sub(r"\s+", " ", n).strip()) for n in names]
+
+
+@pytest.fixture
+def clerk(client_as):
+    return client_as("clerk")
+
+
+def test_search_modes(clerk, create_voters, create_precinct):
+    create_voters(NAMES)
+    assert rows(clerk.get("/voters?q=smith", headers=HX).text) == [
+        "Smith, Jane",
+        "Smith, John",
+        "Smithers, Waylon",
+    ]
+    assert rows(clerk.get("/voters?q=smith+jo", headers=HX).text) == ["Smith, John"]
+    assert rows(clerk.get("/voters?q=Smith,+Ja", headers=HX).text) == ["Smith, Jane"]
+    assert rows(clerk.get("/voters?q=o%27b", headers=HX).text) == ["O'Brien, Pat"]
+    assert rows(clerk.get("/voters?q=%25", headers=HX).text) == []  # wildcards are literal
+    voter_id = re.search(r">(T\d{8})<", clerk.get("/voters?q=jones", headers=HX).text).group(1)
+    assert rows(clerk.get(f"/voters?q={voter_id.lower()}", headers=HX).text) == ["Jones, Ann"]
+    number = re.search(r"<td>(\d+) Main St", clerk.get("/voters?q=jones", headers=HX).text).group(1)
+    assert "Jones, Ann" in rows(clerk.get(f"/voters?q={number}+main", headers=HX).text)
+
+
+def test_filters_and_sorts(clerk, create_voters, create_precinct, create_party):
+    party = create_party(abbreviation="GRN")
+    north, south = create_precinct(code="N-1"), create_precinct(code="S-1")
+    create_voters([("Adams", "Amy")], precinct=north, party_id=party.id)
+    create_voters([("Baker", "Bea")], precinct=south, status="inactive")
+    create_voters([("Clark", "Cy")], precinct=south)
+    assert rows(clerk.get("/voters?precinct=s-1", headers=HX).text) == ["Baker, Bea", "Clark, Cy"]
+    assert rows(clerk.get("/voters?status=inactive", headers=HX).text) == ["Baker, Bea"]
+    assert rows(clerk.get("/voters?party=grn", headers=HX).text) == ["Adams, Amy"]
+    assert rows(clerk.get("/voters?party=none", headers=HX).text) == ["Baker, Bea", "Clark, Cy"]
+    assert rows(clerk.get("/voters?sort=-name", headers=HX).text) == ["Clark, Cy", "Baker, Bea", "Adams, Amy"]
+    assert rows(clerk.get("/voters?sort=-voter_id", headers=HX).text) == [
+        "Clark, Cy",
+        "Baker, Bea",
+        "Adams, Amy",
+    ]
+    unknown = clerk.get("/voters?precinct=NOPE", headers=HX).text
+    assert "There is no precinct NOPE." in unknown and rows(unknown) == []
+
+
+def test_keyset_pages_cover_everything_once_both_ways(clerk, create_voters):
+    create_voters(count=123)
+    for sort in ("name", "-name", "registered", "voter_id", "-voter_id"):
+        seen, url = [], f"/voters?sort={sort}"
+        pages = []
+        while url:
+            html = clerk.get(url, headers=HX).text
+            pages.append(rows(html))
+            seen += rows(html)
+            match = re.search(r'id="voter-next" href="([^"]+)"', html)
+            url = match.group(1).replace("&amp;", "&") if match else None
+        assert len(seen) == 123 and len(set(seen)) == 123, sort
+        assert [len(p) for p in pages] == [50, 50, 23]
+        # Previous from the last page gives the middle page again.
+        html = clerk.get(f"/voters?sort={sort}", headers=HX).text
+        for _ in range(2):
+            next_url = re.search(r'id="voter-next" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+            html = clerk.get(next_url, headers=HX).text
+        prev_url = re.search(r'href="([^"]+)"[^>]*>← Previous', html).group(1).replace("&amp;", "&")
+        assert rows(clerk.get(prev_url, headers=HX).text) == pages[1], sort
+    assert "More than" not in clerk.get("/voters").text and "123 voters" in clerk.get("/voters").text
+
+
+def test_bad_cursor_falls_back_to_the_first_page(clerk, create_voters):
+    create_voters(count=3)
+    for cursor in ("garbage", "W10", "WyJ4Il0", "%00"):
+        response = clerk.get(f"/voters?after={cursor}", headers=HX)
+        assert response.status_code == 200 and len(rows(response.text)) == 3
+
+
+def test_the_search_is_a_bookmarkable_page(clerk, create_voters):
+    create_voters(NAMES)
+    page = clerk.get("/voters?q=smith&status=active&sort=-name")
+    assert "<html" in page.text and 'value="smith"' in page.text
+    assert 'value="-name" selected' in page.text and rows(page.text)[0] == "Smithers, Waylon"
+
+
+VOTER = {
+    "state_voter_id": "nc123456",
+    "first_name": "Ada",
+    "middle_name": "",
+    "last_name": "Lovelace",
+    "date_of_birth": "1985-12-10",
+    "address": "12 Analytical Way",
+    "city": "Riverton",
+    "postal_code": "27601",
+    "party_id": "0",
+    "status": "active",
+    "registration_date": "2004-01-15",
+}
+
+
+def test_create_and_show_a_voter(clerk, create_precinct):
+    create_precinct(code="111-C")
+    response = clerk.post("/voters/new", data={**VOTER, "precinct_code": "111-c"})
+    assert response.status_code == 303
+    page = clerk.get(response.location).text
+    assert "NC123456" in page and "Ada" in page and "111-C" in page and "No participation recorded." in page
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"state_voter_id": "ab"}, "state_voter_id", "4 to 20 letters and digits"),
+        ({"state_voter_id": "NC 123"}, "state_voter_id", "4 to 20 letters and digits"),
+        ({"date_of_birth": "1850-01-01"}, "date_of_birth", "between 1900 and today"),
+        ({"date_of_birth": "10/12/1985"}, "date_of_birth", "Enter the date of birth (YYYY-MM-DD)."),
+        ({"registration_date": "2099-01-01"}, "registration_date", "cannot be in the future"),
+        ({"registration_date": "1990-01-01"}, "registration_date", "under 16 when registered"),
+        ({"precinct_code": "NOPE-9"}, "precinct_code", "There is no precinct NOPE-9."),
+        ({"first_name": ""}, "first_name", "Enter the first name."),
+        ({"last_name": "<b>x</b>"}, "last_name", "Letters, spaces, apostrophes and hyphens only."),
+        ({"last_name": "x" * 81}, "last_name", "cannot be longer than 80"),
+        ({"status": "deceased"}, "status", "Not a valid choice"),
+    ],
+)
+def test_bad_voter_input(clerk, create_precinct, changes, field, message):
+    create_precinct(code="111-C")
+    response = clerk.post("/voters/new", data={**VOTER, "precinct_code": "111-C", **changes}, headers=HX)
+    assert response.status_code == 422 and message in response.text, message
+    assert "0 voters" in clerk.get("/voters").text
+
+
+def test_duplicate_voter_id_names_the_holder(clerk, create_precinct, create_voters):
+    precinct = create_precinct(code="111-C")
+    create_voters([("Holder", "Hal")], precinct=precinct, state_voter_id="NC123456")
+    response = clerk.post("/voters/new", data={**VOTER, "precinct_code": "111-C"}, headers=HX)
+    assert response.status_code == 422 and "Voter ID NC123456 already belongs to Hal Holder." in response.text
+
+
+def test_likely_duplicates_are_flagged_not_merged(clerk, create_precinct, create_voters):
+    precinct = create_precinct(code="111-C")
+    create_voters([("Lovelace", "Ada")], precinct=precinct, date_of_birth=date(1985, 12, 10))
+    response = clerk.post("/voters/new", data={**VOTER, "precinct_code": "111-C"})
+    assert response.status_code == 303
+    page = clerk.get(response.location).text
+    assert "Possible duplicate" in page and "2 voters" in clerk.get("/voters?q=lovelace").text
+
+
+def test_edit_stale_edit_and_remove(client_as, create_precinct, create_voters):
+    precinct = create_precinct(code="111-C")
+    [voter_id] = create_voters([("Lee", "Ann")], precinct=precinct)
+    first, second = client_as("clerk"), client_as("manager")
+    form = first.get(f"/voters/{voter_id}/edit").text
+    data = {
+        name: re.search(rf'name="{name}"[^>]*value="([^"]*)"', form).group(1)
+        for name in (
+            "state_voter_id",
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "address",
+            "precinct_code",
+            "registration_date",
+            "version",
+        )
+    }
+    data |= {"status": "active", "party_id": "0"}
+    assert first.post(f"/voters/{voter_id}/edit", data={**data, "address": "1 New Rd"}).status_code == 303
+    response = second.post(f"/voters/{voter_id}/edit", data={**data, "address": "2 Old Rd"}, headers=HX)
+    assert response.status_code == 409 and f"changed by {first.user.display_name}" in response.text
+    assert "1 New Rd" in second.get(f"/voters/{voter_id}").text
+    version = re.search(
+        r'name="version" type="hidden" value="(\d+)"', second.get(f"/voters/{voter_id}/remove").text
+    ).group(1)
+    assert second.post(f"/voters/{voter_id}/remove", data={"version": version}).status_code == 303
+    page = second.get(f"/voters/{voter_id}").text
+    assert "removed" in page and "Lee" in page  # the record stays
+    assert second.get(f"/voters/{voter_id}/remove").status_code == 409
+
+
+def test_export_is_streamed_and_formula_safe(client_as, create_precinct, create_voters):
+    precinct = create_precinct(code="111-C")
+    create_voters(
+        [
+            ('=HYPERLINK("http://x")', "Eve"),
+            ("+1", "Plus"),
+            ("-2", "Minus"),
+            ("@SUM(A1)", "At"),
+            ("Normal", "Ned"),
+        ],
+        precinct=precinct,
+    )
+    create_voters(count=12, precinct=precinct)
+    manager = client_as("manager")
+    response = manager.get("/voters/export.csv")
+    assert response.status_code == 200 and response.is_streamed
+    assert response.headers["Content-Disposition"] == 'attachment; filename="voters.csv"'
+    table = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert table[0][:3] == ["state_voter_id", "last_name", "first_name"]
+    last_names = [row[1] for row in table[1:]]
+    assert len(last_names) == 17
+    assert '\'=HYPERLINK("http://x")' in last_names and "'+1" in last_names and "'-2" in last_names
+    assert "'@SUM(A1)" in last_names and "Normal" in last_names
+    assert not [n for n in last_names if n[:1] in "=+-@"]
+    searched = list(
+        csv.reader(io.StringIO(manager.get("/voters/export.csv?q=normal").get_data(as_text=True)))
+    )
+    assert [row[1] for row in searched[1:]] == ["Normal"]
+
+
+def test_export_in_chunks_keeps_every_row(client_as, create_precinct, create_voters, monkeypatch):
+    from portal.voters import routes
+
+    monkeypatch.setattr(routes, "EXPORT_CHUNK", 7)
+    create_voters(count=30)
+    table = list(
+        csv.reader(
+            io.StringIO(client_as("admin").get("/voters/export.csv?sort=-registered").get_data(as_text=True))
+        )
+    )
+    assert len(table) == 31 and len({row[0] for row in table[1:]}) == 30
+
+
+def test_observers_do_not_see_the_roll(client_as):
+    observer = client_as("observer")
+    assert observer.get("/voters").status_code == 403
+    assert "/voters" not in observer.get("/").text
