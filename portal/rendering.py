@@ -89,6 +89,7 @@ NAVIGATION = [
     ("Dashboard", "dashboard.index", None),
     ("Elections", "elections.index", None),
     ("Voters", "voters.index", ("admin", "manager", "clerk")),
+    ("Check-in", "checkin.desk", ("admin", "manager", "clerk")),
     ("Precincts", "precincts.index", None),
     ("Parties", "parties.index", None),
     ("Users", "users.index", ("admin",)),

@@ -10,3 +10,6 @@ domain = Namespace()
 
 #: An election moved along draft -> open -> closed -> certified.
 election_status_changed = domain.signal("election-status-changed")
+
+#: A voter was issued a ballot (feeds live turnout).
+check_in_recorded = domain.signal("check-in-recorded")

@@ -214,3 +214,9 @@ async def search_voters(session: AsyncSession, query: VoterQuery, *, limit: int 
         if has_prev:
             page.prev_cursor = encode_cursor(_sort_values(rows[0].voter, query.sort))
     return page
+
+
+async def voter_row(session: AsyncSession, voter_id: int) -> VoterRow | None:
+    """One voter as a list row (with precinct code and party)."""
+    found = (await session.execute(voter_rows().where(Voter.id == voter_id))).first()
+    return VoterRow(found[0], found[1], found[2] or "") if found else None
