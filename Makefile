@@ -51,7 +51,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python bench/foundation.py
+	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python voters.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

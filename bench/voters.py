@@ -1,0 +1,187 @@
+"""The voter roll at a million rows: search fragments and deep pages through the real app.
+
+Seeds N voters (default 1,000,000 over 2,000 precincts) into a scratch database, then times the
+signed-in htmx fragment GET /voters through the whole Flask stack (routing, session, user load,
+queries, template) in-process, so the figures are server-side: 600 varied searches (name prefixes,
+"last first" pairs, voter-ID prefixes, address prefixes, precinct/status/party filters, every sort)
+and 500 pages around row 900,000 (keyset cursors). Figures merge into bench/results/voters.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import RESULTS, flask_cli, migrate, scratch_database
+
+VOTERS = int(os.environ.get("BENCH_VOTERS", 1_000_000))
+PRECINCTS = int(os.environ.get("BENCH_PRECINCTS", 2_000))
+SEARCHES = 600
+DEEP_PAGES = 500
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[max(0, int(len(ordered) * p) - 1)], 2)
+
+
+def main() -> None:
+    url = scratch_database("tally_bench_voters")
+    try:
+        started = time.perf_counter()
+        logins = str(Path(tempfile.mkdtemp()) / "logins.txt")
+        flask_cli(
+            url, "seed-demo", "--voters", str(VOTERS), "--precincts", str(PRECINCTS), "--logins-file", logins
+        )
+        flask_cli(url, "create-user", "bench", "--role", "clerk", "--password", "bench password 123")
+        settle(url)
+        print(f"seeded {VOTERS:,} voters in {time.perf_counter() - started:.1f} s")
+        figures = measure(url)
+    finally:
+        migrate.drop_database(url)
+    path = RESULTS / "voters.json"
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    existing.update(figures)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(existing, indent=2) + "\n")
+    print(f"written to {path}")
+
+
+def settle(url: str) -> None:
+    """Measure the steady state, not the aftermath of the bulk load: statistics, visibility map
+    and a checkpoint done before timing starts."""
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def go():
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text("VACUUM ANALYZE voter"))
+            await conn.execute(text("CHECKPOINT"))
+        await engine.dispose()
+
+    asyncio.run(go())
+
+
+def measure(url: str) -> dict:
+    from sqlalchemy import text
+
+    from portal import aio, create_app
+    from portal.db import reading
+    from portal.voters.search import encode_cursor
+
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "DATABASE_URL_FROM_ENV": True,
+            "SESSION_COOKIE_SECURE": False,
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    client = app.test_client()
+    assert (
+        client.post("/login", data={"username": "bench", "password": "bench password 123"}).status_code == 302
+    )
+    rng = random.Random(7)
+
+    async def sample():
+        async with reading() as db:
+            names = (
+                await db.execute(
+                    text(
+                        "SELECT last_name, first_name, state_voter_id, address"
+                        " FROM voter TABLESAMPLE SYSTEM (1) LIMIT 400"
+                    )
+                )
+            ).all()
+            precincts = list(await db.scalars(text("SELECT code FROM precinct ORDER BY random() LIMIT 50")))
+            deep = {}
+            for sort, key in (
+                ("name", "last_key, first_key, id"),
+                ("voter_id", "state_voter_id"),
+                ("-registered", "registration_date DESC, id DESC"),
+            ):
+                order = key
+                rows = (
+                    await db.execute(
+                        text(
+                            f"SELECT {key.replace(' DESC', '')} FROM voter"
+                            f" ORDER BY {order} OFFSET 899000 LIMIT 2000"
+                        )
+                    )
+                ).all()
+                deep[sort] = [encode_cursor(list(r)) for r in rows[::4]]
+            return names, precincts, deep
+
+    with app.app_context():
+        names, precincts, deep = aio.run(sample())
+
+    searches = []
+    for n in range(SEARCHES):
+        last, first, voter_id, address = rng.choice(names)
+        kind = n % 10
+        if kind in (0, 1, 2):
+            params = {"q": last[: rng.randint(1, 4)].lower()}
+        elif kind == 3:
+            params = {"q": f"{last.lower()} {first[:2].lower()}"}
+        elif kind == 4:
+            params = {"q": voter_id[: rng.randint(5, 9)]}
+        elif kind == 5:
+            params = {"q": " ".join(address.split()[:2])[: rng.randint(3, 8)]}
+        elif kind == 6:
+            params = {"precinct": rng.choice(precincts), "sort": rng.choice(["name", "-registered"])}
+        elif kind == 7:
+            params = {"q": last[:2].lower(), "status": rng.choice(["active", "inactive", "removed"])}
+        elif kind == 8:
+            params = {
+                "party": rng.choice(["DEM", "REP", "LIB", "GRN", "IND", "none"]),
+                "sort": rng.choice(["name", "voter_id"]),
+            }
+        else:
+            params = {"sort": rng.choice(["name", "-name", "voter_id", "registered", "-registered"])}
+        searches.append(params)
+
+    def timed(params_list):
+        latencies = []
+        for params in params_list:
+            started = time.perf_counter()
+            response = client.get("/voters", query_string=params, headers={"HX-Request": "true"})
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(f"{params}: {response.status_code}")
+        return latencies
+
+    timed(searches[:50])  # warm-up: pool, caches, compiled statements
+    search_ms = timed(searches)
+    if os.environ.get("BENCH_SHOW_SLOW"):
+        for ms, params in sorted(zip(search_ms, searches, strict=True), key=lambda t: -t[0])[:25]:
+            print(f"{ms:8.1f} ms  {params}")
+    deep_params = []
+    for n in range(DEEP_PAGES):
+        sort = ["name", "voter_id", "-registered"][n % 3]
+        deep_params.append({"sort": sort, "after": rng.choice(deep[sort])})
+    deep_ms = timed(deep_params)
+    figures = {
+        "voters": VOTERS,
+        "search_p95_ms": percentile(search_ms, 0.95),
+        "search_p50_ms": round(statistics.median(search_ms), 2),
+        "search_requests": len(search_ms),
+        "deep_page_p95_ms": percentile(deep_ms, 0.95),
+        "deep_page_p50_ms": round(statistics.median(deep_ms), 2),
+        "deep_page_requests": len(deep_ms),
+        "search_measured": "in-process through the Flask app (htmx fragment), signed in, after 50 warm-up",
+    }
+    print(json.dumps(figures, indent=2))
+    return figures
+
+
+if __name__ == "__main__":
+    sys.exit(main())
