@@ -51,7 +51,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python voters.py
+	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python voters.py && ../$(BIN)/python imports.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

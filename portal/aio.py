@@ -13,6 +13,7 @@ importing the app; threads do not survive a fork).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import threading
 from collections.abc import Coroutine
@@ -77,3 +78,13 @@ class LoopThread:
 
 process_loop = LoopThread()
 run = process_loop.run
+_detached: set = set()
+
+
+def run_detached(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Start `coro` on the process loop without waiting, in a fresh context (not the request's),
+    keeping a reference until it ends. For background jobs that outlive the request."""
+    future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, coro, process_loop.loop())
+    _detached.add(future)
+    future.add_done_callback(_detached.discard)
+    return future

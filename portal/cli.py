@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(import_voters)
 
 
 def _dispose() -> None:
@@ -152,3 +153,92 @@ def audit_verify() -> None:
         return
     click.echo(f"audit chain BROKEN at event {report.broken_at}: {report.reason}", err=True)
     sys.exit(1)
+
+
+@click.command("import-voters")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--encoding", type=click.Choice(["auto", "utf-8", "latin-1"]), default="auto", show_default=True
+)
+@click.option("--date-format", type=click.Choice(["iso", "us", "dmy"]), default="iso", show_default=True)
+@click.option("--user", "username", default=None, help="The staff account the import is recorded under.")
+@click.option("--check-only", is_flag=True, help="Check every row and report; load nothing.")
+@with_appcontext
+def import_voters(
+    file: Path, encoding: str, date_format: str, username: str | None, check_only: bool
+) -> None:
+    """Import a voter CSV: check every row, then load all of it in one transaction (or nothing)."""
+    import time
+
+    from portal.auth.queries import get_user_by_username
+    from portal.voters import importing
+
+    started = time.perf_counter()
+    analysis = importing.analyse(file, encoding=encoding)
+    problems = analysis.problems + [f"no column for {label}" for label in analysis.missing]
+    if problems:
+        for problem in problems:
+            click.echo(f"{file}: {problem}", err=True)
+        sys.exit(2)
+
+    async def run():
+        async with transaction() as db:
+            actor = await get_user_by_username(db, username) if username else None
+            if username and actor is None:
+                raise click.ClickException(f"no account {username}")
+            job = await importing.create_job(
+                db,
+                actor=actor,
+                filename=file.name,
+                path=file,
+                size=analysis.size,
+                sha256=_sha256(file),
+                analysis=analysis,
+            )
+            job.date_format = date_format
+        job = await importing.check_file(job.id)
+        if job.status != "validated" or check_only:
+            return job, None
+        return job, await importing.load_file(job.id, actor)
+
+    try:
+        checked, loaded = aio.run(run())
+    finally:
+        _dispose()
+    counts = checked.counts
+    if checked.status != "validated":
+        reason = checked.message or f"{counts.get('errors', 0):,} rows break a rule"
+        click.echo(f"NOT LOADED: {reason}", err=True)
+        _print_issues(checked.id)
+        sys.exit(1)
+    click.echo(
+        f"checked {counts['rows']:,} rows: {counts['new']:,} new, {counts['updated']:,} already on the roll, "
+        f"{counts['duplicates']:,} possible duplicates"
+    )
+    if loaded is not None:
+        done = loaded.counts
+        click.echo(
+            f"loaded in {time.perf_counter() - started:.1f} s: {done['inserted']:,} inserted, "
+            f"{done['updated']:,} updated, {done['unchanged']:,} unchanged"
+        )
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _print_issues(job_id: int, limit: int = 20) -> None:
+    from portal.voters import importing
+
+    async def go():
+        async with reading() as db:
+            return await importing.issues(db, job_id, kind="error", limit=limit)
+
+    for issue in aio.run(go()):
+        click.echo(f"  line {issue.line}: {issue.column_name} {issue.value!r} {issue.reason}", err=True)

@@ -71,6 +71,12 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException):
         if error.code and error.code < 400:
             return error
+        if error.code == 413:
+            limit = request.max_content_length or 0
+            return error_response(
+                413,
+                f"The upload is larger than the limit of {limit / (1 << 20):,.0f} MB. Nothing was stored.",
+            )
         return error_response(error.code or 500, error.description or "")
 
     def database_unavailable(error: Exception):

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Computed,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Identity,
@@ -400,3 +401,56 @@ class AuditEvent(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+IMPORT_STATUSES = ("uploaded", "staging", "validating", "invalid", "validated", "loading", "loaded", "failed")
+
+
+class ImportJob(Base):
+    """One voter-file import: its file, mapping, progress and outcome (read by every worker)."""
+
+    __tablename__ = "import_job"
+    __table_args__ = (
+        CheckConstraint(one_of("status", IMPORT_STATUSES), name="status"),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = created_at_column()
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(String(500))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    encoding: Mapped[str] = mapped_column(String(16))
+    delimiter: Mapped[str] = mapped_column(String(1))
+    date_format: Mapped[str] = mapped_column(String(8), server_default="iso")
+    header: Mapped[list[str]] = mapped_column(JSONB)
+    mapping: Mapped[dict[str, int]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(16), server_default="uploaded")
+    phase: Mapped[str] = mapped_column(String(40), server_default="")
+    progress: Mapped[float] = mapped_column(Float, server_default="0")
+    rows_done: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    counts: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    message: Mapped[str] = mapped_column(Text, server_default="")
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImportIssue(Base):
+    """A row of an import that failed a rule (kind "error") or looks like a duplicate ("duplicate")."""
+
+    __tablename__ = "import_issue"
+    __table_args__ = (
+        CheckConstraint("kind IN ('error', 'duplicate')", name="kind"),
+        Index("ix_import_issue_job_line", "job_id", "kind", "line"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("import_job.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))
+    line: Mapped[int] = mapped_column(BigInteger)
+    column_name: Mapped[str] = mapped_column(String(80))
+    value: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)

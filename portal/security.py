@@ -34,7 +34,11 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def read_body_in_request_thread() -> None:
         # Parse form bodies here, in the request's own thread: reading the socket inside an async
-        # view would block the process's shared event loop.
+        # view would block the process's shared event loop. Upload views raise the size limit.
+        view = app.view_functions.get(request.endpoint or "")
+        limit_key = getattr(view, "upload_limit", None)
+        if limit_key:
+            request.max_content_length = app.config[limit_key]
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             request.form  # noqa: B018
             request.files  # noqa: B018
@@ -50,3 +54,13 @@ def init_app(app: Flask) -> None:
             response.headers.setdefault("Cache-Control", "no-store")
         response.vary.add("HX-Request")
         return response
+
+
+def upload_limit(config_key: str):
+    """Let a view accept request bodies up to app.config[config_key] bytes."""
+
+    def decorate(view):
+        view.upload_limit = config_key
+        return view
+
+    return decorate

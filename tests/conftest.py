@@ -88,6 +88,11 @@ def empty_tables(request):
         async def truncate():
             async with transaction() as db:
                 await db.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+                scratch = await db.scalars(
+                    text("SELECT tablename FROM pg_tables WHERE tablename ~ '^import_(stage|norm)_[0-9]+$'")
+                )
+                for table in list(scratch):
+                    await db.execute(text(f"DROP TABLE {table}"))
 
         aio.run(truncate())
     yield

@@ -1,6 +1,7 @@
 from datetime import date
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
@@ -77,3 +78,27 @@ class VoterForm(FlaskForm):
 
 class RemoveForm(FlaskForm):
     version = HiddenField()
+
+
+class ImportUploadForm(FlaskForm):
+    file = FileField("Voter file (CSV)", validators=[FileRequired("Choose the CSV file to import.")])
+    encoding = SelectField(
+        "Encoding",
+        choices=[
+            SelectChoice("auto", "Detect (UTF-8, else Latin-1)"),
+            SelectChoice("utf-8", "UTF-8"),
+            SelectChoice("latin-1", "Latin-1"),
+        ],
+    )
+    date_format = SelectField(
+        "Dates in the file",
+        choices=[
+            SelectChoice("iso", "YYYY-MM-DD"),
+            SelectChoice("us", "MM/DD/YYYY"),
+            SelectChoice("dmy", "DD/MM/YYYY"),
+        ],
+    )
+
+
+class ImportConfirmForm(FlaskForm):
+    pass

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import uuid
+from pathlib import Path
 
-from flask import Blueprint, Response, abort, flash, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, current_app, flash, request, stream_with_context, url_for
 
 from portal import aio
 from portal.audit.queries import record_event
@@ -14,8 +17,9 @@ from portal.errors import FieldError, StaleEdit
 from portal.forms import form_version, show_field_error, stale_conflict
 from portal.parties.queries import party_choices
 from portal.rendering import go_to, render, render_form
-from portal.voters import queries
-from portal.voters.forms import RemoveForm, VoterForm
+from portal.security import upload_limit
+from portal.voters import importing, queries
+from portal.voters.forms import ImportConfirmForm, ImportUploadForm, RemoveForm, VoterForm
 from portal.voters.search import SORT_LABELS, VoterQuery, search_voters
 
 bp = Blueprint("voters", __name__, url_prefix="/voters")
@@ -240,4 +244,150 @@ async def export():
         stream_with_context(generate()),
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="voters.csv"'},
+    )
+
+
+# Import -------------------------------------------------------------------------------------------
+
+IMPORTERS = ("admin", "manager")
+
+
+def _imports_dir() -> Path:
+    return Path(current_app.instance_path) / "imports"
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@allow(*IMPORTERS)
+@upload_limit("VOTER_IMPORT_MAX_BYTES")
+async def import_upload():
+    form = ImportUploadForm()
+    problems: list[str] = []
+    if form.validate_on_submit():
+        upload = form.file.data
+        path = _imports_dir() / f"{uuid.uuid4().hex}.csv"
+        try:
+            size, digest = await asyncio.to_thread(
+                importing.save_upload, upload.stream, path, current_app.config["VOTER_IMPORT_MAX_BYTES"]
+            )
+            analysis = await asyncio.to_thread(importing.analyse, path, encoding=form.encoding.data)
+        except importing.ImportFailed as failure:
+            problems = [str(failure)]
+        else:
+            problems = analysis.problems
+            if problems:
+                path.unlink(missing_ok=True)
+            else:
+                async with transaction() as db:
+                    job = await importing.create_job(
+                        db,
+                        actor=current_actor(),
+                        filename=upload.filename or "upload.csv",
+                        path=path,
+                        size=size,
+                        sha256=digest,
+                        analysis=analysis,
+                    )
+                    job.date_format = form.date_format.data
+                return go_to(url_for(".import_job", job_id=job.id))
+    return render(
+        "voters/import.html",
+        form=form,
+        problems=problems,
+        limit_mb=current_app.config["VOTER_IMPORT_MAX_BYTES"] // (1 << 20),
+        status=422 if problems or form.errors else 200,
+    )
+
+
+async def _job_or_404(job_id: int):
+    async with reading() as db:
+        job = await importing.get_job(db, job_id)
+        if job is None:
+            abort(404, "No such import.")
+        errors = await importing.issues(db, job_id, kind="error") if job.status == "invalid" else []
+        duplicates = await importing.issues(db, job_id, kind="duplicate") if job.counts else []
+    return job, errors, duplicates
+
+
+@bp.get("/imports/<int:job_id>")
+@allow(*IMPORTERS)
+async def import_job(job_id: int):
+    job, errors, duplicates = await _job_or_404(job_id)
+    preview = []
+    if job.status == "uploaded":
+        analysis = await asyncio.to_thread(importing.analyse, Path(job.path), encoding=job.encoding)
+        preview = analysis.preview
+    return render(
+        "voters/import_job.html",
+        "voters/_import_status.html",
+        job=job,
+        errors=errors,
+        duplicates=duplicates,
+        preview=preview,
+        fields=importing.FIELDS,
+        date_formats=importing.DATE_FORMATS,
+        form=ImportConfirmForm(),
+    )
+
+
+@bp.post("/imports/<int:job_id>/check")
+@allow(*IMPORTERS)
+async def import_check(job_id: int):
+    form = ImportConfirmForm()
+    if not form.validate_on_submit():
+        abort(400, "The form expired; reload the page.")
+    job, _, _ = await _job_or_404(job_id)
+    if job.status not in ("uploaded", "invalid"):
+        abort(409, f"This import is {job.status}.")
+    mapping: dict[str, int] = {}
+    for key in importing.FIELDS:
+        raw = request.form.get(f"map_{key}", "")
+        if raw.isdigit() and int(raw) < len(job.header):
+            mapping[key] = int(raw)
+    missing = [spec.label for key, spec in importing.FIELDS.items() if spec.required and key not in mapping]
+    twice = {i for i in mapping.values() if list(mapping.values()).count(i) > 1}
+    date_format = request.form.get("date_format", "iso")
+    if missing or twice or date_format not in importing.DATE_FORMATS:
+        message = (
+            f"Map the required columns: {', '.join(missing)}."
+            if missing
+            else "A file column can feed only one field."
+            if twice
+            else "Choose the date format."
+        )
+        abort(422, message)
+    async with transaction() as db:
+        await importing.prepare_check(db, job_id, mapping=mapping, date_format=date_format)
+    importing.start(current_app._get_current_object(), importing.check_file, job_id)
+    return go_to(url_for(".import_job", job_id=job_id))
+
+
+@bp.post("/imports/<int:job_id>/load")
+@allow(*IMPORTERS)
+async def import_load(job_id: int):
+    form = ImportConfirmForm()
+    if not form.validate_on_submit():
+        abort(400, "The form expired; reload the page.")
+    job, _, _ = await _job_or_404(job_id)
+    if job.status != "validated":
+        abort(409, f"This import is {job.status}; only a checked file without errors can be loaded.")
+    async with transaction() as db:
+        await importing.mark_loading(db, job_id)
+    importing.start(current_app._get_current_object(), importing.load_file, job_id, current_actor())
+    return go_to(url_for(".import_job", job_id=job_id))
+
+
+@bp.get("/imports/<int:job_id>/issues.csv")
+@allow(*IMPORTERS)
+async def import_issues(job_id: int):
+    kind = "duplicate" if request.args.get("kind") == "duplicate" else "error"
+    async with reading() as db:
+        found = await importing.issues(db, job_id, kind=kind, limit=None)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["line", "column", "value", "reason"])
+    writer.writerows(importing.issues_csv_rows(found))
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="import-{job_id}-{kind}s.csv"'},
     )

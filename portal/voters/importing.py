@@ -1,0 +1,837 @@
+"""Voter-file import: analyse, stage with COPY, validate in SQL, load in one transaction.
+
+1. `analyse()` reads the head of the uploaded file: encoding (UTF-8 with or without BOM, else
+   Latin-1), delimiter, header, a suggested column mapping and a preview.
+2. `stage()` streams the file into an UNLOGGED all-text table with PostgreSQL COPY (asyncpg),
+   in constant memory; `line` numbers the records (the header is line 1).
+3. `validate()` checks every row set-wise in SQL and writes each failure (line, column, value,
+   reason) and each likely duplicate to `import_issue`; counts new and updated voters.
+4. `load()` inserts and updates the roll in one transaction (INSERT .. ON CONFLICT), or nothing.
+Progress lives in the `import_job` row, so it survives a reload and any worker can show it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import csv
+import hashlib
+import io
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.queries import record_event
+from portal.db import database, transaction
+from portal.models import ImportIssue, ImportJob, User
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Field:
+    label: str
+    required: bool
+    synonyms: tuple[str, ...]
+    max_length: int = 0
+
+
+FIELDS: dict[str, Field] = {
+    "state_voter_id": Field(
+        "State voter ID",
+        True,
+        (
+            "state_voter_id",
+            "voter_id",
+            "voterid",
+            "state_id",
+            "sos_voterid",
+            "id",
+            "voter_number",
+            "registration_number",
+        ),
+        20,
+    ),
+    "last_name": Field("Last name", True, ("last_name", "lastname", "surname", "family_name", "last"), 80),
+    "first_name": Field("First name", True, ("first_name", "firstname", "given_name", "first"), 80),
+    "middle_name": Field("Middle name", False, ("middle_name", "middlename", "middle", "middle_initial"), 80),
+    "date_of_birth": Field(
+        "Date of birth", True, ("date_of_birth", "dob", "birth_date", "birthdate", "born"), 10
+    ),
+    "address": Field(
+        "Address",
+        True,
+        ("address", "street_address", "residence_address", "street", "address_1", "address1"),
+        200,
+    ),
+    "city": Field("City", False, ("city", "town", "residence_city"), 80),
+    "postal_code": Field("Postal code", False, ("postal_code", "zip", "zip_code", "zipcode", "postcode"), 10),
+    "precinct": Field("Precinct", True, ("precinct", "precinct_code", "precinct_id", "pct"), 16),
+    "party": Field("Party", False, ("party", "party_code", "party_affiliation", "affiliation"), 10),
+    "status": Field("Status", False, ("status", "voter_status"), 16),
+    "registration_date": Field(
+        "Registration date",
+        False,
+        ("registration_date", "reg_date", "registered", "registration", "date_registered"),
+        10,
+    ),
+}
+NAME_FIELDS = ("last_name", "first_name", "middle_name")
+DATE_FORMATS = {"iso": "YYYY-MM-DD", "us": "MM/DD/YYYY", "dmy": "DD/MM/YYYY"}
+HEAD_BYTES = 256 * 1024
+RUNNING = ("staging", "validating", "loading")
+STALE_AFTER_SECONDS = 120
+
+
+class ImportFailed(Exception):
+    """The file cannot be imported as it is (the message says why, with the line when known)."""
+
+
+@dataclass
+class Analysis:
+    size: int
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    header: list[str] = field(default_factory=list)
+    preview: list[list[str]] = field(default_factory=list)
+    mapping: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[str]:
+        return [FIELDS[f].label for f, spec in FIELDS.items() if spec.required and f not in self.mapping]
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+
+
+def suggest_mapping(header: list[str]) -> dict[str, int]:
+    names = [_normalise(h) for h in header]
+    mapping: dict[str, int] = {}
+    for key, spec in FIELDS.items():
+        for synonym in spec.synonyms:
+            if synonym in names and names.index(synonym) not in mapping.values():
+                mapping[key] = names.index(synonym)
+                break
+    return mapping
+
+
+def analyse(path: Path, *, encoding: str = "auto") -> Analysis:
+    """Look at the head of the file: what it is, how it maps, what it starts with."""
+    size = path.stat().st_size
+    analysis = Analysis(size=size)
+    if size == 0:
+        analysis.problems.append("The file is empty.")
+        return analysis
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    if b"\x00" in head:
+        analysis.problems.append("This is not a CSV text file: it contains binary data.")
+        return analysis
+    if encoding == "auto":
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) == size)
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            encoding = "latin-1"
+    analysis.encoding = encoding
+    try:
+        decoded = head.decode(
+            "utf-8-sig" if encoding == "utf-8" else "latin-1",
+            errors="strict" if len(head) == size else "ignore",
+        )
+    except UnicodeDecodeError as error:
+        analysis.problems.append(
+            f"The file is not UTF-8 text ({error.reason} at byte {error.start}): choose Latin-1."
+        )
+        return analysis
+    if len(head) < size and "\n" in decoded:
+        decoded = decoded[: decoded.rindex("\n") + 1]  # whole records only
+    first_line = decoded.splitlines()[0] if decoded.strip() else ""
+    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+    analysis.delimiter = max(counts, key=counts.get)
+    rows = list(csv.reader(io.StringIO(decoded), delimiter=analysis.delimiter))
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        analysis.problems.append("The file has no header row.")
+        return analysis
+    analysis.header = [h.strip()[:80] for h in rows[0]]
+    analysis.preview = [[c[:80] for c in r] for r in rows[1:6]]
+    if len(analysis.header) < 3:
+        analysis.problems.append(
+            f"The file has {len(analysis.header)} column(s): it is not a voter file, or its values are not "
+            "separated by commas, semicolons, tabs or bars."
+        )
+        return analysis
+    seen: dict[str, int] = {}
+    for n, name in enumerate(analysis.header, start=1):
+        if _normalise(name) in seen:
+            analysis.problems.append(f"Columns {seen[_normalise(name)]} and {n} have the same name “{name}”.")
+        seen[_normalise(name)] = n
+    analysis.mapping = suggest_mapping(analysis.header)
+    if len(rows) == 1 and len(head) == size:
+        analysis.problems.append("The file has a header but no voter rows.")
+    return analysis
+
+
+def save_upload(stream, destination: Path, limit: int) -> tuple[int, str]:
+    """Copy an upload to disk in 1 MiB pieces (constant memory); (bytes, sha256). Over `limit`: refused."""
+    digest = hashlib.sha256()
+    written = 0
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with destination.open("wb") as out:
+        while chunk := stream.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                out.close()
+                destination.unlink(missing_ok=True)
+                raise ImportFailed(f"The file is larger than the limit of {limit // (1 << 20)} MB.")
+            digest.update(chunk)
+            out.write(chunk)
+    return written, digest.hexdigest()
+
+
+# The job ------------------------------------------------------------------------------------------
+
+
+SCRATCH_PATTERN = r"^import_(stage|norm)_\d+$"
+CHECK_KEPT_HOURS = 24
+
+
+async def expire_old_checks(session: AsyncSession) -> int:
+    """A checked file that was never loaded keeps a scratch table; after a day it expires."""
+    expired = list(
+        await session.scalars(
+            update(ImportJob)
+            .where(
+                ImportJob.status == "validated",
+                ImportJob.heartbeat_at < func.now() - timedelta(hours=CHECK_KEPT_HOURS),
+            )
+            .values(
+                status="failed", message="The check expired after a day without loading. Nothing was loaded."
+            )
+            .returning(ImportJob.id)
+        )
+    )
+    for job_id in expired:
+        await session.execute(text(f"DROP TABLE IF EXISTS {_norm_table(job_id)}"))
+        await session.execute(text(f"DROP TABLE IF EXISTS {_stage_table(job_id)}"))
+    return len(expired)
+
+
+async def create_job(
+    session: AsyncSession,
+    *,
+    actor: User | None,
+    filename: str,
+    path: Path,
+    size: int,
+    sha256: str,
+    analysis: Analysis,
+) -> ImportJob:
+    await expire_old_checks(session)
+    job = ImportJob(
+        created_by_id=actor.id if actor else None,
+        filename=filename[:255],
+        path=str(path),
+        size_bytes=size,
+        sha256=sha256,
+        encoding=analysis.encoding,
+        delimiter=analysis.delimiter,
+        header=analysis.header,
+        mapping=analysis.mapping,
+        status="uploaded",
+    )
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def get_job(session: AsyncSession, job_id: int) -> ImportJob | None:
+    job = await session.get(ImportJob, job_id)
+    beat = job.heartbeat_at if job is not None else None
+    stale = beat is not None and (datetime.now(UTC) - beat).total_seconds() > STALE_AFTER_SECONDS
+    if stale and job.status in RUNNING:
+        job.status, job.message = "failed", "The import stopped (the server restarted). Nothing was loaded."
+    return job
+
+
+async def prepare_check(
+    session: AsyncSession, job_id: int, *, mapping: dict[str, int], date_format: str
+) -> None:
+    """Record the chosen mapping and date format; the job waits for its check to start."""
+    await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job_id)
+        .values(mapping=mapping, date_format=date_format, status="staging", counts={}, message="", progress=0)
+    )
+
+
+async def mark_loading(session: AsyncSession, job_id: int) -> None:
+    await session.execute(
+        update(ImportJob).where(ImportJob.id == job_id).values(status="loading", phase="Starting")
+    )
+
+
+async def issues(
+    session: AsyncSession, job_id: int, *, kind: str, limit: int | None = 200
+) -> list[ImportIssue]:
+    query = select(ImportIssue).where(ImportIssue.job_id == job_id, ImportIssue.kind == kind)
+    query = query.order_by(ImportIssue.line, ImportIssue.id)
+    return list((await session.scalars(query.limit(limit) if limit else query)).all())
+
+
+class Progress:
+    """Writes the job's phase and progress at most every half second, in its own transactions."""
+
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+        self.last = 0.0
+
+    async def __call__(
+        self,
+        *,
+        status: str | None = None,
+        phase: str | None = None,
+        progress: float | None = None,
+        rows_done: int | None = None,
+        force: bool = False,
+        **extra: Any,
+    ) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < 0.5:
+            return
+        self.last = now
+        values: dict[str, Any] = {"heartbeat_at": datetime.now(UTC), **extra}
+        for name, value in (
+            ("status", status),
+            ("phase", phase),
+            ("progress", progress),
+            ("rows_done", rows_done),
+        ):
+            if value is not None:
+                values[name] = value
+        async with transaction() as db:
+            await db.execute(update(ImportJob).where(ImportJob.id == self.job_id).values(**values))
+
+
+def _stage_table(job_id: int) -> str:
+    return f"import_stage_{int(job_id)}"
+
+
+def _column(job: ImportJob, key: str) -> str:
+    """SQL for a mapped field's trimmed value (NULL when empty or not mapped)."""
+    index = job.mapping.get(key)
+    return f"NULLIF(btrim(s.c{int(index)}), '')" if index is not None else "NULL::text"
+
+
+def _label(job: ImportJob, key: str) -> str:
+    index = job.mapping.get(key)
+    return job.header[index] if index is not None else FIELDS[key].label
+
+
+async def _file_chunks(path: Path, progress: Progress, size: int):
+    done = lines = 0
+    with path.open("rb") as fh:
+        while chunk := await asyncio.to_thread(fh.read, 1 << 20):
+            done += len(chunk)
+            lines += chunk.count(b"\n")
+            await progress(phase="Reading the file", progress=0.4 * done / size, rows_done=max(lines - 1, 0))
+            yield chunk
+
+
+COPY_ERROR_LINE = re.compile(r"line (\d+)")
+
+
+async def stage(job: ImportJob, progress: Progress) -> int:
+    """COPY the file into an all-text staging table; returns the number of rows."""
+    table = _stage_table(job.id)
+    columns = [f"c{i}" for i in range(len(job.header))]
+    engine = database().engine
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        await conn.exec_driver_sql(
+            f"CREATE UNLOGGED TABLE {table} (line bigint GENERATED ALWAYS AS IDENTITY (START WITH 2), "
+            + ", ".join(f"{c} text" for c in columns)
+            + ")"
+        )
+        raw = (await conn.get_raw_connection()).driver_connection
+        try:
+            result = await raw.copy_to_table(
+                table,
+                source=_file_chunks(Path(job.path), progress, job.size_bytes),
+                columns=columns,
+                format="csv",
+                header=True,
+                delimiter=job.delimiter,
+                encoding="UTF8" if job.encoding == "utf-8" else "LATIN1",
+            )
+        except Exception as error:  # asyncpg's COPY errors: the row is in the message context
+            await conn.rollback()
+            raise ImportFailed(_copy_error(error, job)) from error
+        await conn.commit()
+    return int(result.split()[-1])
+
+
+def _copy_error(error: Exception, job: ImportJob) -> str:
+    details = " ".join(str(getattr(error, name, "") or "") for name in ("args", "context", "detail"))
+    message = str(error)
+    found = COPY_ERROR_LINE.search(getattr(error, "context", "") or details)
+    where = f"Line {int(found.group(1))}" if found else "A line"
+    if "invalid byte sequence" in message or "character with byte sequence" in message:
+        hint = (
+            " The file is probably Latin-1: choose Latin-1 and import again."
+            if job.encoding == "utf-8"
+            else ""
+        )
+        return f"{where} is not valid {job.encoding.upper()} text.{hint}"
+    if "extra data after last expected column" in message:
+        return f"{where} has more columns than the header ({len(job.header)})."
+    if "missing data for column" in message:
+        return f"{where} has fewer columns than the header ({len(job.header)})."
+    if "unterminated CSV quoted field" in message:
+        return f"{where} opens a quoted field that never closes."
+    return f"{where} could not be read: {message[:200]}"
+
+
+PARSE_DATE = {
+    "iso": (
+        "'^\\d{4}-\\d{2}-\\d{2}$'",
+        "split_part({v}, '-', 1)",
+        "split_part({v}, '-', 2)",
+        "split_part({v}, '-', 3)",
+    ),
+    "us": (
+        "'^\\d{1,2}/\\d{1,2}/\\d{4}$'",
+        "split_part({v}, '/', 3)",
+        "split_part({v}, '/', 1)",
+        "split_part({v}, '/', 2)",
+    ),
+    "dmy": (
+        "'^\\d{1,2}[./]\\d{1,2}[./]\\d{4}$'",
+        "split_part(translate({v}, '.', '/'), '/', 3)",
+        "split_part(translate({v}, '.', '/'), '/', 2)",
+        "split_part(translate({v}, '.', '/'), '/', 1)",
+    ),
+}
+
+
+def date_sql(job: ImportJob, value: str) -> str:
+    """A date from text in the job's format, or NULL when the text is not a real date."""
+    pattern, year, month, day = PARSE_DATE[job.date_format]
+    y, m, d = (part.format(v=value) for part in (year, month, day))
+    valid = (
+        f"{value} ~ {pattern} AND {m}::int BETWEEN 1 AND 12 AND {d}::int BETWEEN 1 AND "
+        f"extract(day from (make_date({y}::int, {m}::int, 1) + interval '1 month - 1 day'))::int"
+    )
+    return f"(CASE WHEN {valid} THEN make_date({y}::int, {m}::int, {d}::int) END)"
+
+
+def _norm_table(job_id: int) -> str:
+    return f"import_norm_{int(job_id)}"
+
+
+def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
+    """(field, failed-when SQL over the normalised row n, reason SQL) for every per-row rule.
+    One regular expression per field at most: they dominate the cost of a pass."""
+    form = DATE_FORMATS[job.date_format]
+    checks: list[tuple[str, str, str]] = []
+    for key, spec in FIELDS.items():
+        if spec.required:
+            checks.append((key, f"n.{key} IS NULL", "'is empty'"))
+        if spec.max_length and key not in ("date_of_birth", "registration_date", "state_voter_id"):
+            checks.append(
+                (
+                    key,
+                    f"length(n.{key}) > {spec.max_length}",
+                    f"'is longer than {spec.max_length} characters'",
+                )
+            )
+    checks += [
+        ("state_voter_id", "n.state_voter_id !~ '^[A-Z0-9]{4,20}$'", "'must be 4 to 20 letters and digits'"),
+        (
+            "date_of_birth",
+            "n.date_of_birth IS NOT NULL AND n.dob IS NULL",
+            f"'is not a date in the {form} form'",
+        ),
+        (
+            "date_of_birth",
+            "n.dob < DATE '1900-01-01' OR n.dob > current_date",
+            "'is not a plausible date of birth'",
+        ),
+        (
+            "registration_date",
+            "n.registration_date IS NOT NULL AND n.registered IS NULL",
+            f"'is not a date in the {form} form'",
+        ),
+        ("registration_date", "n.registered > current_date", "'is in the future'"),
+        ("registration_date", "n.registered < n.dob + 5844", "'is before the voter turned 16'"),
+        (
+            "status",
+            "n.status NOT IN ('active', 'inactive', 'removed')",
+            "'must be active, inactive or removed'",
+        ),
+        ("address", "n.address ~ '[<>]|^[=+@]'", "'contains markup or a spreadsheet formula'"),
+        ("precinct", "n.precinct IS NOT NULL AND n.precinct_id IS NULL", "'is not a precinct code'"),
+        ("party", "n.party IS NOT NULL AND n.party_id IS NULL", "'is not a party abbreviation'"),
+    ]
+    for key in NAME_FIELDS:
+        checks.append(
+            (
+                key,
+                f"n.{key} ~ '[<>\\x01-\\x1f\\x7f]|^[=+@-]'",
+                "'contains < or >, a control character, or starts with =, +, - or @ "
+                "(no HTML or spreadsheet formulas in names)'",
+            )
+        )
+    return checks
+
+
+async def normalise(job: ImportJob) -> None:
+    """One pass over the staged text: trimmed values, parsed dates, resolved precinct and party,
+    and a single `bad` flag (the per-column reasons are worked out for bad rows only)."""
+    stage_table, norm = _stage_table(job.id), _norm_table(job.id)
+    v = {key: _column(job, key) for key in FIELDS}
+    checks = _checks(job)
+    any_bad = " OR ".join(f"COALESCE({failed}, false)" for _, failed, _ in checks)
+    async with database().engine.connect() as conn:
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {norm}")
+        await conn.exec_driver_sql(
+            f"""CREATE UNLOGGED TABLE {norm} AS
+                SELECT n.*, ({any_bad}) AS bad FROM (
+                    SELECT t.*, p.id AS precinct_id, pa.id AS party_id,
+                           {date_sql(job, "t.date_of_birth")} AS dob,
+                           {date_sql(job, "t.registration_date")} AS registered
+                    FROM (
+                        SELECT s.line, upper({v["state_voter_id"]}) AS state_voter_id,
+                               {v["last_name"]} AS last_name, {v["first_name"]} AS first_name,
+                               {v["middle_name"]} AS middle_name, {v["date_of_birth"]} AS date_of_birth,
+                               {v["address"]} AS address, {v["city"]} AS city,
+                               {v["postal_code"]} AS postal_code,
+                               upper({v["precinct"]}) AS precinct, upper({v["party"]}) AS party,
+                               lower({v["status"]}) AS status, {v["registration_date"]} AS registration_date
+                        FROM {stage_table} s
+                    ) t
+                    LEFT JOIN precinct p ON p.code = t.precinct
+                    LEFT JOIN party pa ON pa.abbreviation = t.party
+                    OFFSET 0  -- a fence: parse each date once, not once per check that reads it
+                ) n"""
+        )
+        await conn.exec_driver_sql(f"DROP TABLE {stage_table}")
+        await conn.commit()
+
+
+async def validate(job: ImportJob, progress: Progress) -> dict[str, int]:
+    """Check every staged row; write issues; return the counts."""
+    norm = _norm_table(job.id)
+    async with transaction() as db:
+        await db.execute(delete(ImportIssue).where(ImportIssue.job_id == job.id))
+        total = await db.scalar(text(f"SELECT count(*) FROM {_stage_table(job.id)}"))
+    await progress(
+        status="validating", phase="Checking every row", progress=0.45, rows_done=total, force=True
+    )
+    await normalise(job)
+    await progress(phase="Checking every row", progress=0.6, force=True)
+    checks = _checks(job)
+    labels = {f"label_{key}": _label(job, key) for key in FIELDS}
+    reasons = ",\n".join(
+        f"(:label_{key}, left(n.{key}, 200), {reason}, COALESCE({failed}, false))"
+        for key, failed, reason in checks
+    )
+    statements = [
+        f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
+            SELECT {job.id}, 'error', n.line, c.col, COALESCE(c.val, ''), c.reason
+            FROM {norm} n, LATERAL (VALUES {reasons}) AS c(col, val, reason, failed)
+            WHERE n.bad AND c.failed""",
+        f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
+            SELECT {job.id}, 'error', n.line, :label_state_voter_id, n.state_voter_id,
+                   'is also on line ' || d.first
+            FROM (SELECT state_voter_id, min(line) AS first FROM {norm}
+                  WHERE state_voter_id IS NOT NULL GROUP BY state_voter_id HAVING count(*) > 1) d
+            JOIN {norm} n USING (state_voter_id)
+            WHERE n.line > d.first""",
+        # Likely duplicates: the same name and date of birth under another voter ID. Flagged only.
+        f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
+            SELECT {job.id}, 'duplicate', n.line, :label_state_voter_id, n.state_voter_id,
+                   'same name and date of birth as voter ' || min(o.state_voter_id)
+            FROM {norm} n JOIN voter o
+              ON o.last_key = lower(n.last_name) AND o.first_key = lower(n.first_name)
+             AND o.date_of_birth = n.dob AND o.state_voter_id <> n.state_voter_id
+            GROUP BY n.line, n.state_voter_id""",
+        f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
+            SELECT {job.id}, 'duplicate', n.line, :label_state_voter_id, n.state_voter_id,
+                   'same name and date of birth as line ' || d.first
+            FROM (SELECT lower(last_name) AS last, lower(first_name) AS first_name, dob, min(line) AS first
+                  FROM {norm} WHERE dob IS NOT NULL
+                  GROUP BY 1, 2, 3 HAVING count(*) > 1) d
+            JOIN {norm} n
+              ON lower(n.last_name) = d.last AND lower(n.first_name) = d.first_name AND n.dob = d.dob
+            WHERE n.line > d.first""",
+    ]
+    for n, statement in enumerate(statements, start=1):
+        began = time.perf_counter()
+        async with transaction() as db:
+            await db.execute(text(statement), {k: v for k, v in labels.items() if f":{k}" in statement})
+        log.debug("import %s check %s took %.2f s", job.id, n, time.perf_counter() - began)
+        await progress(phase="Checking every row", progress=0.6 + 0.2 * n / len(statements), force=True)
+    async with transaction() as db:
+        errors = await db.scalar(
+            text("SELECT count(DISTINCT line) FROM import_issue WHERE job_id = :j AND kind = 'error'"),
+            {"j": job.id},
+        )
+        duplicates = await db.scalar(
+            text("SELECT count(DISTINCT line) FROM import_issue WHERE job_id = :j AND kind = 'duplicate'"),
+            {"j": job.id},
+        )
+        existing = await db.scalar(text(f"SELECT count(*) FROM {norm} n JOIN voter o USING (state_voter_id)"))
+    return {
+        "rows": total,
+        "errors": errors,
+        "duplicates": duplicates,
+        "new": total - existing,
+        "updated": existing,
+    }
+
+
+COMPARED = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "date_of_birth",
+    "address",
+    "city",
+    "postal_code",
+    "precinct_id",
+    "party_id",
+    "status",
+    "registration_date",
+)
+
+
+BULK_MIN_ROWS = 100_000
+
+
+def bulk_load(new_rows: int, roll_rows: int) -> bool:
+    """A load big enough to set the secondary indexes and foreign keys aside (PostgreSQL's own
+    advice for populating a table): at least 100,000 new voters and a quarter of the roll. It
+    locks the roll against reading for its seconds, so an ordinary import never does it."""
+    return new_rows >= BULK_MIN_ROWS and new_rows * 4 >= roll_rows
+
+
+async def _set_aside_for_bulk_load(db: AsyncSession) -> tuple[list[str], list[str]]:
+    """Drop voter's secondary indexes and its foreign keys in this transaction; return the DDL
+    that puts them back (read from the catalog, so it always matches the migrations)."""
+    indexes = (
+        await db.execute(
+            text(
+                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+                " WHERE i.indrelid = 'voter'::regclass AND NOT i.indisprimary AND NOT i.indisunique"
+            )
+        )
+    ).all()
+    keys = (
+        await db.execute(
+            text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE conrelid = 'voter'::regclass AND contype = 'f'"
+            )
+        )
+    ).all()
+    for name, _ in keys:
+        await db.execute(text(f'ALTER TABLE voter DROP CONSTRAINT "{name}"'))
+    for name, _ in indexes:
+        await db.execute(text(f"DROP INDEX {name}"))
+    await db.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    return [definition for _, definition in indexes], [
+        f'ALTER TABLE voter ADD CONSTRAINT "{name}" {definition}' for name, definition in keys
+    ]
+
+
+async def _restore_after_bulk_load(db: AsyncSession, rebuild: tuple[list[str], list[str]]) -> None:
+    indexes, keys = rebuild
+    for statement in [*indexes, *keys]:  # adding a foreign key checks every row once
+        await db.execute(text(statement))
+
+
+async def load(job: ImportJob, actor: User | None) -> dict[str, int]:
+    """Insert new voters and update existing ones in one transaction; all rows or none."""
+    norm = _norm_table(job.id)
+    changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in COMPARED)
+    statement = f"""
+        WITH written AS (
+            INSERT INTO voter (state_voter_id, first_name, middle_name, last_name, date_of_birth, address,
+                               city, postal_code, precinct_id, party_id, status, registration_date,
+                               updated_by_id)
+            SELECT n.state_voter_id, n.first_name, COALESCE(n.middle_name, ''), n.last_name, n.dob, n.address,
+                   COALESCE(n.city, ''), COALESCE(n.postal_code, ''), n.precinct_id, n.party_id,
+                   COALESCE(n.status, 'active'), COALESCE(n.registered, current_date), :actor
+            FROM {norm} n
+            ON CONFLICT (state_voter_id) DO UPDATE SET {changed},
+                version = voter.version + 1, updated_at = now(), updated_by_id = EXCLUDED.updated_by_id
+            WHERE ({", ".join("voter." + c for c in COMPARED)})
+                  IS DISTINCT FROM ({", ".join("EXCLUDED." + c for c in COMPARED)})
+            RETURNING (xmax = 0) AS inserted
+        )
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"""
+    async with transaction() as db:
+        new_rows = job.counts.get("new", 0)
+        roll = await db.scalar(
+            text("SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = 'voter'::regclass")
+        )
+        rebuild = await _set_aside_for_bulk_load(db) if bulk_load(new_rows, roll) else None
+        inserted, updated = (await db.execute(text(statement), {"actor": actor.id if actor else None})).one()
+        if rebuild:
+            await _restore_after_bulk_load(db, rebuild)
+        total = await db.scalar(text(f"SELECT count(*) FROM {norm}"))
+        counts = {
+            "rows": total,
+            "inserted": inserted,
+            "updated": updated,
+            "unchanged": total - inserted - updated,
+        }
+        await record_event(
+            db,
+            actor=actor,
+            action="import",
+            entity="voter",
+            entity_id=f"import-{job.id}",
+            after={"file": job.filename, "sha256": job.sha256, **counts},
+        )
+    return counts
+
+
+async def drop_stage(job_id: int) -> None:
+    async with database().engine.connect() as conn:
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_stage_table(job_id)}")
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_norm_table(job_id)}")
+        await conn.commit()
+
+
+async def check_file(job_id: int) -> ImportJob:
+    """Stage and validate: the job ends "validated" (ready to load) or "invalid" (nothing loaded)."""
+    progress = Progress(job_id)
+    async with transaction() as db:
+        job = await db.get(ImportJob, job_id)
+    started = datetime.now(UTC)
+    await progress(status="staging", phase="Reading the file", progress=0.0, started_at=started, force=True)
+    try:
+        rows = await stage(job, progress)
+        if rows == 0:
+            raise ImportFailed("The file has a header but no voter rows.")
+        counts = await validate(job, progress)
+    except ImportFailed as failure:
+        await drop_stage(job_id)
+        await progress(
+            status="invalid",
+            phase="",
+            progress=1.0,
+            message=str(failure),
+            finished_at=datetime.now(UTC),
+            force=True,
+        )
+    except Exception as error:
+        await drop_stage(job_id)
+        await progress(
+            status="failed",
+            phase="",
+            progress=1.0,
+            message=f"The check failed: {error}"[:500],
+            finished_at=datetime.now(UTC),
+            force=True,
+        )
+        raise
+    else:
+        status = "invalid" if counts["errors"] else "validated"
+        if counts["errors"]:
+            await drop_stage(job_id)
+        await progress(
+            status=status,
+            phase="",
+            progress=1.0 if status == "invalid" else 0.8,
+            counts=counts,
+            rows_done=counts["rows"],
+            force=True,
+        )
+    async with transaction() as db:
+        return await db.get(ImportJob, job_id)
+
+
+async def load_file(job_id: int, actor: User | None) -> ImportJob:
+    """Load a validated job (one transaction) and tidy up."""
+    progress = Progress(job_id)
+    async with transaction() as db:
+        job = await db.get(ImportJob, job_id)
+    if job.status not in ("validated", "loading"):  # "loading": the view marked it as started
+        raise ImportFailed(f"This import is {job.status}; only a checked file can be loaded.")
+    await progress(status="loading", phase="Writing the roll (one transaction)", progress=0.85, force=True)
+    try:
+        counts = await load(job, actor)
+    except Exception as error:
+        await progress(
+            status="failed",
+            phase="",
+            progress=1.0,
+            finished_at=datetime.now(UTC),
+            force=True,
+            message=f"Nothing was loaded: {error.__class__.__name__}: {str(error)[:300]}",
+        )
+        await drop_stage(job_id)
+        raise ImportFailed(f"Nothing was loaded: {str(error)[:300]}") from error
+    await drop_stage(job_id)
+    async with database().engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(text("ANALYZE voter"))
+    _discard_upload(Path(job.path))
+    await progress(
+        status="loaded",
+        phase="",
+        progress=1.0,
+        counts={**job.counts, **counts},
+        finished_at=datetime.now(UTC),
+        force=True,
+    )
+    async with transaction() as db:
+        return await db.get(ImportJob, job_id)
+
+
+def _discard_upload(path: Path) -> None:
+    """Delete a loaded upload, but only our own copy under instance/imports (never a CLI user's file)."""
+    from flask import current_app
+
+    uploads = (Path(current_app.instance_path) / "imports").resolve()
+    if path.resolve().parent == uploads:
+        path.unlink(missing_ok=True)
+
+
+def issues_csv_rows(found: list[ImportIssue]) -> list[list[str]]:
+    from portal.voters.queries import neutralise
+
+    return [
+        [str(i.line), neutralise(i.column_name), neutralise(i.value), neutralise(i.reason)] for i in found
+    ]
+
+
+def start(app, step, *args) -> None:
+    """Run `step(*args)` (check_file or load_file) as a background job with the app context."""
+    import logging
+
+    from portal import aio
+
+    async def job():
+        with app.app_context():
+            try:
+                await step(*args)
+            except ImportFailed:
+                pass  # recorded on the job
+            except Exception:
+                logging.getLogger(__name__).exception("voter import %s failed", args[:1])
+
+    aio.run_detached(job())

@@ -1,0 +1,449 @@
+"""Voter-file import: preview, checks, all-or-nothing load, reports, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select, text
+
+from portal.db import reading, transaction
+from portal.models import ImportJob, Voter
+from tests.conftest import HX
+
+HEADER = "Voter ID,Last Name,First Name,DOB,Street Address,City,Zip,Precinct,Party,Status,Reg Date"
+
+
+def voter_line(
+    n: int, *, last="Doe", first="Jane", dob="1980-02-29", precinct="111-C", party="", **kw
+) -> str:
+    cells = [
+        kw.get("vid", f"NC{n:06d}"),
+        last,
+        first,
+        dob,
+        kw.get("address", f"{n} Elm St"),
+        "Riverton",
+        "27601",
+        precinct,
+        party,
+        kw.get("status", "active"),
+        kw.get("registered", "2000-01-01"),
+    ]
+    return ",".join(cells)
+
+
+def csv_bytes(lines: list[str], *, encoding="utf-8", bom=False, newline="\n") -> bytes:
+    data = newline.join([HEADER, *lines]) + newline
+    return (b"\xef\xbb\xbf" if bom else b"") + data.encode(encoding)
+
+
+@pytest.fixture
+def importer(client_as, create_precinct, create_party):
+    create_precinct(code="111-C")
+    create_party(abbreviation="DEM")
+    return client_as("manager")
+
+
+def upload(client, data: bytes, **fields):
+    return client.post(
+        "/voters/import",
+        data={"file": (io.BytesIO(data), "voters.csv"), "encoding": "auto", "date_format": "iso", **fields},
+        content_type="multipart/form-data",
+    )
+
+
+def wait(run, job_id: int, timeout: float = 30) -> ImportJob:
+    from portal.voters.importing import RUNNING, get_job
+
+    async def current():
+        async with reading() as db:
+            return await get_job(db, job_id)
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = run(current())
+        if job.status not in RUNNING:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"import {job_id} still {job.status}")
+
+
+def check(client, run, job_id: int, mapping: dict | None = None, date_format="iso") -> ImportJob:
+    page = client.get(f"/voters/imports/{job_id}").text
+    selected = {}
+    for block in page.split("<select")[1:]:
+        name = re.search(r'name="(map_\w+)"', block)
+        chosen = re.search(r'<option value="(\d+)" selected', block.split("</select>")[0])
+        if name and chosen:
+            selected[name.group(1)] = chosen.group(1)
+    data = {**selected, **(mapping or {}), "date_format": date_format}
+    response = client.post(f"/voters/imports/{job_id}/check", data=data)
+    assert response.status_code == 303, response.text
+    return wait(run, job_id)
+
+
+def count_voters(run) -> int:
+    async def go():
+        async with reading() as db:
+            return await db.scalar(select(func.count()).select_from(Voter))
+
+    return run(go())
+
+
+def job_id_from(response) -> int:
+    assert response.status_code == 303, response.text[:500]
+    return int(response.location.rsplit("/", 1)[1])
+
+
+def test_preview_check_and_load(importer, run):
+    data = csv_bytes(
+        [voter_line(1, party="dem"), voter_line(2, last="Zoë", first="Ünal")], bom=True, newline="\r\n"
+    )
+    job_id = job_id_from(upload(importer, data))
+    preview = importer.get(f"/voters/imports/{job_id}").text
+    assert "How the columns map" in preview and "NC000001" in preview and "Zoë" in preview
+    assert 'name="map_date_of_birth"' in preview and "Check every row" in preview
+    job = check(importer, run, job_id)
+    assert job.status == "validated", job.message
+    assert job.counts == {"rows": 2, "new": 2, "updated": 0, "errors": 0, "duplicates": 0}
+    page = importer.get(f"/voters/imports/{job_id}").text
+    assert "Every row passed the checks. Nothing is stored yet." in page and "Load 2 rows" in page
+    assert count_voters(run) == 0
+    assert importer.post(f"/voters/imports/{job_id}/load").status_code == 303
+    job = wait(run, job_id)
+    assert job.status == "loaded" and job.counts["inserted"] == 2
+    assert "Loaded: 2 new voters" in importer.get(f"/voters/imports/{job_id}").text
+    assert "Ünal" in importer.get("/voters?q=zo").text
+
+    async def audit():
+        from portal.audit.queries import search_events
+
+        async with reading() as db:
+            return await search_events(db, action="import")
+
+    [event] = run(audit())
+    assert event.after["inserted"] == 2 and event.after["sha256"] == job.sha256
+
+
+def test_existing_voters_are_updated_and_counted(importer, run):
+    run_import(importer, run, [voter_line(1), voter_line(2)])
+    job = run_import(importer, run, [voter_line(1, address="9 New Rd"), voter_line(2), voter_line(3)])
+    assert job.counts["new"] == 1 and job.counts["inserted"] == 1
+    assert job.counts["updated"] == 1 and job.counts["unchanged"] == 1
+    assert "9 New Rd" in importer.get("/voters?q=NC000001").text
+
+
+def run_import(client, run, lines, **upload_fields) -> ImportJob:
+    job_id = job_id_from(upload(client, csv_bytes(lines), **upload_fields))
+    job = check(client, run, job_id)
+    assert job.status == "validated", (job.message, job.counts)
+    client.post(f"/voters/imports/{job_id}/load")
+    job = wait(run, job_id)
+    assert job.status == "loaded", job.message
+    return job
+
+
+def test_latin1_files_are_detected(importer, run):
+    job_id = job_id_from(
+        upload(importer, csv_bytes([voter_line(1, last="Peña", first="José")], encoding="latin-1"))
+    )
+    job = check(importer, run, job_id)
+    assert job.encoding == "latin-1" and job.status == "validated"
+    importer.post(f"/voters/imports/{job_id}/load")
+    wait(run, job_id)
+    assert "Peña" in importer.get("/voters?q=pe").text
+
+
+def test_wrong_encoding_is_refused_at_upload(importer, run):
+    lines = [voter_line(n) for n in range(1, 5)] + [voter_line(5, last="Peña")]
+    response = upload(importer, csv_bytes(lines, encoding="latin-1"), encoding="utf-8")
+    assert response.status_code == 422
+    assert "The file is not UTF-8 text" in response.text and "choose Latin-1" in response.text
+
+
+def test_wrong_encoding_past_the_preview_names_the_line(importer, run):
+    lines = [voter_line(n) for n in range(1, 4000)] + [voter_line(4000, last="Peña")]
+    job_id = job_id_from(upload(importer, csv_bytes(lines, encoding="latin-1")))  # its head reads as UTF-8
+    job = check(importer, run, job_id)
+    assert job.status == "invalid"
+    assert job.message == (
+        "Line 4001 is not valid UTF-8 text. The file is probably Latin-1: choose Latin-1 and import again."
+    )
+    assert count_voters(run) == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "The file is empty."),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a CSV text file"),
+        (HEADER.encode() + b"\n", "has a header but no voter rows"),
+        (b"just one column\nvalue\n", "The file has 1 column(s)"),
+        (b"a,b,a\n1,2,3\n", "Columns 1 and 3 have the same name"),
+    ],
+)
+def test_files_that_are_not_voter_files(importer, run, data, message):
+    response = upload(importer, data)
+    assert response.status_code == 422 and message in response.text
+    assert "Nothing was stored." in response.text
+
+
+def test_upload_limit(app_factory, client_as, create_precinct):
+    app = app_factory(VOTER_IMPORT_MAX_BYTES=2000)
+    client = app.test_client()
+    user = client_as("manager").user
+    client.post("/login", data={"username": user.username, "password": "correct horse battery staple"})
+    response = upload(client, csv_bytes([voter_line(n) for n in range(100)]))
+    assert response.status_code == 413 and "larger than the limit" in response.text
+    response = client.post("/precincts/new", data={"code": "1-A", "name": "x" * 5000}, headers=HX)
+    assert response.status_code == 422  # validated as usual: the import's limit is its own
+
+
+def test_missing_required_columns(importer, run):
+    job_id = job_id_from(upload(importer, b"Voter ID,Last Name,First Name\nNC1234,Doe,Jane\n"))
+    page = importer.get(f"/voters/imports/{job_id}").text
+    assert "Date of birth" in page
+    response = importer.post(
+        f"/voters/imports/{job_id}/check",
+        data={"map_state_voter_id": "0", "map_last_name": "1", "map_first_name": "2"},
+    )
+    assert response.status_code == 422
+    assert "Map the required columns: Date of birth, Address, Precinct." in response.text
+
+
+def test_every_bad_row_is_reported_and_nothing_is_loaded(importer, run):
+    lines = [
+        voter_line(1),
+        voter_line(2, vid="NC000001"),  # duplicate voter ID in the file
+        voter_line(3, dob="03/04/1990"),  # other date format
+        voter_line(4, dob="1981-02-29"),  # not a real date
+        voter_line(5, last='=HYPERLINK("x")'),  # formula
+        voter_line(6, first="<script>alert(1)</script>"),  # HTML
+        voter_line(7, address="x" * 201),  # too long
+        voter_line(8, precinct="NOPE"),  # unknown precinct
+        voter_line(9, party="XYZ"),  # unknown party
+        voter_line(10, status="zombie"),
+        voter_line(11, registered="2099-01-01"),
+        voter_line(12, vid="bad id!"),
+        voter_line(13, last=""),
+    ]
+    job_id = job_id_from(upload(importer, csv_bytes(lines)))
+    job = check(importer, run, job_id)
+    assert job.status == "invalid" and job.counts["errors"] == 12
+    page = importer.get(f"/voters/imports/{job_id}").text
+    assert "Nothing was loaded." in page and "12 of 13 rows break a rule" in page
+    for expected in (
+        "is also on line 2",
+        "is not a date in the YYYY-MM-DD form",
+        "spreadsheet formulas",
+        "is longer than 200 characters",
+        "is not a precinct code",
+        "is not a party abbreviation",
+        "must be active, inactive or removed",
+        "is in the future",
+        "must be 4 to 20 letters and digits",
+        "is empty",
+    ):
+        assert expected in page, expected
+    assert "&lt;script&gt;" in page and "<script>alert" not in page
+    assert count_voters(run) == 0
+    assert importer.post(f"/voters/imports/{job_id}/load").status_code == 409
+    report = list(
+        csv.reader(io.StringIO(importer.get(f"/voters/imports/{job_id}/issues.csv").get_data(as_text=True)))
+    )
+    assert report[0] == ["line", "column", "value", "reason"]
+    assert ["4", "DOB", "03/04/1990", "is not a date in the YYYY-MM-DD form"] in report
+    assert any(row[2].startswith("'=HYPERLINK") for row in report)  # neutralised for spreadsheets
+    assert not [row for row in report[1:] if row[2][:1] and row[2][0] in "=+-@"]
+
+
+def test_other_date_formats_when_chosen(importer, run):
+    job_id = job_id_from(
+        upload(importer, csv_bytes([voter_line(1, dob="02/29/1980", registered="1/2/2000")]))
+    )
+    assert check(importer, run, job_id, date_format="us").status == "validated"
+    importer.post(f"/voters/imports/{job_id}/load")
+    wait(run, job_id)
+
+    async def born():
+        async with reading() as db:
+            return await db.scalar(select(Voter.date_of_birth))
+
+    assert run(born()) == date(1980, 2, 29)
+
+
+def test_likely_duplicates_are_flagged_not_merged(importer, run, create_voters, create_precinct):
+    create_voters([("Doe", "Jane")], date_of_birth=date(1980, 2, 29), state_voter_id="OLD00001")
+    job_id = job_id_from(
+        upload(importer, csv_bytes([voter_line(1), voter_line(2, first="Jane", last="Doe")]))
+    )
+    job = check(importer, run, job_id)
+    assert job.status == "validated" and job.counts["duplicates"] == 2
+    page = importer.get(f"/voters/imports/{job_id}").text
+    assert (
+        "same name and date of birth as voter OLD00001" in page
+        and "same name and date of birth as line 2" in page
+    )
+    importer.post(f"/voters/imports/{job_id}/load")
+    assert wait(run, job_id).counts["inserted"] == 2
+    assert count_voters(run) == 3
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_failure_halfway_through_the_load_changes_nothing(importer, run, monkeypatch, bulk):
+    from portal.voters import importing
+
+    if bulk:
+        monkeypatch.setattr(importing, "BULK_MIN_ROWS", 1)
+    run_import(importer, run, [voter_line(n) for n in range(1, 4)])
+    before = count_voters(run)
+
+    async def sabotage(on: bool):
+        async with transaction() as db:
+            if on:
+                await db.execute(
+                    text(
+                        "CREATE FUNCTION fail_halfway() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                        "IF NEW.state_voter_id = 'NC000030' THEN RAISE EXCEPTION 'injected failure'; END IF; "
+                        "RETURN NEW; END $$"
+                    )
+                )
+                await db.execute(
+                    text(
+                        "CREATE TRIGGER fail_halfway BEFORE INSERT ON voter"
+                        " FOR EACH ROW EXECUTE FUNCTION fail_halfway()"
+                    )
+                )
+            else:
+                await db.execute(text("DROP TRIGGER fail_halfway ON voter"))
+                await db.execute(text("DROP FUNCTION fail_halfway()"))
+
+    job_id = job_id_from(
+        upload(importer, csv_bytes([voter_line(n, address=f"{n} New Rd") for n in range(1, 60)]))
+    )
+    assert check(importer, run, job_id).status == "validated"
+    run(sabotage(True))
+    try:
+        importer.post(f"/voters/imports/{job_id}/load")
+        job = wait(run, job_id)
+    finally:
+        run(sabotage(False))
+    assert (
+        job.status == "failed" and "Nothing was loaded" in job.message and "injected failure" in job.message
+    )
+    assert count_voters(run) == before
+    assert "1 Elm St" in importer.get("/voters?q=NC000001").text  # the updates were rolled back too
+
+    async def schema():
+        async with reading() as db:
+            indexes = set(
+                await db.scalars(text("SELECT indexname FROM pg_indexes WHERE tablename = 'voter'"))
+            )
+            keys = set(
+                await db.scalars(
+                    text(
+                        "SELECT conname FROM pg_constraint"
+                        " WHERE conrelid = 'voter'::regclass AND contype = 'f'"
+                    )
+                )
+            )
+            return indexes, keys
+
+    indexes, keys = run(schema())
+    assert {"ix_voter_name", "ix_voter_address", "ix_voter_registration", "ix_voter_precinct_name"} <= indexes
+    assert keys == {
+        "fk_voter_precinct_id_precinct",
+        "fk_voter_party_id_party",
+        "fk_voter_updated_by_id_user_account",
+    }
+
+
+def test_bulk_load_puts_indexes_and_keys_back(importer, run, monkeypatch):
+    from portal.voters import importing
+
+    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 1)
+    job = run_import(importer, run, [voter_line(n) for n in range(1, 30)])
+    assert job.counts["inserted"] == 29
+
+    async def state():
+        async with reading() as db:
+            return (
+                await db.scalar(text("SELECT count(*) FROM pg_indexes WHERE tablename = 'voter'")),
+                await db.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_constraint"
+                        " WHERE conrelid = 'voter'::regclass AND contype = 'f'"
+                    )
+                ),
+            )
+
+    assert run(state()) == (7, 3)
+    assert "Doe, Jane" in importer.get("/voters?q=doe").text
+
+
+def test_progress_fragment_polls_while_running(importer, run):
+    job_id = job_id_from(upload(importer, csv_bytes([voter_line(1)])))
+
+    async def set_running():
+        from datetime import UTC, datetime, timedelta
+
+        async with transaction() as db:
+            job = await db.get(ImportJob, job_id)
+            job.status, job.phase, job.progress, job.rows_done = "validating", "Checking every row", 0.5, 500
+            job.started_at = datetime.now(UTC) - timedelta(seconds=10)
+            job.heartbeat_at = datetime.now(UTC)
+
+    run(set_running())
+    fragment = importer.get(f"/voters/imports/{job_id}", headers=HX).text
+    assert 'hx-trigger="every 1s"' in fragment and "Checking every row" in fragment
+    assert re.search(r"50% · 500 rows · \d+ rows/s\s+· about \d+ s left", fragment)
+    assert 'value="0.500"' in fragment
+
+
+def test_a_job_whose_worker_died_is_shown_failed(importer, run):
+    job_id = job_id_from(upload(importer, csv_bytes([voter_line(1)])))
+
+    async def orphan():
+        from datetime import UTC, datetime, timedelta
+
+        async with transaction() as db:
+            job = await db.get(ImportJob, job_id)
+            job.status, job.heartbeat_at = "loading", datetime.now(UTC) - timedelta(minutes=10)
+
+    run(orphan())
+    assert (
+        "The import stopped (the server restarted). Nothing was loaded."
+        in importer.get(f"/voters/imports/{job_id}").text
+    )
+
+
+def test_cli_import(app, run, tmp_path, create_precinct):
+    create_precinct(code="111-C")
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["import-voters", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "checked 5 rows: 5 new" in result.output and "5 inserted" in result.output
+    assert good.exists()  # the CLI never deletes the user's file
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes([voter_line(7, dob="yesterday")]))
+    result = runner.invoke(args=["import-voters", str(bad)])
+    assert result.exit_code == 1 and "NOT LOADED" in result.output and "line 2" in result.output
+    checked = runner.invoke(args=["import-voters", "--check-only", str(good)])
+    assert (
+        checked.exit_code == 0
+        and "5 already on the roll" in checked.output
+        and "inserted" not in checked.output
+    )
+    assert count_voters(run) == 5
+
+
+def test_imports_are_for_managers_and_admins(client_as):
+    assert client_as("clerk").get("/voters/import").status_code == 403
+    assert client_as("manager").get("/voters/import").status_code == 200
