@@ -116,6 +116,8 @@ def voter_records(
     """Yield voter rows as tuples in VOTER_COLUMNS order."""
     today = date(2026, 11, 1)
     party_weights = [0.34, 0.31, 0.04, 0.03, 0.08]
+    if len(party_ids) != len(party_weights):  # other party lists: even shares of 80%
+        party_weights = [0.8 / len(party_ids)] * len(party_ids) if party_ids else []
     for n in range(start, start + count):
         first = rng.choice(FIRST_NAMES)
         last = rng.choice(LAST_NAMES)

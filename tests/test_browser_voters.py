@@ -1,0 +1,82 @@
+"""In headless Chromium: active search over the roll, and an import with its progress bar."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import PageErrors, browser, shot  # noqa: F401 - browser is a fixture
+from tests.conftest import TEST_PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def sign_in(page, base, user):
+    page.goto(f"{base}/login")
+    page.fill("#username", user.username)
+    page.fill("#password", TEST_PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_active_search(live_server, browser, create_user, create_voters, create_precinct):  # noqa: F811
+    from playwright.sync_api import expect
+
+    precinct = create_precinct(code="111-C")
+    create_voters(
+        [("Smith", "John"), ("Smith", "Jane"), ("Smithers", "Waylon"), ("Jones", "Ann")], precinct=precinct
+    )
+    create_voters(count=80, precinct=precinct)
+    user = create_user("clerk")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = PageErrors(page)
+    sign_in(page, live_server.url, user)
+    page.goto(f"{live_server.url}/voters")
+    expect(page.locator("#voter-count")).to_contain_text("84 voters")
+    page.locator("#voter-q").press_sequentially("smith", delay=40)
+    expect(page.locator("#voter-list .voter-row")).to_have_count(3)
+    expect(page).to_have_url(f"{live_server.url}/voters?q=smith&precinct=&status=&party=&sort=name")
+    page.select_option("#voter-sort", "-name")
+    expect(page.locator(".voter-name").first).to_have_text("Smithers, Waylon")
+    shot(page, "voters-search")
+    page.fill("#voter-q", "")
+    page.locator("#voter-q").press_sequentially("smith j", delay=40)
+    expect(page.locator("#voter-list .voter-row")).to_have_count(2)
+    page.locator("tr", has_text="Smith, Jane").locator("a").click()  # the voter ID links to the voter
+    expect(page.locator("h1")).to_contain_text("Jane")
+    shot(page, "voter-detail")
+    assert errors.messages == []
+
+
+def test_import_with_progress(live_server, browser, create_user, create_precinct, create_party, tmp_path):  # noqa: F811
+    from playwright.sync_api import expect
+
+    from portal.demo.voterfile import write_voter_csv
+
+    codes = [create_precinct(code=f"{n}-A").code for n in range(1, 6)]
+    create_party(abbreviation="DEM")
+    path = write_voter_csv(
+        tmp_path / "county.csv", 100_000, precinct_codes=codes, party_abbreviations=["DEM"]
+    )
+    user = create_user("manager")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = PageErrors(page)
+    sign_in(page, live_server.url, user)
+    page.goto(f"{live_server.url}/voters/import")
+    shot(page, "import-upload")
+    page.set_input_files("#file", str(path))
+    page.click("text=Upload and preview")
+    expect(page.locator("h2", has_text="How the columns map")).to_be_visible()
+    expect(page.locator("#map_date_of_birth")).to_have_value("4")
+    shot(page, "import-preview")
+    page.click("text=Check every row")
+    progress = page.locator("progress.import-progress")
+    expect(progress).to_be_visible()
+    shot(page, "import-progress")
+    expect(page.locator("text=Every row passed the checks")).to_be_visible(timeout=60_000)
+    expect(page.locator(".import-counts")).to_contain_text("100,000")
+    shot(page, "import-checked")
+    page.click("text=Load 100,000 rows")
+    expect(page.locator("text=Loaded: 100,000 new voters")).to_be_visible(timeout=60_000)
+    shot(page, "import-loaded")
+    page.goto(f"{live_server.url}/voters")
+    expect(page.locator("#voter-count")).to_contain_text("More than 1,000 voters")
+    assert errors.messages == []
