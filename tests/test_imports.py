@@ -447,3 +447,32 @@ def test_cli_import(app, run, tmp_path, create_precinct):
 def test_imports_are_for_managers_and_admins(client_as):
     assert client_as("clerk").get("/voters/import").status_code == 403
     assert client_as("manager").get("/voters/import").status_code == 200
+
+
+def test_a_check_never_loaded_expires_with_its_scratch_table(importer, run):
+    from datetime import UTC, datetime, timedelta
+
+    job_id = job_id_from(upload(importer, csv_bytes([voter_line(1)])))
+    assert check(importer, run, job_id).status == "validated"
+
+    async def age_and_scratch():
+        async with transaction() as db:
+            job = await db.get(ImportJob, job_id)
+            job.heartbeat_at = datetime.now(UTC) - timedelta(days=2)
+        async with reading() as db:
+            return await db.scalar(text(f"SELECT to_regclass('import_norm_{job_id}') IS NOT NULL"))
+
+    assert run(age_and_scratch()) is True
+    upload(importer, csv_bytes([voter_line(2)]))  # any new upload tidies up
+
+    async def after():
+        async with reading() as db:
+            job = await db.get(ImportJob, job_id)
+            return (
+                job.status,
+                job.message,
+                await db.scalar(text(f"SELECT to_regclass('import_norm_{job_id}') IS NULL")),
+            )
+
+    status, message, dropped = run(after())
+    assert status == "failed" and "expired" in message and dropped
