@@ -255,12 +255,18 @@ class Voter(Versioned, Base):
         CheckConstraint(one_of("status", VOTER_STATUSES), name="status"),
         CheckConstraint("state_voter_id ~ '^[A-Z0-9]{4,20}$'", name="voter_id_format"),
         CheckConstraint("date_of_birth >= '1900-01-01'", name="birth_plausible"),
-        Index("ix_voter_precinct_active", "precinct_id", postgresql_where=text("status = 'active'")),
         # Keyset search and sort at a million rows over stored lower-case keys in the "C" collation
         # (they serve ORDER BY and LIKE 'prefix%'; PostgreSQL does not treat C.UTF-8 as C for
         # LIKE). Filters are INCLUDEd, so counts and page keys are index-only scans.
         Index("ix_voter_name", "last_key", "first_key", "id", postgresql_include=FILTERED),
-        Index("ix_voter_precinct_name", "precinct_id", "last_key", "first_key", "id"),
+        Index(
+            "ix_voter_precinct_name",
+            "precinct_id",
+            "last_key",
+            "first_key",
+            "id",
+            postgresql_include=["status"],
+        ),
         Index("ix_voter_address", "address_key", "id", postgresql_include=FILTERED),
         Index("ix_voter_registration", "registration_date", "id", postgresql_include=FILTERED),
     )

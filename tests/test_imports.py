@@ -382,7 +382,7 @@ def test_bulk_load_puts_indexes_and_keys_back(importer, run, monkeypatch):
                 ),
             )
 
-    assert run(state()) == (7, 3)
+    assert run(state()) == (6, 3)
     assert "Doe, Jane" in importer.get("/voters?q=doe").text
 
 

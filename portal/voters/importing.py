@@ -604,6 +604,11 @@ async def validate(job: ImportJob, progress: Progress) -> dict[str, int]:
     }
 
 
+VALUES_FROM_NORM = (
+    "n.state_voter_id, n.first_name, COALESCE(n.middle_name, ''), n.last_name, n.dob, n.address, "
+    "COALESCE(n.city, ''), COALESCE(n.postal_code, ''), n.precinct_id, n.party_id, "
+    "COALESCE(n.status, 'active'), COALESCE(n.registered, current_date), :actor"
+)
 COMPARED = (
     "first_name",
     "middle_name",
@@ -668,15 +673,16 @@ async def load(job: ImportJob, actor: User | None) -> dict[str, int]:
     """Insert new voters and update existing ones in one transaction; all rows or none."""
     norm = _norm_table(job.id)
     changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in COMPARED)
+    plain_insert = f"""
+        INSERT INTO voter (state_voter_id, first_name, middle_name, last_name, date_of_birth, address,
+                           city, postal_code, precinct_id, party_id, status, registration_date, updated_by_id)
+        SELECT {VALUES_FROM_NORM} FROM {norm} n"""
     statement = f"""
         WITH written AS (
             INSERT INTO voter (state_voter_id, first_name, middle_name, last_name, date_of_birth, address,
                                city, postal_code, precinct_id, party_id, status, registration_date,
                                updated_by_id)
-            SELECT n.state_voter_id, n.first_name, COALESCE(n.middle_name, ''), n.last_name, n.dob, n.address,
-                   COALESCE(n.city, ''), COALESCE(n.postal_code, ''), n.precinct_id, n.party_id,
-                   COALESCE(n.status, 'active'), COALESCE(n.registered, current_date), :actor
-            FROM {norm} n
+            SELECT {VALUES_FROM_NORM} FROM {norm} n
             ON CONFLICT (state_voter_id) DO UPDATE SET {changed},
                 version = voter.version + 1, updated_at = now(), updated_by_id = EXCLUDED.updated_by_id
             WHERE ({", ".join("voter." + c for c in COMPARED)})
@@ -684,13 +690,22 @@ async def load(job: ImportJob, actor: User | None) -> dict[str, int]:
             RETURNING (xmax = 0) AS inserted
         )
         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"""
+    actor_id = {"actor": actor.id if actor else None}
     async with transaction() as db:
         new_rows = job.counts.get("new", 0)
         roll = await db.scalar(
             text("SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = 'voter'::regclass")
         )
         rebuild = await _set_aside_for_bulk_load(db) if bulk_load(new_rows, roll) else None
-        inserted, updated = (await db.execute(text(statement), {"actor": actor.id if actor else None})).one()
+        # Under the bulk load's exclusive lock nobody can add a voter meanwhile: if no ID in the
+        # file is on the roll, a plain INSERT does without ON CONFLICT's speculative insertion.
+        overlap = rebuild is None or await db.scalar(
+            text(f"SELECT EXISTS (SELECT 1 FROM {norm} JOIN voter USING (state_voter_id))")
+        )
+        if overlap:
+            inserted, updated = (await db.execute(text(statement), actor_id)).one()
+        else:
+            inserted, updated = (await db.execute(text(plain_insert), actor_id)).rowcount, 0
         if rebuild:
             await _restore_after_bulk_load(db, rebuild)
         total = await db.scalar(text(f"SELECT count(*) FROM {norm}"))
