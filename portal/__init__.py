@@ -73,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     from portal.elections.routes import bp as elections_bp
     from portal.parties.routes import bp as parties_bp
     from portal.precincts.routes import bp as precincts_bp
+    from portal.returns.routes import bp as returns_bp
     from portal.users.routes import bp as users_bp
     from portal.voters.routes import bp as voters_bp
 
@@ -84,6 +85,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
         parties_bp,
         precincts_bp,
         voters_bp,
+        returns_bp,
         checkin_bp,
         users_bp,
         audit_bp,

@@ -202,6 +202,7 @@ def test_certified_election_refuses_every_write_route(app, client_as, create_ele
         "contest_id": made.contests[0].id,
         "candidate_id": made.candidates[0].id,
         "voter_id": 1,
+        "precinct_id": made.precincts[0].id,
     }
     client = client_as("admin")
     checked = []

@@ -1,0 +1,1 @@
+"""Precinct returns: entry checked as you type, blind or confirming verification, revisions."""

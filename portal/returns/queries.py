@@ -1,0 +1,401 @@
+"""Returns data access and the tally rules (DOMAIN.md, "Tally invariants").
+
+For each precinct and contest: sum of candidate votes + overvotes + undervotes = ballots cast ×
+vote-for-N; no negative counts; ballots cast above the precinct's check-ins is shown as a warning
+with both figures. A correction is a new revision; earlier revisions stay readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from werkzeug.exceptions import Conflict, NotFound
+
+from portal.audit.queries import record_event
+from portal.models import (
+    Candidate,
+    CheckIn,
+    Contest,
+    ContestPrecinct,
+    Election,
+    ElectionPrecinct,
+    Precinct,
+    PrecinctReturn,
+    ReturnVote,
+    User,
+)
+
+MAX_COUNT = 10_000_000
+TOTAL_FIELDS = ("ballots_cast", "overvotes", "undervotes")
+
+
+class ReturnsClosed(Conflict):
+    pass
+
+
+@dataclass
+class ContestBallot:
+    """A contest as it appears on one precinct's ballot, with its latest return (if any)."""
+
+    contest: Contest
+    candidates: list[Candidate]
+    latest: PrecinctReturn | None = None
+    votes: dict[int, int] = field(default_factory=dict)  # candidate id -> votes of the latest revision
+    revisions: list[tuple[PrecinctReturn, str, str]] = field(
+        default_factory=list
+    )  # (return, entered by, verified by)
+
+
+@dataclass
+class Figures:
+    """Submitted figures for one contest: counts by candidate id, and the totals."""
+
+    votes: dict[int, int]
+    ballots_cast: int
+    overvotes: int
+    undervotes: int
+
+    def same_as(self, other: ContestBallot) -> bool:
+        latest = other.latest
+        return bool(
+            latest
+            and (latest.ballots_cast, latest.overvotes, latest.undervotes)
+            == (self.ballots_cast, self.overvotes, self.undervotes)
+            and other.votes == self.votes
+        )
+
+
+@dataclass
+class Check:
+    errors: dict[str, str] = field(default_factory=dict)  # field name -> message
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def field_name(contest_id: int, key: str | int) -> str:
+    return f"c{contest_id}_{key}"
+
+
+def parse_figures(form, ballot: ContestBallot) -> tuple[Figures | None, Check]:
+    """Read one contest's figures from a form: whole numbers from 0 to 10,000,000, every field."""
+    check = Check()
+    values: dict[str, int] = {}
+    keys: list[str | int] = [c.id for c in ballot.candidates] + list(TOTAL_FIELDS)
+    for key in keys:
+        name = field_name(ballot.contest.id, key)
+        raw = (form.get(name) or "").strip().replace(",", "")
+        if raw == "":
+            check.errors[name] = "Enter a number (0 if none)."
+        elif not raw.isdigit():
+            check.errors[name] = (
+                "Whole numbers only, 0 or more." if raw.lstrip("-").isdigit() else "Not a number."
+            )
+        elif int(raw) > MAX_COUNT:
+            check.errors[name] = "Implausibly large."
+        else:
+            values[name] = int(raw)
+    if check.errors:
+        return None, check
+    contest_id = ballot.contest.id
+    figures = Figures(
+        votes={c.id: values[field_name(contest_id, c.id)] for c in ballot.candidates},
+        ballots_cast=values[field_name(contest_id, "ballots_cast")],
+        overvotes=values[field_name(contest_id, "overvotes")],
+        undervotes=values[field_name(contest_id, "undervotes")],
+    )
+    return figures, check
+
+
+def check_figures(figures: Figures, ballot: ContestBallot, check_ins: int, check: Check) -> Check:
+    """The tally rules for one contest in one precinct."""
+    contest = ballot.contest
+    expected = figures.ballots_cast * contest.vote_for
+    counted = sum(figures.votes.values()) + figures.overvotes + figures.undervotes
+    if counted != expected:
+        check.errors[field_name(contest.id, "ballots_cast")] = (
+            f"Votes {sum(figures.votes.values()):,} + overvotes {figures.overvotes:,} + undervotes "
+            f"{figures.undervotes:,} = {counted:,}, but ballots cast × vote for {contest.vote_for} "
+            f"= {expected:,}."
+        )
+    if check_ins and figures.ballots_cast > check_ins:
+        check.warnings.append(
+            f"{contest.office_title}: {figures.ballots_cast:,} ballots cast but only {check_ins:,} voters "
+            "checked in at this precinct."
+        )
+    return check
+
+
+async def open_for_returns(session: AsyncSession, election_id: int) -> Election:
+    election = await session.get(Election, election_id)
+    if election is None:
+        raise NotFound("No such election.")
+    if election.status not in ("open", "closed"):
+        raise ReturnsClosed(
+            f"{election.name} is {election.status}: returns are entered while it is open or closed."
+            if election.status != "certified"
+            else f"{election.name} is certified: nothing in it can be changed."
+        )
+    return election
+
+
+async def precinct_in_election(session: AsyncSession, election_id: int, precinct_id: int) -> Precinct:
+    precinct = await session.get(Precinct, precinct_id)
+    taking_part = await session.scalar(
+        select(ElectionPrecinct.precinct_id).where(
+            ElectionPrecinct.election_id == election_id, ElectionPrecinct.precinct_id == precinct_id
+        )
+    )
+    if precinct is None or taking_part is None:
+        raise NotFound("This precinct does not take part in the election.")
+    return precinct
+
+
+async def check_ins_at(session: AsyncSession, election_id: int, precinct_id: int) -> int:
+    return (
+        await session.scalar(
+            select(func.count()).where(CheckIn.election_id == election_id, CheckIn.precinct_id == precinct_id)
+        )
+        or 0
+    )
+
+
+async def precinct_ballot(session: AsyncSession, election_id: int, precinct_id: int) -> list[ContestBallot]:
+    """The contests on this precinct's ballot, in ballot order, with their candidates and returns."""
+    contests = (
+        await session.scalars(
+            select(Contest)
+            .join(ContestPrecinct, ContestPrecinct.contest_id == Contest.id)
+            .where(Contest.election_id == election_id, ContestPrecinct.precinct_id == precinct_id)
+            .order_by(Contest.ballot_order, Contest.id)
+        )
+    ).all()
+    ballots = []
+    for contest in contests:
+        candidates = (
+            await session.scalars(
+                select(Candidate)
+                .where(Candidate.contest_id == contest.id)
+                .order_by(Candidate.ballot_order, Candidate.id)
+            )
+        ).all()
+        ballot = ContestBallot(contest, list(candidates))
+        revisions = (
+            await session.scalars(
+                select(PrecinctReturn)
+                .where(PrecinctReturn.precinct_id == precinct_id, PrecinctReturn.contest_id == contest.id)
+                .order_by(PrecinctReturn.revision.desc())
+            )
+        ).all()
+        names = (
+            {u.id: u.display_name for u in (await session.scalars(select(User))).all()} if revisions else {}
+        )
+        ballot.revisions = [
+            (r, names.get(r.entered_by_id, "?"), names.get(r.verified_by_id, "") if r.verified_by_id else "")
+            for r in revisions
+        ]
+        if revisions:
+            ballot.latest = revisions[0]
+            ballot.votes = dict(
+                (
+                    await session.execute(
+                        select(ReturnVote.candidate_id, ReturnVote.votes).where(
+                            ReturnVote.return_id == revisions[0].id
+                        )
+                    )
+                )
+                .tuples()
+                .all()
+            )
+        ballots.append(ballot)
+    return ballots
+
+
+async def save_return(
+    session: AsyncSession,
+    *,
+    actor: User,
+    election_id: int,
+    precinct_id: int,
+    ballot: ContestBallot,
+    figures: Figures,
+) -> PrecinctReturn | None:
+    """Store the figures as a new revision ("entered"); None when they equal the latest revision
+    (a double click or a resent form stores one version)."""
+    if figures.same_as(ballot):
+        return None
+    revision = (ballot.latest.revision + 1) if ballot.latest else 1
+    stored = PrecinctReturn(
+        election_id=election_id,
+        precinct_id=precinct_id,
+        contest_id=ballot.contest.id,
+        revision=revision,
+        ballots_cast=figures.ballots_cast,
+        overvotes=figures.overvotes,
+        undervotes=figures.undervotes,
+        status="entered",
+        entered_by_id=actor.id,
+    )
+    session.add(stored)
+    try:
+        await session.flush()
+    except IntegrityError as error:  # another clerk saved this revision a moment ago
+        raise Conflict(
+            f"{ballot.contest.office_title}: someone saved figures for this precinct a moment ago. "
+            "Reload to see them."
+        ) from error
+    session.add_all(
+        ReturnVote(return_id=stored.id, candidate_id=c, votes=v) for c, v in figures.votes.items()
+    )
+    await session.flush()
+    await record_event(
+        session,
+        actor=actor,
+        action="enter_return",
+        entity="precinct_return",
+        entity_id=stored.id,
+        before=_figures_of(ballot) if ballot.latest else None,
+        after={
+            "election_id": election_id,
+            "precinct_id": precinct_id,
+            "contest_id": ballot.contest.id,
+            "revision": revision,
+            **_plain(figures),
+        },
+    )
+    return stored
+
+
+def _plain(figures: Figures) -> dict:
+    return {
+        "ballots_cast": figures.ballots_cast,
+        "overvotes": figures.overvotes,
+        "undervotes": figures.undervotes,
+        "votes": {str(k): v for k, v in sorted(figures.votes.items())},
+    }
+
+
+def _figures_of(ballot: ContestBallot) -> dict:
+    latest = ballot.latest
+    return {
+        "revision": latest.revision,
+        "ballots_cast": latest.ballots_cast,
+        "overvotes": latest.overvotes,
+        "undervotes": latest.undervotes,
+        "votes": {str(k): v for k, v in sorted(ballot.votes.items())},
+    }
+
+
+def mismatches(ballot: ContestBallot, figures: Figures) -> list[tuple[str, int, int]]:
+    """Field by field, where a blind re-keying differs from the stored revision: (label, stored, keyed)."""
+    latest = ballot.latest
+    found = [
+        (c.ballot_name, ballot.votes.get(c.id, 0), figures.votes[c.id])
+        for c in ballot.candidates
+        if ballot.votes.get(c.id, 0) != figures.votes[c.id]
+    ]
+    for key, label in (
+        ("ballots_cast", "Ballots cast"),
+        ("overvotes", "Overvotes"),
+        ("undervotes", "Undervotes"),
+    ):
+        if getattr(latest, key) != getattr(figures, key):
+            found.append((label, getattr(latest, key), getattr(figures, key)))
+    return found
+
+
+async def verify_return(
+    session: AsyncSession, *, actor: User, ballot: ContestBallot, revision: int
+) -> PrecinctReturn:
+    """Mark the latest revision verified by a second person (never the one who entered it)."""
+    latest = ballot.latest
+    if latest is None:
+        raise Conflict(f"{ballot.contest.office_title}: nothing has been entered to verify.")
+    if latest.revision != revision:
+        raise Conflict(
+            f"{ballot.contest.office_title}: a newer revision was entered meanwhile; verify that one."
+        )
+    if latest.entered_by_id == actor.id:
+        raise Conflict(
+            f"{ballot.contest.office_title}: you entered these figures; a second person must verify them."
+        )
+    if latest.status == "verified":
+        return latest
+    await session.execute(
+        update(PrecinctReturn)
+        .where(PrecinctReturn.id == latest.id, PrecinctReturn.status == "entered")
+        .values(status="verified", verified_by_id=actor.id, verified_at=datetime.now(UTC))
+    )
+    await record_event(
+        session,
+        actor=actor,
+        action="verify_return",
+        entity="precinct_return",
+        entity_id=latest.id,
+        before={"status": "entered"},
+        after={"status": "verified", "revision": latest.revision},
+    )
+    return latest
+
+
+@dataclass
+class PrecinctStatus:
+    precinct: Precinct
+    contests: int
+    entered: int
+    verified: int
+
+    @property
+    def label(self) -> str:
+        if self.contests and self.verified == self.contests:
+            return "verified"
+        if self.entered + self.verified == 0:
+            return "not reported"
+        return "entered" if self.entered + self.verified == self.contests else "partial"
+
+
+async def precinct_statuses(session: AsyncSession, election_id: int) -> list[PrecinctStatus]:
+    """Every participating precinct with how many of its contests are entered and verified."""
+    latest = (
+        select(PrecinctReturn.precinct_id, PrecinctReturn.contest_id, PrecinctReturn.status)
+        .where(PrecinctReturn.election_id == election_id)
+        .distinct(PrecinctReturn.precinct_id, PrecinctReturn.contest_id)
+        .order_by(PrecinctReturn.precinct_id, PrecinctReturn.contest_id, PrecinctReturn.revision.desc())
+        .subquery()
+    )
+    on_ballot = (
+        select(ContestPrecinct.precinct_id, func.count().label("contests"))
+        .join(Contest, Contest.id == ContestPrecinct.contest_id)
+        .where(Contest.election_id == election_id)
+        .group_by(ContestPrecinct.precinct_id)
+        .subquery()
+    )
+    done = (
+        select(
+            latest.c.precinct_id,
+            func.count().filter(latest.c.status == "entered").label("entered"),
+            func.count().filter(latest.c.status == "verified").label("verified"),
+        )
+        .group_by(latest.c.precinct_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(
+            Precinct,
+            func.coalesce(on_ballot.c.contests, 0),
+            func.coalesce(done.c.entered, 0),
+            func.coalesce(done.c.verified, 0),
+        )
+        .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Precinct.id)
+        .outerjoin(on_ballot, on_ballot.c.precinct_id == Precinct.id)
+        .outerjoin(done, done.c.precinct_id == Precinct.id)
+        .where(ElectionPrecinct.election_id == election_id)
+        .order_by(Precinct.code)
+    )
+    return [PrecinctStatus(*row) for row in rows.all()]

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from flask import Blueprint, flash, request, url_for
+from flask_wtf import FlaskForm
+
+from portal.auth.current import current_actor
+from portal.auth.roles import EVERY_ROLE, allow
+from portal.db import reading, transaction
+from portal.rendering import go_to, render
+from portal.returns import queries
+
+bp = Blueprint("returns", __name__, url_prefix="/elections/<int:election_id>/returns")
+ENTRY = ("admin", "manager", "clerk")
+
+
+class ReturnsForm(FlaskForm):
+    """Only the CSRF token: the figures are read field by field (one per candidate)."""
+
+
+async def _context(election_id: int, precinct_id: int):
+    async with reading() as db:
+        election = await queries.open_for_returns(db, election_id)
+        precinct = await queries.precinct_in_election(db, election_id, precinct_id)
+        ballots = await queries.precinct_ballot(db, election_id, precinct_id)
+        check_ins = await queries.check_ins_at(db, election_id, precinct_id)
+    return election, precinct, ballots, check_ins
+
+
+def _check_all(ballots, check_ins):
+    """Parse and check every contest of the form: (figures by contest id, one Check for all)."""
+    overall = queries.Check()
+    figures = {}
+    for ballot in ballots:
+        parsed, check = queries.parse_figures(request.form, ballot)
+        if parsed is not None:
+            queries.check_figures(parsed, ballot, check_ins, check)
+            figures[ballot.contest.id] = parsed
+        overall.errors.update(check.errors)
+        overall.warnings += check.warnings
+    return figures, overall
+
+
+@bp.get("")
+@allow(*EVERY_ROLE)
+async def index(election_id: int):
+    async with reading() as db:
+        election = await queries.open_for_returns(db, election_id)
+        statuses = await queries.precinct_statuses(db, election_id)
+    return render("returns/precincts.html", election=election, statuses=statuses)
+
+
+@bp.route("/<int:precinct_id>", methods=["GET", "POST"])
+@allow(*ENTRY)
+async def entry(election_id: int, precinct_id: int):
+    election, precinct, ballots, check_ins = await _context(election_id, precinct_id)
+    form = ReturnsForm()
+    check = queries.Check()
+    values = {}
+    if request.method == "POST" and form.validate_on_submit():
+        figures, check = _check_all(ballots, check_ins)
+        if check.ok:
+            saved = 0
+            async with transaction() as db:
+                await queries.open_for_returns(db, election_id)
+                for ballot in ballots:
+                    stored = await queries.save_return(
+                        db,
+                        actor=current_actor(),
+                        election_id=election_id,
+                        precinct_id=precinct_id,
+                        ballot=ballot,
+                        figures=figures[ballot.contest.id],
+                    )
+                    saved += stored is not None
+            flash(
+                f"Precinct {precinct.code}: {saved} contest(s) saved for verification."
+                if saved
+                else f"Precinct {precinct.code}: nothing changed, nothing saved.",
+                "success",
+            )
+            return go_to(url_for(".entry", election_id=election_id, precinct_id=precinct_id))
+        values = request.form
+    return render(
+        "returns/entry.html",
+        election=election,
+        precinct=precinct,
+        ballots=ballots,
+        check_ins=check_ins,
+        form=form,
+        check=check,
+        values=values,
+        status=422 if check.errors else 200,
+    )
+
+
+@bp.post("/<int:precinct_id>/check/<int:contest_id>")
+@allow(*ENTRY)
+async def check_contest(election_id: int, precinct_id: int, contest_id: int):
+    """Checked as you type: the running sum and the rule for one contest (nothing is stored)."""
+    _, _, ballots, check_ins = await _context(election_id, precinct_id)
+    ballot = next((b for b in ballots if b.contest.id == contest_id), None)
+    if ballot is None:
+        raise queries.NotFound("This contest is not on the precinct's ballot.")
+    figures, check = queries.parse_figures(request.form, ballot)
+    if figures is not None:
+        queries.check_figures(figures, ballot, check_ins, check)
+    return render("returns/_check.html", ballot=ballot, figures=figures, check=check)
+
+
+@bp.route("/<int:precinct_id>/verify", methods=["GET", "POST"])
+@allow(*ENTRY)
+async def verify(election_id: int, precinct_id: int):
+    election, precinct, ballots, check_ins = await _context(election_id, precinct_id)
+    pending = [b for b in ballots if b.latest is not None and b.latest.status == "entered"]
+    form = ReturnsForm()
+    mode = request.values.get("mode", "rekey")
+    differences: dict[int, list] = {}
+    check = queries.Check()
+    values = {}
+    if request.method == "POST" and form.validate_on_submit():
+        if mode == "rekey":
+            figures, check = _check_all(pending, check_ins)
+            if check.ok:
+                differences = {
+                    b.contest.id: found
+                    for b in pending
+                    if (found := queries.mismatches(b, figures[b.contest.id]))
+                }
+            values = request.form
+        if check.ok and not differences:
+            async with transaction() as db:
+                await queries.open_for_returns(db, election_id)
+                for ballot in pending:
+                    revision = int(request.form.get(f"revision_{ballot.contest.id}", "0") or 0)
+                    await queries.verify_return(db, actor=current_actor(), ballot=ballot, revision=revision)
+            flash(f"Precinct {precinct.code}: {len(pending)} contest(s) verified.", "success")
+            return go_to(url_for(".index", election_id=election_id))
+    return render(
+        "returns/verify.html",
+        election=election,
+        precinct=precinct,
+        pending=pending,
+        mode=mode,
+        form=form,
+        differences=differences,
+        check=check,
+        values=values,
+        me=current_actor(),
+        status=422 if differences or check.errors else 200,
+    )

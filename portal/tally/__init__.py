@@ -1,0 +1,1 @@
+"""The tally: per contest, votes, percentages, leader, precincts reporting, turnout."""

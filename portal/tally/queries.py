@@ -1,0 +1,144 @@
+"""Adding up the latest revision of every precinct's return (entered or verified)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.models import (
+    Candidate,
+    CheckIn,
+    Contest,
+    ContestPrecinct,
+    ElectionPrecinct,
+    Party,
+    PrecinctReturn,
+    ReturnVote,
+    Voter,
+)
+
+
+@dataclass
+class CandidateTally:
+    candidate: Candidate
+    party: Party | None
+    votes: int
+    percent: float = 0.0
+    leading: bool = False
+
+
+@dataclass
+class ContestTally:
+    contest: Contest
+    candidates: list[CandidateTally] = field(default_factory=list)
+    ballots_cast: int = 0
+    overvotes: int = 0
+    undervotes: int = 0
+    precincts: int = 0
+    entered: int = 0
+    verified: int = 0
+
+    @property
+    def reporting(self) -> int:
+        return self.entered + self.verified
+
+    @property
+    def official(self) -> bool:
+        """Every precinct of the contest verified; anything less is unofficial."""
+        return self.precincts > 0 and self.verified == self.precincts
+
+
+@dataclass
+class Turnout:
+    checked_in: int
+    registered: int
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.checked_in / self.registered if self.registered else 0.0
+
+
+def _latest_returns(election_id: int):
+    return (
+        select(PrecinctReturn)
+        .where(PrecinctReturn.election_id == election_id)
+        .distinct(PrecinctReturn.precinct_id, PrecinctReturn.contest_id)
+        .order_by(PrecinctReturn.precinct_id, PrecinctReturn.contest_id, PrecinctReturn.revision.desc())
+        .subquery()
+    )
+
+
+async def contest_tallies(session: AsyncSession, election_id: int) -> list[ContestTally]:
+    latest = _latest_returns(election_id)
+    contests = (
+        await session.scalars(
+            select(Contest).where(Contest.election_id == election_id).order_by(Contest.ballot_order)
+        )
+    ).all()
+    tallies = {c.id: ContestTally(c) for c in contests}
+    for contest_id, precincts in (
+        await session.execute(
+            select(ContestPrecinct.contest_id, func.count())
+            .where(ContestPrecinct.contest_id.in_(list(tallies)))
+            .group_by(ContestPrecinct.contest_id)
+        )
+    ).tuples():
+        tallies[contest_id].precincts = precincts
+    totals = await session.execute(
+        select(
+            latest.c.contest_id,
+            func.sum(latest.c.ballots_cast),
+            func.sum(latest.c.overvotes),
+            func.sum(latest.c.undervotes),
+            func.count().filter(latest.c.status == "entered"),
+            func.count().filter(latest.c.status == "verified"),
+        ).group_by(latest.c.contest_id)
+    )
+    for contest_id, ballots, over, under, entered, verified in totals.tuples():
+        tally = tallies[contest_id]
+        tally.ballots_cast, tally.overvotes, tally.undervotes = ballots or 0, over or 0, under or 0
+        tally.entered, tally.verified = entered, verified
+    votes = dict(
+        (
+            await session.execute(
+                select(ReturnVote.candidate_id, func.sum(ReturnVote.votes))
+                .join(latest, latest.c.id == ReturnVote.return_id)
+                .group_by(ReturnVote.candidate_id)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    rows = await session.execute(
+        select(Candidate, Party)
+        .outerjoin(Party, Party.id == Candidate.party_id)
+        .where(Candidate.election_id == election_id)
+        .order_by(Candidate.contest_id, Candidate.ballot_order, Candidate.id)
+    )
+    for candidate, party in rows.tuples():
+        tallies[candidate.contest_id].candidates.append(
+            CandidateTally(candidate, party, int(votes.get(candidate.id, 0)))
+        )
+    for tally in tallies.values():
+        total = sum(c.votes for c in tally.candidates)
+        top = sorted((c.votes for c in tally.candidates), reverse=True)[: tally.contest.vote_for]
+        for row in tally.candidates:
+            row.percent = 100.0 * row.votes / total if total else 0.0
+            row.leading = total > 0 and bool(top) and row.votes >= top[-1] and row.votes > 0
+    return list(tallies.values())
+
+
+async def election_turnout(session: AsyncSession, election_id: int) -> Turnout:
+    checked_in = await session.scalar(select(func.count()).where(CheckIn.election_id == election_id)) or 0
+    registered = (
+        await session.scalar(
+            select(func.count())
+            .select_from(Voter)
+            .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Voter.precinct_id)
+            .where(ElectionPrecinct.election_id == election_id, Voter.status == "active")
+        )
+        or 0
+    )
+    return Turnout(checked_in, registered)
