@@ -1,0 +1,67 @@
+"""In headless Chromium: enter returns (checked as you type), verify them blind, see the tally."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import PageErrors, browser, shot  # noqa: F401 - browser is a fixture
+from tests.conftest import TEST_PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def signed_in(browser, base, user):  # noqa: F811
+    page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    page.goto(f"{base}/login")
+    page.fill("#username", user.username)
+    page.fill("#password", TEST_PASSWORD)
+    page.click("text=Sign in >> nth=-1")
+    page.wait_for_url(f"{base}/")
+    return page
+
+
+def test_enter_verify_and_see_the_tally(live_server, browser, create_user, create_election, create_party):  # noqa: F811
+    from playwright.sync_api import expect
+
+    made = create_election(status="open", precincts=1, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
+    precinct, (contest,), (ann, bob) = made.precincts[0], made.contests, made.candidates
+    clerk, checker = create_user("clerk"), create_user("clerk")
+    page = signed_in(browser, live_server.url, clerk)
+    errors = PageErrors(page)
+    page.goto(f"{live_server.url}/elections/{made.election.id}/returns/{precinct.id}")
+    for field, value in (
+        (ann.id, "60"),
+        (bob.id, "35"),
+        ("overvotes", "3"),
+        ("undervotes", "1"),
+        ("ballots_cast", "100"),
+    ):
+        page.fill(f"#c{contest.id}_{field}", value)
+    expect(page.locator(f"#check-{contest.id}")).to_contain_text("≠")
+    shot(page, "returns-entry-mismatch")
+    page.fill(f"#c{contest.id}_undervotes", "2")
+    expect(page.locator(f"#check-{contest.id}")).to_contain_text("✓")
+    shot(page, "returns-entry")
+    page.click("text=Save the returns")
+    expect(page.locator("#toasts")).to_contain_text("1 contest(s) saved for verification")
+
+    second = signed_in(browser, live_server.url, checker)
+    second.goto(f"{live_server.url}/elections/{made.election.id}/returns/{precinct.id}/verify")
+    second.fill(f"#c{contest.id}_{ann.id}", "60")
+    second.fill(f"#c{contest.id}_{bob.id}", "36")
+    second.fill(f"#c{contest.id}_overvotes", "3")
+    second.fill(f"#c{contest.id}_undervotes", "1")
+    second.fill(f"#c{contest.id}_ballots_cast", "100")
+    second.click("text=Compare and verify")
+    expect(second.locator(".mismatch")).to_contain_text("Bob Baker")
+    shot(second, "returns-verify-mismatch")
+    second.fill(f"#c{contest.id}_{bob.id}", "35")
+    second.fill(f"#c{contest.id}_undervotes", "2")
+    second.click("text=Compare and verify")
+    expect(second.locator("#precinct-returns")).to_contain_text("verified")
+    second.goto(f"{live_server.url}/elections/{made.election.id}")
+    panel = second.locator(f"#tally-contest-{contest.id}")
+    expect(panel).to_contain_text("Official")
+    expect(panel).to_contain_text("60 · 63.2%")
+    shot(second, "election-tally")
+    assert errors.messages == []
