@@ -18,6 +18,7 @@ from portal import aio, create_app, migrate
 from portal.config import ROOT, load_config
 from portal.db import database, transaction
 from portal.embedded_pg import resolve_database_url
+from portal.live.hub import close_hub
 from portal.models import Base
 
 TEST_PASSWORD = "correct horse battery staple"
@@ -56,6 +57,7 @@ def app(database_url):
     app = make_app(database_url)
     yield app
     with app.app_context():
+        aio.run(close_hub(app))
         aio.run(database().dispose())
 
 
@@ -71,6 +73,7 @@ def app_factory(database_url) -> Iterator[Callable]:
     yield build
     for other in made:
         with other.app_context():
+            aio.run(close_hub(other))
             aio.run(database().dispose())
 
 

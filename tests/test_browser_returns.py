@@ -65,3 +65,37 @@ def test_enter_verify_and_see_the_tally(live_server, browser, create_user, creat
     expect(panel).to_contain_text("60 · 63.2%")
     shot(second, "election-tally")
     assert errors.messages == []
+
+
+def test_a_return_entered_in_one_browser_appears_in_another(
+    live_server, browser, create_user, create_election
+):
+    from playwright.sync_api import expect
+
+    made = create_election(status="open", precincts=2, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
+    precinct, (contest,), (ann, bob) = made.precincts[0], made.contests, made.candidates
+    watcher = signed_in(browser, live_server.url, create_user("observer"))
+    errors = PageErrors(watcher)
+    watcher.goto(f"{live_server.url}/elections/{made.election.id}")
+    panel = watcher.locator(f"#tally-contest-{contest.id}")
+    expect(panel).to_contain_text("0 · 0.0%")
+    expect(watcher.locator("#reporting-figure")).to_contain_text("0 of 2")
+    shot(watcher, "live-before")
+
+    clerk = signed_in(browser, live_server.url, create_user("clerk"))
+    clerk.goto(f"{live_server.url}/elections/{made.election.id}/returns/{precinct.id}")
+    for field, value in (
+        (ann.id, "64"),
+        (bob.id, "36"),
+        ("overvotes", "0"),
+        ("undervotes", "0"),
+        ("ballots_cast", "100"),
+    ):
+        clerk.fill(f"#c{contest.id}_{field}", value)
+    clerk.click("text=Save the returns")
+    expect(clerk.locator("#toasts")).to_contain_text("saved for verification")
+
+    expect(panel).to_contain_text("64 · 64.0%", timeout=5000)  # no reload: pushed over SSE
+    expect(watcher.locator("#reporting-figure")).to_contain_text("1 of 2")
+    shot(watcher, "live-after")
+    assert errors.messages == []

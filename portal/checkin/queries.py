@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event
+from portal.live.hub import announce
 from portal.models import CHECK_IN_METHODS, CheckIn, Election, ElectionPrecinct, Precinct, User, Voter
 from portal.signals import check_in_recorded
 
@@ -136,6 +137,7 @@ async def record_check_in(
         after={"election_id": election_id, "precinct_id": voter.precinct_id, "method": method},
     )
     await check_in_recorded.send_async(session, election_id=election_id, precinct_id=voter.precinct_id)
+    await announce(session, election_id, "turnout")
     return check_in
 
 

@@ -355,6 +355,15 @@ async def move_election(
 
 
 @election_status_changed.connect
+async def announce_status_change(
+    session: AsyncSession, *, election: Election, before: str, actor: User
+) -> None:
+    from portal.live.hub import announce
+
+    await announce(session, election.id)
+
+
+@election_status_changed.connect
 async def audit_status_change(session: AsyncSession, *, election: Election, before: str, actor: User) -> None:
     await record_event(
         session,

@@ -12,6 +12,7 @@ from portal.errors import StaleEdit
 from portal.forms import form_version, stale_conflict
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import go_to, render, render_form, saved
+from portal.returns.queries import precinct_statuses
 from portal.tally import queries as tally
 
 bp = Blueprint("elections", __name__, url_prefix="/elections")
@@ -74,10 +75,11 @@ async def create():
 async def detail(election_id: int):
     async with reading() as db:
         detail = await queries.election_detail(db, election_id)
-        tallies = turnout = None
+        tallies = turnout = statuses = None
         if detail.election.status != "draft":
             tallies = await tally.contest_tallies(db, election_id)
             turnout = await tally.election_turnout(db, election_id)
+            statuses = await precinct_statuses(db, election_id)
     return render(
         "elections/election.html",
         "elections/_detail.html",
@@ -85,6 +87,7 @@ async def detail(election_id: int):
         move=next_move(detail.election.status),
         tallies=tallies,
         turnout=turnout,
+        statuses=statuses,
     )
 
 

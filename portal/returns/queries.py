@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event
+from portal.live.hub import announce
 from portal.models import (
     Candidate,
     CheckIn,
@@ -254,6 +255,7 @@ async def save_return(
         ReturnVote(return_id=stored.id, candidate_id=c, votes=v) for c, v in figures.votes.items()
     )
     await session.flush()
+    await announce(session, election_id, f"contest-{ballot.contest.id}", "reporting")
     await record_event(
         session,
         actor=actor,
@@ -332,6 +334,7 @@ async def verify_return(
         .where(PrecinctReturn.id == latest.id, PrecinctReturn.status == "entered")
         .values(status="verified", verified_by_id=actor.id, verified_at=datetime.now(UTC))
     )
+    await announce(session, latest.election_id, f"contest-{ballot.contest.id}", "reporting")
     await record_event(
         session,
         actor=actor,

@@ -1,0 +1,1 @@
+"""Live panels over Server-Sent Events, fanned out across processes by PostgreSQL LISTEN/NOTIFY."""

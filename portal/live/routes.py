@@ -1,0 +1,61 @@
+"""GET /live/elections/<id>/stream: the election's panels as Server-Sent Events."""
+
+from __future__ import annotations
+
+import queue
+
+from flask import Blueprint, Response, current_app
+
+from portal import aio
+from portal.auth.roles import EVERY_ROLE, allow
+from portal.db import reading
+from portal.elections.queries import get_election
+from portal.live.hub import hub_for
+
+bp = Blueprint("live", __name__, url_prefix="/live")
+RETRY_MS = 3000
+REFUSED_RETRY_MS = 30_000
+
+
+def _headers() -> dict[str, str]:
+    return {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+@bp.get("/elections/<int:election_id>/stream")
+@allow(*EVERY_ROLE)
+async def stream(election_id: int):
+    async with reading() as db:
+        await get_election(db, election_id)  # 404 for an election that does not exist
+    app = current_app._get_current_object()
+    hub = await hub_for(app)
+    limit = app.config["LIVE_MAX_STREAMS"]
+    if hub.count() >= limit:
+        html = (
+            '<span class="text-warning-emphasis">Live updates paused: this server holds its limit of '
+            f"{limit} live connections. Retrying in 30 s.</span>"
+        )
+        message = f"retry: {REFUSED_RETRY_MS}\nevent: refused\ndata: {html}\n\n"
+        return Response(message, mimetype="text/event-stream", headers=_headers())
+    subscriber, current = await hub.subscribe(election_id)
+    heartbeat = app.config["LIVE_HEARTBEAT_SECONDS"]
+
+    def events():
+        # A sync generator (Flask cannot stream an async one): it blocks this request's thread
+        # on the subscriber's queue, which the hub fills from the event loop.
+        try:
+            yield f"retry: {RETRY_MS}\n\n".encode()
+            yield from current
+            while True:
+                try:
+                    yield subscriber.messages.get(timeout=heartbeat)
+                except queue.Empty:
+                    yield b": heartbeat\n\n"
+        finally:
+            hub.unsubscribe(subscriber)
+
+    return Response(events(), mimetype="text/event-stream", headers=_headers())
+
+
+def streams_open(app) -> int:
+    """Live streams this process holds (for tests and benchmarks)."""
+    return aio.run(hub_for(app)).count()

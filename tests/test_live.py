@@ -1,0 +1,206 @@
+"""Live panels over Server-Sent Events, fanned out by PostgreSQL LISTEN/NOTIFY."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from portal.live.hub import sse_message
+from tests.conftest import TEST_PASSWORD, LiveServer
+from tests.sse import EventStream, sign_in_cookie
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_multi_line_html_is_sent_line_by_line():
+    message = sse_message("contest-5", "<div>\n  <b>Ann</b>\n</div>", 7).decode()
+    assert message == "event: contest-5\nid: 7\ndata: <div>\ndata:   <b>Ann</b>\ndata: </div>\n\n"
+
+
+def enter_return(run, made, user, precinct, votes):
+    from portal.db import transaction
+    from portal.returns.queries import Figures, precinct_ballot, save_return
+
+    async def go():
+        async with transaction() as db:
+            [ballot] = await precinct_ballot(db, made.election.id, precinct.id)
+            ann, bob = ballot.candidates
+            figures = Figures({ann.id: votes[0], bob.id: votes[1]}, sum(votes), 0, 0)
+            await save_return(
+                db,
+                actor=user,
+                election_id=made.election.id,
+                precinct_id=precinct.id,
+                ballot=ballot,
+                figures=figures,
+            )
+
+    run(go())
+
+
+@pytest.fixture
+def watched(app_factory, create_election, create_user):
+    made = create_election(status="open", precincts=2, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
+    observer, clerk = create_user("observer"), create_user("clerk")
+    app = app_factory(SESSION_COOKIE_SECURE=False, LIVE_HEARTBEAT_SECONDS=0.2, LIVE_CHANGE_WINDOW_MS=100)
+    with LiveServer(app) as server:
+        yield made, server, sign_in_cookie(server.url, observer.username, TEST_PASSWORD), clerk, app
+
+
+def test_a_subscriber_gets_the_current_state_then_every_change(watched, run):
+    made, server, cookie, clerk, _ = watched
+    contest = made.contests[0]
+    stream = EventStream(server.url, f"/live/elections/{made.election.id}/stream", cookie)
+    try:
+        assert stream.response.status == 200
+        assert stream.response.getheader("Content-Type").startswith("text/event-stream")
+        first = stream.wait_for(f"contest-{contest.id}")
+        assert "Ann Able" in first["data"] and "Unofficial" in first["data"]
+        stream.wait_for("turnout")
+        stream.wait_for("reporting", "0</strong> of 2")
+        enter_return(run, made, clerk, made.precincts[0], (70, 30))
+        update = stream.wait_for(f"contest-{contest.id}", "70 · 70.0%")
+        assert int(update["id"]) > int(first["id"])
+        stream.wait_for("reporting", "1</strong> of 2")
+    finally:
+        stream.close()
+
+
+def test_a_burst_of_changes_is_rendered_once(watched, run):
+    from portal import aio
+    from portal.db import transaction
+    from portal.live.hub import announce, hub_for
+
+    made, server, cookie, _, app = watched
+    stream = EventStream(server.url, f"/live/elections/{made.election.id}/stream", cookie)
+    try:
+        stream.wait_for("reporting")
+        hub = aio.run(hub_for(app))
+        before = hub.renders
+
+        async def burst():
+            for _ in range(25):
+                async with transaction() as db:
+                    await announce(db, made.election.id, "turnout")
+
+        run(burst())
+        stream.wait_for("turnout")
+        time.sleep(0.4)
+        assert hub.renders - before <= 2  # 25 changes, one window (two if the burst straddles it)
+    finally:
+        stream.close()
+
+
+def test_a_closed_connection_frees_its_subscriber(watched):
+    from portal import aio
+    from portal.live.hub import hub_for
+
+    made, server, cookie, _, app = watched
+    hub = aio.run(hub_for(app))
+    streams = [
+        EventStream(server.url, f"/live/elections/{made.election.id}/stream", cookie) for _ in range(3)
+    ]
+    for stream in streams:
+        stream.wait_for("reporting")
+    assert hub.count() == 3
+    for stream in streams:
+        stream.close()
+    deadline = time.monotonic() + 5
+    while hub.count() and time.monotonic() < deadline:  # noticed at the next heartbeat write (0.2 s here)
+        time.sleep(0.05)
+    assert hub.count() == 0
+
+
+def test_over_the_limit_a_client_is_told_and_retries_later(app_factory, create_election, create_user):
+    made = create_election(status="open", precincts=1)
+    user = create_user("observer")
+    app = app_factory(SESSION_COOKIE_SECURE=False, LIVE_MAX_STREAMS=0)
+    with LiveServer(app) as server:
+        stream = EventStream(
+            server.url,
+            f"/live/elections/{made.election.id}/stream",
+            sign_in_cookie(server.url, user.username, TEST_PASSWORD),
+        )
+        refused = stream.wait_for("refused")
+        assert "limit of 0 live connections" in refused["data"]
+        stream.close()
+
+
+def test_streams_need_a_signed_in_user_and_a_real_election(client, client_as, create_election):
+    made = create_election(status="open", precincts=1)
+    assert client.get(f"/live/elections/{made.election.id}/stream").status_code == 302
+    assert client_as("observer").get("/live/elections/99999/stream").status_code == 404
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_server_processes_both_see_a_change(database_url, create_election, create_user, run):
+    """Fan-out across processes: a subscriber on each of two servers; one return saved; both get it."""
+    made = create_election(status="open", precincts=1, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
+    observer, clerk = create_user("observer"), create_user("clerk")
+    env = {
+        **os.environ,
+        "PORTAL_DATABASE_URL": database_url,
+        "PORTAL_SESSION_COOKIE_SECURE": "false",
+        "PORTAL_LIVE_CHANGE_WINDOW_MS": "50",
+    }
+    servers, streams = [], []
+    try:
+        for _ in range(2):
+            port = _free_port()
+            servers.append(
+                (
+                    port,
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "flask",
+                            "--app",
+                            "wsgi",
+                            "run",
+                            "--port",
+                            str(port),
+                            "--no-reload",
+                            "--with-threads",
+                        ],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    ),
+                )
+            )
+        for port, _ in servers:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    cookie = sign_in_cookie(base, observer.username, TEST_PASSWORD)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            stream = EventStream(base, f"/live/elections/{made.election.id}/stream", cookie)
+            stream.wait_for(f"contest-{made.contests[0].id}")
+            streams.append(stream)
+        enter_return(run, made, clerk, made.precincts[0], (55, 45))  # saved by neither server
+        for stream in streams:
+            assert "55 · 55.0%" in stream.wait_for(f"contest-{made.contests[0].id}", "55 · 55.0%")["data"]
+    finally:
+        for stream in streams:
+            stream.close()
+        for _, process in servers:
+            process.terminate()
+            process.wait(10)
