@@ -366,3 +366,6 @@ def create_voters(run, create_precinct):
         return run(go())
 
     return factory
+
+
+from tests.browser import browser  # noqa: E402, F401 - the headless Chromium fixture, for every test module

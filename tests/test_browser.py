@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import PageErrors, browser, shot  # noqa: F401 - browser is a fixture
+from tests.browser import PageErrors, shot
 from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.browser
 
 
-def test_sign_in_create_a_precinct_and_search(live_server, browser, create_user, create_precinct):  # noqa: F811
+def test_sign_in_create_a_precinct_and_search(live_server, browser, create_user, create_precinct):
     from playwright.sync_api import expect
 
     for n, name in enumerate(["Maple North", "Oak South", "Cedar East"]):
@@ -59,7 +59,7 @@ def test_sign_in_create_a_precinct_and_search(live_server, browser, create_user,
     assert errors.messages == []
 
 
-def test_stale_edit_in_two_browsers(live_server, browser, create_user, create_precinct):  # noqa: F811
+def test_stale_edit_in_two_browsers(live_server, browser, create_user, create_precinct):
     from playwright.sync_api import expect
 
     precinct = create_precinct(code="7-G", name="Original")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import PageErrors, browser, shot  # noqa: F401 - browser is a fixture
+from tests.browser import PageErrors, shot
 from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.browser
 
 
-def test_build_reorder_and_open_an_election(live_server, browser, create_user, create_precinct, create_party):  # noqa: F811
+def test_build_reorder_and_open_an_election(live_server, browser, create_user, create_precinct, create_party):
     from playwright.sync_api import expect
 
     for n in range(3):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import PageErrors, browser, shot  # noqa: F401 - browser is a fixture
+from tests.browser import PageErrors, shot
 from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.browser
 
 
-def signed_in(browser, base, user):  # noqa: F811
+def signed_in(browser, base, user):
     page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
     page.goto(f"{base}/login")
     page.fill("#username", user.username)
@@ -20,7 +20,7 @@ def signed_in(browser, base, user):  # noqa: F811
     return page
 
 
-def test_enter_verify_and_see_the_tally(live_server, browser, create_user, create_election, create_party):  # noqa: F811
+def test_enter_verify_and_see_the_tally(live_server, browser, create_user, create_election, create_party):
     from playwright.sync_api import expect
 
     made = create_election(status="open", precincts=1, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import PageErrors, browser, shot  # noqa: F401 - browser is a fixture
+from tests.browser import PageErrors, shot
 from tests.conftest import TEST_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -17,7 +17,7 @@ def sign_in(page, base, user):
     page.click("button[type=submit]")
 
 
-def test_active_search(live_server, browser, create_user, create_voters, create_precinct):  # noqa: F811
+def test_active_search(live_server, browser, create_user, create_voters, create_precinct):
     from playwright.sync_api import expect
 
     precinct = create_precinct(code="111-C")
@@ -46,7 +46,7 @@ def test_active_search(live_server, browser, create_user, create_voters, create_
     assert errors.messages == []
 
 
-def test_import_with_progress(live_server, browser, create_user, create_precinct, create_party, tmp_path):  # noqa: F811
+def test_import_with_progress(live_server, browser, create_user, create_precinct, create_party, tmp_path):
     from playwright.sync_api import expect
 
     from portal.demo.voterfile import write_voter_csv
