@@ -8,7 +8,7 @@ PORT ?= 5000
 DEMO_VOTERS ?= 20000
 DEMO_PRECINCTS ?= 40
 
-.PHONY: install run serve db demo test test-fast lint format bench clean
+.PHONY: install run serve db demo test lint format bench clean
 
 # Installs the pinned dependencies once; again only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -33,10 +33,11 @@ run: demo
 	else echo "This database was seeded from another checkout; add an account with:"; \
 	  echo "  $(FLASK) create-user NAME --role admin"; fi
 	@echo
-	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers 2 --worker-class gthread --threads 8 \
-		--access-logfile - wsgi:app
+	PORTAL_BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-serve: run
+# The same server without demo data: threads sized for live panels (see gunicorn.conf.py).
+serve: db
+	PORTAL_BIND=$(HOST):$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: install
 	@bash tests/browser_deps.sh
@@ -51,7 +52,8 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python voters.py && ../$(BIN)/python imports.py
+	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python voters.py && ../$(BIN)/python imports.py \
+		&& ../$(BIN)/python tally.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
