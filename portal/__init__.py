@@ -71,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     from portal.contests.routes import bp as contests_bp
     from portal.dashboard.routes import bp as dashboard_bp
     from portal.elections.routes import bp as elections_bp
+    from portal.incidents.routes import bp as incidents_bp
     from portal.live.routes import bp as live_bp
     from portal.parties.routes import bp as parties_bp
     from portal.precincts.routes import bp as precincts_bp
@@ -88,6 +89,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
         voters_bp,
         returns_bp,
         live_bp,
+        incidents_bp,
         checkin_bp,
         users_bp,
         audit_bp,

@@ -203,6 +203,7 @@ def test_certified_election_refuses_every_write_route(app, client_as, create_ele
         "candidate_id": made.candidates[0].id,
         "voter_id": 1,
         "precinct_id": made.precincts[0].id,
+        "incident_id": 1,
     }
     client = client_as("admin")
     checked = []
@@ -210,7 +211,7 @@ def test_certified_election_refuses_every_write_route(app, client_as, create_ele
         if "election_id" not in rule.arguments or "POST" not in rule.methods:
             continue
         url = rule.build({name: ids[name] for name in rule.arguments})[1]
-        data = {"to": "certified", "direction": "up", "name": "x", "method": "in_person"}
+        data = {"to": "certified", "direction": "up", "name": "x", "method": "in_person", "body": "x"}
         response = client.post(url, data=data, headers=HX)
         assert response.status_code == 409, (rule.endpoint, response.status_code)
         assert "certified" in response.text

@@ -1,0 +1,114 @@
+"""Incident data access."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from werkzeug.exceptions import Conflict, NotFound
+
+from portal.audit.queries import record_event
+from portal.live.hub import announce
+from portal.models import Election, ElectionPrecinct, Incident, Precinct, User
+
+FEED_SIZE = 15
+
+
+async def election_taking_incidents(session: AsyncSession, election_id: int) -> Election:
+    election = await session.get(Election, election_id)
+    if election is None:
+        raise NotFound("No such election.")
+    if election.status == "certified":
+        raise Conflict(f"{election.name} is certified: nothing in it can be changed.")
+    if election.status == "draft":
+        raise Conflict(f"{election.name} is a draft: incidents are reported once it is open.")
+    return election
+
+
+async def participating_precincts(session: AsyncSession, election_id: int) -> list[Precinct]:
+    return list(
+        (
+            await session.scalars(
+                select(Precinct)
+                .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Precinct.id)
+                .where(ElectionPrecinct.election_id == election_id)
+                .order_by(Precinct.code)
+            )
+        ).all()
+    )
+
+
+async def report_incident(
+    session: AsyncSession,
+    *,
+    actor: User,
+    election_id: int,
+    precinct_id: int | None,
+    state_voter_id: str | None,
+    body: str,
+) -> Incident:
+    await election_taking_incidents(session, election_id)
+    incident = Incident(
+        election_id=election_id,
+        precinct_id=precinct_id,
+        state_voter_id=state_voter_id or None,
+        body=body,
+        reported_by_id=actor.id,
+    )
+    session.add(incident)
+    await session.flush()
+    await announce(session, election_id, "incidents")
+    await record_event(
+        session,
+        actor=actor,
+        action="report",
+        entity="incident",
+        entity_id=incident.id,
+        after={
+            "election_id": election_id,
+            "precinct_id": precinct_id,
+            "state_voter_id": state_voter_id,
+            "body": body,
+        },
+    )
+    return incident
+
+
+async def resolve_incident(
+    session: AsyncSession, *, actor: User, election_id: int, incident_id: int
+) -> Incident:
+    await election_taking_incidents(session, election_id)
+    incident = await session.get(Incident, incident_id, with_for_update=True)
+    if incident is None or incident.election_id != election_id:
+        raise NotFound("No such incident in this election.")
+    if incident.status == "resolved":
+        return incident
+    incident.status, incident.resolved_by_id, incident.resolved_at = "resolved", actor.id, datetime.now(UTC)
+    await session.flush()
+    await announce(session, election_id, "incidents")
+    await record_event(
+        session,
+        actor=actor,
+        action="resolve",
+        entity="incident",
+        entity_id=incident_id,
+        before={"status": "open"},
+        after={"status": "resolved"},
+    )
+    return incident
+
+
+async def incident_feed(session: AsyncSession, election_id: int, limit: int = FEED_SIZE) -> list[tuple]:
+    """Open incidents first, newest first, then recently resolved: (incident, precinct code, reporter)."""
+    reporter = aliased(User)
+    rows = await session.execute(
+        select(Incident, Precinct.code, reporter.display_name)
+        .outerjoin(Precinct, Precinct.id == Incident.precinct_id)
+        .join(reporter, reporter.id == Incident.reported_by_id)
+        .where(Incident.election_id == election_id)
+        .order_by((Incident.status == "open").desc(), Incident.created_at.desc(), Incident.id.desc())
+        .limit(limit)
+    )
+    return [tuple(r) for r in rows.all()]

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from flask import Blueprint, flash, url_for
+
+from portal.auth.current import current_actor
+from portal.auth.roles import EVERY_ROLE, allow
+from portal.db import reading, transaction
+from portal.elections.queries import get_election
+from portal.incidents import queries
+from portal.incidents.forms import IncidentForm, ResolveForm
+from portal.rendering import go_to, render
+
+bp = Blueprint("incidents", __name__, url_prefix="/elections/<int:election_id>/incidents")
+REPORTERS = ("admin", "manager", "clerk")
+RESOLVERS = ("admin", "manager")
+
+
+async def _page(election_id: int, form: IncidentForm, status: int = 200):
+    async with reading() as db:
+        election = await get_election(db, election_id)
+        precincts = await queries.participating_precincts(db, election_id)
+        feed = await queries.incident_feed(db, election_id)
+    form.precinct_id.choices = [(0, "—")] + [(p.id, f"{p.code} · {p.name}") for p in precincts]
+    return election, render(
+        "incidents/incidents.html",
+        election=election,
+        form=form,
+        feed=feed,
+        resolve_form=ResolveForm(),
+        status=status,
+    )
+
+
+@bp.get("")
+@allow(*EVERY_ROLE)
+async def index(election_id: int):
+    _, page = await _page(election_id, IncidentForm())
+    return page
+
+
+@bp.post("")
+@allow(*REPORTERS)
+async def report(election_id: int):
+    form = IncidentForm()
+    async with reading() as db:
+        precincts = await queries.participating_precincts(db, election_id)
+    form.precinct_id.choices = [(0, "—")] + [(p.id, p.code) for p in precincts]
+    if form.validate_on_submit():
+        async with transaction() as db:
+            await queries.report_incident(
+                db,
+                actor=current_actor(),
+                election_id=election_id,
+                precinct_id=form.precinct_id.data or None,
+                state_voter_id=form.state_voter_id.data,
+                body=form.body.data,
+            )
+        flash("Incident reported.", "success")
+        return go_to(url_for(".index", election_id=election_id))
+    _, page = await _page(election_id, form, status=422)
+    return page
+
+
+@bp.post("/<int:incident_id>/resolve")
+@allow(*RESOLVERS)
+async def resolve(election_id: int, incident_id: int):
+    if ResolveForm().validate_on_submit():
+        async with transaction() as db:
+            await queries.resolve_incident(
+                db, actor=current_actor(), election_id=election_id, incident_id=incident_id
+            )
+        flash("Incident resolved.", "success")
+    return go_to(url_for(".index", election_id=election_id))
