@@ -97,7 +97,28 @@ def test_a_burst_of_changes_is_rendered_once(watched, run):
         stream.close()
 
 
-def test_a_closed_connection_frees_its_subscriber(watched):
+def test_a_closed_connection_frees_its_subscriber_at_once(app_factory, create_election, create_user):
+    """No write is needed to notice: the stream looks at its socket every second."""
+    from portal import aio
+    from portal.live.hub import hub_for
+
+    made = create_election(status="open", precincts=1)
+    user = create_user("observer")
+    app = app_factory(SESSION_COOKIE_SECURE=False, LIVE_HEARTBEAT_SECONDS=60)
+    with LiveServer(app) as server:
+        cookie = sign_in_cookie(server.url, user.username, TEST_PASSWORD)
+        stream = EventStream(server.url, f"/live/elections/{made.election.id}/stream", cookie)
+        stream.wait_for("reporting")
+        hub = aio.run(hub_for(app))
+        assert hub.count() == 1
+        stream.close()
+        deadline = time.monotonic() + 3
+        while hub.count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert hub.count() == 0
+
+
+def test_many_closed_connections_free_their_subscribers(watched):
     from portal import aio
     from portal.live.hub import hub_for
 
@@ -112,7 +133,7 @@ def test_a_closed_connection_frees_its_subscriber(watched):
     for stream in streams:
         stream.close()
     deadline = time.monotonic() + 5
-    while hub.count() and time.monotonic() < deadline:  # noticed at the next heartbeat write (0.2 s here)
+    while hub.count() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert hub.count() == 0
 
@@ -204,3 +225,16 @@ def test_two_server_processes_both_see_a_change(database_url, create_election, c
         for _, process in servers:
             process.terminate()
             process.wait(10)
+
+
+def test_a_draft_has_no_live_stream(client_as, create_election):
+    draft = create_election(precincts=1)
+    response = client_as("observer").get(f"/live/elections/{draft.election.id}/stream")
+    assert response.status_code == 404 and "no live results" in response.text
+
+
+def test_the_dashboard_embeds_the_live_panels(client_as, create_election):
+    made = create_election(status="open", precincts=1)
+    page = client_as("observer").get("/").text
+    assert f'sse-connect="/live/elections/{made.election.id}/stream"' in page
+    assert f'sse-swap="contest-{made.contests[0].id}"' in page and 'sse-swap="turnout"' in page

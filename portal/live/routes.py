@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import queue
+import select
+import socket
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, abort, current_app, request
 
 from portal import aio
 from portal.auth.roles import EVERY_ROLE, allow
@@ -15,6 +17,7 @@ from portal.live.hub import hub_for
 bp = Blueprint("live", __name__, url_prefix="/live")
 RETRY_MS = 3000
 REFUSED_RETRY_MS = 30_000
+CLOSED_CHECK_SECONDS = 1.0
 
 
 def _headers() -> dict[str, str]:
@@ -25,7 +28,9 @@ def _headers() -> dict[str, str]:
 @allow(*EVERY_ROLE)
 async def stream(election_id: int):
     async with reading() as db:
-        await get_election(db, election_id)  # 404 for an election that does not exist
+        election = await get_election(db, election_id)  # 404 for an election that does not exist
+    if election.status == "draft":
+        abort(404, "A draft election has no live results.")
     app = current_app._get_current_object()
     hub = await hub_for(app)
     limit = app.config["LIVE_MAX_STREAMS"]
@@ -38,22 +43,42 @@ async def stream(election_id: int):
         return Response(message, mimetype="text/event-stream", headers=_headers())
     subscriber, current = await hub.subscribe(election_id)
     heartbeat = app.config["LIVE_HEARTBEAT_SECONDS"]
+    client = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
 
     def events():
         # A sync generator (Flask cannot stream an async one): it blocks this request's thread
-        # on the subscriber's queue, which the hub fills from the event loop.
+        # on the subscriber's queue, which the hub fills from the event loop. Every second it
+        # also looks at the socket, so a browser that leaves frees its place at once.
         try:
             yield f"retry: {RETRY_MS}\n\n".encode()
             yield from current
+            quiet = 0.0
             while True:
                 try:
-                    yield subscriber.messages.get(timeout=heartbeat)
+                    yield subscriber.messages.get(timeout=min(heartbeat, CLOSED_CHECK_SECONDS))
+                    quiet = 0.0
                 except queue.Empty:
-                    yield b": heartbeat\n\n"
+                    if client is not None and hung_up(client):
+                        return
+                    quiet += min(heartbeat, CLOSED_CHECK_SECONDS)
+                    if quiet >= heartbeat:
+                        quiet = 0.0
+                        yield b": heartbeat\n\n"
         finally:
             hub.unsubscribe(subscriber)
 
     return Response(events(), mimetype="text/event-stream", headers=_headers())
+
+
+def hung_up(client: socket.socket) -> bool:
+    """True when the browser closed its end (EOF or an error), without blocking or consuming."""
+    try:
+        readable, _, _ = select.select([client], [], [], 0)
+        if not readable:
+            return False
+        return client.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def streams_open(app) -> int:
