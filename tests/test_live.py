@@ -238,3 +238,32 @@ def test_the_dashboard_embeds_the_live_panels(client_as, create_election):
     page = client_as("observer").get("/").text
     assert f'sse-connect="/live/elections/{made.election.id}/stream"' in page
     assert f'sse-swap="contest-{made.contests[0].id}"' in page and 'sse-swap="turnout"' in page
+
+
+def test_hang_up_detection_works_above_descriptor_1023():
+    """A worker holding 1,000 streams has descriptors above 1,023, where select() fails."""
+    import resource
+    import socket
+
+    from portal.live.routes import hung_up
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1300:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(1300, hard), hard))
+        except (ValueError, OSError):
+            pytest.skip("cannot open enough descriptors here")
+    padding = [socket.socket() for _ in range(1100)]
+    try:
+        ours, theirs = socket.socketpair()
+        assert ours.fileno() > 1023
+        assert not hung_up(ours)
+        theirs.sendall(b"x")
+        assert not hung_up(ours)  # data waiting is not a hang-up (and is not consumed)
+        assert ours.recv(1) == b"x"
+        theirs.close()
+        assert hung_up(ours)
+        ours.close()
+    finally:
+        for s in padding:
+            s.close()
