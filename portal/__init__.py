@@ -75,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     from portal.live.routes import bp as live_bp
     from portal.parties.routes import bp as parties_bp
     from portal.precincts.routes import bp as precincts_bp
+    from portal.reports.routes import bp as reports_bp
     from portal.returns.routes import bp as returns_bp
     from portal.users.routes import bp as users_bp
     from portal.voters.routes import bp as voters_bp
@@ -90,6 +91,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
         returns_bp,
         live_bp,
         incidents_bp,
+        reports_bp,
         checkin_bp,
         users_bp,
         audit_bp,

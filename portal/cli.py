@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed_demo)
     app.cli.add_command(audit_cli)
     app.cli.add_command(import_voters)
+    app.cli.add_command(export_results)
 
 
 def _dispose() -> None:
@@ -242,3 +243,33 @@ def _print_issues(job_id: int, limit: int = 20) -> None:
 
     for issue in aio.run(go()):
         click.echo(f"  line {issue.line}: {issue.column_name} {issue.value!r} {issue.reason}", err=True)
+
+
+@click.command("export-results")
+@click.argument("election_id", type=int)
+@click.option("--format", "form", type=click.Choice(["nist", "csv"]), default="nist", show_default=True)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, writable=True), default="-", help="File, or - for stdout."
+)
+@with_appcontext
+def export_results(election_id: int, form: str, output: str) -> None:
+    """Results of an election as NIST SP 1500-100 JSON or canvass CSV."""
+    from portal.reports import exports, nist
+    from portal.reports.queries import canvass
+    from portal.reports.routes import nist_report
+
+    async def go():
+        async with reading() as db:
+            from portal.models import Election
+
+            if await db.get(Election, election_id) is None:
+                raise click.ClickException(f"no election {election_id}")
+            return await canvass(db, election_id)
+
+    try:
+        data = aio.run(go())
+    finally:
+        _dispose()
+    body = nist.dumps(nist_report(data)) if form == "nist" else exports.canvass_csv(data)
+    with click.open_file(output, "w", encoding="utf-8") as out:
+        out.write(body)

@@ -1,0 +1,223 @@
+"""Results as NIST SP 1500-100 V2 Election Results Reporting JSON (ElectionReport).
+
+The reporting units are the jurisdiction and each participating precinct; every selection has a
+vote count per precinct and a total; over- and undervotes and ballots cast likewise. Everything is
+built in a fixed order, and a certified election's GeneratedDate is its certification time, so the
+same certified election always exports the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from portal.reports.queries import Canvass
+
+JURISDICTION = "gpu-jurisdiction"
+KIND_TO_TYPE = {"general": "general", "primary": "primary", "special": "special", "organisational": "other"}
+
+
+def _text(value: str) -> dict:
+    return {
+        "@type": "ElectionResults.InternationalizedText",
+        "Text": [{"@type": "ElectionResults.LanguageString", "Content": value, "Language": "en"}],
+    }
+
+
+def _gpu(precinct_id: int) -> str:
+    return f"gpu-precinct-{precinct_id}"
+
+
+def _counts(per_precinct: dict[int, int], precincts) -> list[dict]:
+    counts = [
+        {
+            "@type": "ElectionResults.VoteCounts",
+            "GpUnitId": JURISDICTION,
+            "Type": "total",
+            "Count": sum(per_precinct.values()),
+        }
+    ]
+    counts += [
+        {
+            "@type": "ElectionResults.VoteCounts",
+            "GpUnitId": _gpu(p.id),
+            "Type": "total",
+            "Count": per_precinct[p.id],
+        }
+        for p in precincts
+        if p.id in per_precinct
+    ]
+    return counts
+
+
+def election_report(
+    canvass: Canvass, *, issuer: str, issuer_abbreviation: str, jurisdiction: str, vendor: str
+) -> dict:
+    election = canvass.election
+    generated = (canvass.certified_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    precincts = canvass.precincts
+    units = [
+        {
+            "@id": JURISDICTION,
+            "@type": "ElectionResults.ReportingUnit",
+            "Type": "county",
+            "Name": _text(jurisdiction),
+            "ComposingGpUnitIds": [_gpu(p.id) for p in precincts],
+            "VotersRegistered": sum(canvass.registered.get(p.id, 0) for p in precincts),
+            "VotersParticipated": sum(canvass.checked_in.get(p.id, 0) for p in precincts),
+        }
+    ]
+    units += [
+        {
+            "@id": _gpu(p.id),
+            "@type": "ElectionResults.ReportingUnit",
+            "Type": "precinct",
+            "Name": _text(f"{p.code} {p.name}"),
+            "VotersRegistered": canvass.registered.get(p.id, 0),
+            "VotersParticipated": canvass.checked_in.get(p.id, 0),
+        }
+        for p in precincts
+    ]
+    parties = [
+        {
+            "@id": f"party-{party.id}",
+            "@type": "ElectionResults.Party",
+            "Name": _text(party.name),
+            "Abbreviation": _text(party.abbreviation),
+            "Color": party.colour.lstrip("#"),
+        }
+        for party in canvass.parties
+    ]
+    candidates, contests = [], []
+    for contest in canvass.contests:
+        selections = []
+        for order, candidate in enumerate(canvass.candidates[contest.id], start=1):
+            per_precinct = {
+                p.id: canvass.votes[(candidate.id, p.id)]
+                for p in precincts
+                if (candidate.id, p.id) in canvass.votes
+            }
+            counts = _counts(per_precinct, precincts)
+            if contest.is_measure:
+                selections.append(
+                    {
+                        "@id": f"selection-{candidate.id}",
+                        "@type": "ElectionResults.BallotMeasureSelection",
+                        "Selection": _text(candidate.ballot_name),
+                        "SequenceOrder": order,
+                        "VoteCounts": counts,
+                    }
+                )
+                continue
+            entry = {
+                "@id": f"candidate-{candidate.id}",
+                "@type": "ElectionResults.Candidate",
+                "BallotName": _text(candidate.ballot_name),
+            }
+            if candidate.party_id:
+                entry["PartyId"] = f"party-{candidate.party_id}"
+            if candidate.status == "withdrawn":
+                entry["PreElectionStatus"] = "withdrawn"
+            candidates.append(entry)
+            selections.append(
+                {
+                    "@id": f"selection-{candidate.id}",
+                    "@type": "ElectionResults.CandidateSelection",
+                    "CandidateIds": [f"candidate-{candidate.id}"],
+                    "IsWriteIn": candidate.write_in,
+                    "SequenceOrder": order,
+                    "VoteCounts": counts,
+                }
+            )
+        reported = [p for p in precincts if (contest.id, p.id) in canvass.totals]
+        over, under = (
+            {p.id: canvass.totals[(contest.id, p.id)][1] for p in reported},
+            {p.id: canvass.totals[(contest.id, p.id)][2] for p in reported},
+        )
+        other = [
+            {
+                "@type": "ElectionResults.OtherCounts",
+                "GpUnitId": JURISDICTION,
+                "Overvotes": sum(over.values()),
+                "Undervotes": sum(under.values()),
+            }
+        ]
+        other += [
+            {
+                "@type": "ElectionResults.OtherCounts",
+                "GpUnitId": _gpu(p.id),
+                "Overvotes": over[p.id],
+                "Undervotes": under[p.id],
+            }
+            for p in reported
+        ]
+        entry = {
+            "@id": f"contest-{contest.id}",
+            "@type": "ElectionResults.BallotMeasureContest"
+            if contest.is_measure
+            else "ElectionResults.CandidateContest",
+            "ElectionDistrictId": JURISDICTION,
+            "Name": contest.office_title,
+            "SequenceOrder": contest.ballot_order,
+            "ContestSelection": selections,
+            "OtherCounts": other,
+            "SubUnitsReported": len(reported),
+            "TotalSubUnits": sum(1 for p in precincts if (contest.id, p.id) in canvass.on_ballot),
+        }
+        if not contest.is_measure:
+            entry["VotesAllowed"] = contest.vote_for
+            entry["NumberElected"] = contest.vote_for
+        contests.append(entry)
+    ballots: dict[int, int] = {}
+    for (_, precinct_id), (cast, _, _, _) in canvass.totals.items():
+        ballots[precinct_id] = max(ballots.get(precinct_id, 0), cast)  # a ballot carries every contest
+    ballot_counts = [
+        {
+            "@type": "ElectionResults.BallotCounts",
+            "GpUnitId": JURISDICTION,
+            "Type": "total",
+            "BallotsCast": sum(ballots.values()),
+        }
+    ]
+    ballot_counts += [
+        {
+            "@type": "ElectionResults.BallotCounts",
+            "GpUnitId": _gpu(p.id),
+            "Type": "total",
+            "BallotsCast": ballots[p.id],
+        }
+        for p in precincts
+        if p.id in ballots
+    ]
+    day = election.election_date.isoformat()
+    return {
+        "@type": "ElectionResults.ElectionReport",
+        "Format": "precinct-level",
+        "GeneratedDate": generated.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "Issuer": issuer,
+        "IssuerAbbreviation": issuer_abbreviation,
+        "SequenceStart": 1,
+        "SequenceEnd": 1,
+        "Status": canvass.status,
+        "VendorApplicationId": vendor,
+        "GpUnit": units,
+        "Party": parties,
+        "Election": [
+            {
+                "@type": "ElectionResults.Election",
+                "ElectionScopeId": JURISDICTION,
+                "Name": _text(election.name),
+                "StartDate": day,
+                "EndDate": day,
+                "Type": KIND_TO_TYPE[election.kind],
+                "Candidate": candidates,
+                "Contest": contests,
+                "BallotCounts": ballot_counts,
+                **({"OtherType": election.kind} if KIND_TO_TYPE[election.kind] == "other" else {}),
+            }
+        ],
+    }
+
+
+def dumps(report: dict) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,180 @@
+"""Standard exports: NIST SP 1500-100 JSON (validated against the official schema) and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from sqlalchemy import text
+
+from portal.db import transaction
+
+SCHEMA = (
+    Path(__file__).resolve().parent.parent.parent
+    / "shared"
+    / "standards"
+    / "NIST_V2_election_results_reporting.json"
+)
+
+
+@pytest.fixture(scope="module")
+def validator():
+    if not SCHEMA.exists():
+        pytest.fail(f"the NIST schema is expected at {SCHEMA}")
+    return jsonschema.Draft4Validator(json.loads(SCHEMA.read_text()))
+
+
+@pytest.fixture
+def reported(create_election, create_party, client_as, db_call, run):
+    """An election with a candidate contest (a party, a write-in, a withdrawn candidate), a measure,
+    and returns from one of its two precincts."""
+    from portal.contests.queries import create_contest, update_candidate
+
+    made = create_election(
+        status="open", precincts=2, contests=[("Mayor", 1, ["Ann Able", "=SUM(A1)", "Wes Write"])]
+    )
+    party = create_party(name="Forward", abbreviation="FWD", colour="#12ab34")
+    ann, formula, writein = made.candidates
+    db_call(
+        update_candidate,
+        actor=made.actor,
+        election_id=made.election.id,
+        candidate_id=ann.id,
+        seen_version=ann.version,
+        code=ann.code,
+        ballot_name=ann.ballot_name,
+        party_id=party.id,
+        status="qualified",
+        write_in=False,
+    )
+
+    async def adjust():
+        async with transaction() as db:
+            await db.execute(
+                text("UPDATE election SET status = 'draft' WHERE id = :e"), {"e": made.election.id}
+            )
+        async with transaction() as db:
+            await create_contest(
+                db,
+                actor=made.actor,
+                election_id=made.election.id,
+                office_title="Question 1",
+                vote_for=1,
+                is_measure=True,
+                precinct_ids=None,
+            )
+            await db.execute(text("UPDATE candidate SET write_in = true WHERE id = :c"), {"c": writein.id})
+            await db.execute(
+                text("UPDATE candidate SET status = 'withdrawn' WHERE id = :c"), {"c": formula.id}
+            )
+            await db.execute(
+                text("UPDATE election SET status = 'open', kind = 'organisational' WHERE id = :e"),
+                {"e": made.election.id},
+            )
+
+    run(adjust())
+    clerk = client_as("clerk")
+    page = clerk.get(f"/elections/{made.election.id}/returns/{made.precincts[0].id}").text
+    import re
+
+    names = re.findall(r'name="(c\d+_\w+)"', page)
+    values = {}
+    for name in names:
+        values[name] = "0"
+    mayor, question = made.contests[0].id, max(int(n.split("_")[0][1:]) for n in names)
+    values.update(
+        {
+            f"c{mayor}_{ann.id}": "60",
+            f"c{mayor}_{writein.id}": "5",
+            f"c{mayor}_overvotes": "1",
+            f"c{mayor}_undervotes": "4",
+            f"c{mayor}_ballots_cast": "70",
+        }
+    )
+    yes, no = [n for n in names if n.startswith(f"c{question}_") and n.split("_")[1].isdigit()]
+    values.update({yes: "40", no: "25", f"c{question}_undervotes": "5", f"c{question}_ballots_cast": "70"})
+    assert (
+        clerk.post(f"/elections/{made.election.id}/returns/{made.precincts[0].id}", data=values).status_code
+        == 303
+    )
+    return made
+
+
+def test_nist_export_validates_against_the_official_schema(reported, client_as, validator):
+    response = client_as("observer").get(f"/elections/{reported.election.id}/reports/results.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    report = response.get_json()
+    errors = [f"{list(e.path)}: {e.message[:200]}" for e in validator.iter_errors(report)]
+    assert errors == []
+    assert report["Status"] == "unofficial-partial" and report["Format"] == "precinct-level"
+    election = report["Election"][0]
+    assert election["Type"] == "other" and election["OtherType"] == "organisational"
+    mayor, question = election["Contest"]
+    assert mayor["@type"] == "ElectionResults.CandidateContest" and mayor["VotesAllowed"] == 1
+    assert question["@type"] == "ElectionResults.BallotMeasureContest"
+    assert (mayor["SubUnitsReported"], mayor["TotalSubUnits"]) == (1, 2)
+    ann = mayor["ContestSelection"][0]
+    assert ann["VoteCounts"][0] == {
+        "@type": "ElectionResults.VoteCounts",
+        "GpUnitId": "gpu-jurisdiction",
+        "Type": "total",
+        "Count": 60,
+    }
+    assert mayor["ContestSelection"][2]["IsWriteIn"] is True
+    assert mayor["OtherCounts"][0]["Overvotes"] == 1 and mayor["OtherCounts"][0]["Undervotes"] == 4
+    parties = {p["Abbreviation"]["Text"][0]["Content"]: p["Color"] for p in report["Party"]}
+    assert parties == {"FWD": "12ab34"}
+    assert {c["BallotName"]["Text"][0]["Content"]: c.get("PreElectionStatus") for c in election["Candidate"]}[
+        "=SUM(A1)"
+    ] == "withdrawn"
+    units = {u["@id"]: u for u in report["GpUnit"]}
+    assert units["gpu-jurisdiction"]["Type"] == "county" and len(units) == 3
+    assert election["BallotCounts"][0]["BallotsCast"] == 70
+
+
+def test_certified_exports_are_byte_for_byte_reproducible(reported, client_as, app, validator):
+    async def certify():
+        async with transaction() as db:
+            await db.execute(
+                text("UPDATE election SET status = 'certified' WHERE id = :e"), {"e": reported.election.id}
+            )
+
+    from portal import aio
+
+    with app.app_context():
+        aio.run(certify())
+    observer = client_as("observer")
+    base = f"/elections/{reported.election.id}/reports"
+    first_json, second_json = (
+        observer.get(f"{base}/results.json").data,
+        observer.get(f"{base}/results.json").data,
+    )
+    first_csv, second_csv = observer.get(f"{base}/canvass.csv").data, observer.get(f"{base}/canvass.csv").data
+    assert first_json == second_json and first_csv == second_csv
+    report = json.loads(first_json)
+    assert report["Status"] == "certified" and list(validator.iter_errors(report)) == []
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["export-results", str(reported.election.id)]).output.encode() == first_json
+
+
+def test_canvass_csv_is_formula_safe(reported, client_as):
+    body = (
+        client_as("observer")
+        .get(f"/elections/{reported.election.id}/reports/canvass.csv")
+        .get_data(as_text=True)
+    )
+    rows = list(csv.reader(io.StringIO(body)))
+    assert rows[0] == ["precinct", "precinct_name", "contest", "choice", "party", "votes", "status"]
+    choices = [row[3] for row in rows[1:]]
+    assert "'=SUM(A1)" in choices and "=SUM(A1)" not in choices
+    assert [rows[1][3], rows[1][4], rows[1][5], rows[1][6]] == ["Ann Able", "FWD", "60", "entered"]
+    assert any(row[3] == "Ballots cast" and row[5] == "70" for row in rows)
+
+
+def test_cli_export_unknown_election(app):
+    result = app.test_cli_runner().invoke(args=["export-results", "9999"])
+    assert result.exit_code != 0 and "no election 9999" in result.output
