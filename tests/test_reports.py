@@ -178,3 +178,92 @@ def test_canvass_csv_is_formula_safe(reported, client_as):
 def test_cli_export_unknown_election(app):
     result = app.test_cli_runner().invoke(args=["export-results", "9999"])
     assert result.exit_code != 0 and "no election 9999" in result.output
+
+
+REPORT_NAMES = ("summary", "canvass", "turnout", "certification")
+
+
+@pytest.mark.parametrize("role", ["observer", "clerk", "manager", "admin"])
+def test_every_report_for_every_role(reported, client_as, role):
+    client = client_as(role)
+    index = client.get(f"/elections/{reported.election.id}/reports").text
+    for name in REPORT_NAMES:
+        assert f"/reports/{name}" in index
+        page = client.get(f"/elections/{reported.election.id}/reports/{name}")
+        assert page.status_code == 200, name
+        assert "UNOFFICIAL" in page.text and "Printed" in page.text
+        assert "/edit" not in page.text and "hx-post" not in page.text  # reports read, nobody edits
+
+
+def test_report_figures(reported, client_as):
+    client = client_as("observer")
+    base = f"/elections/{reported.election.id}/reports"
+    summary = client.get(f"{base}/summary").text
+    assert "Ann Able" in summary and ">60<" in summary and "92.31" in summary  # 60 of 65 candidate votes
+    canvass = client.get(f"{base}/canvass").text
+    assert reported.precincts[0].code in canvass and "—" in canvass  # the other precinct has not reported
+    certification = client.get(f"{base}/certification").text
+    assert (
+        certification.count('class="signature-line"') == 3
+        and "Chair, County Board of Elections" in certification
+    )
+    assert "0 / 2 verified" in certification
+
+
+def test_wide_contests_are_split(create_election, client_as):
+    made = create_election(
+        status="open", precincts=1, contests=[("Council", 3, [f"Person {n}" for n in range(19)])]
+    )
+    canvass = client_as("observer").get(f"/elections/{made.election.id}/reports/canvass").text
+    assert "part 1 of 3" in canvass and "part 3 of 3" in canvass
+    assert canvass.count('class="table table-sm table-bordered report-table canvass-table"') == 3
+
+
+@pytest.mark.browser
+def test_reports_print_to_pdf(reported, live_server, browser, create_user, tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.browser import SCREENSHOTS
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("poppler-utils is not installed")
+    user = create_user("observer")
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/login")
+    page.fill("#username", user.username)
+    page.fill("#password", "correct horse battery staple")
+    page.click("button.w-100")
+    page.wait_for_url(f"{live_server.url}/")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    for name in REPORT_NAMES:
+        page.goto(f"{live_server.url}/elections/{reported.election.id}/reports/{name}")
+        page.emulate_media(media="print")
+        for paper in ("A4", "Letter"):
+            pdf = tmp_path / f"{name}-{paper}.pdf"
+            page.pdf(path=str(pdf), format=paper, print_background=True)
+            content = subprocess.run(
+                ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True
+            ).stdout
+            assert "UNOFFICIAL" in content and reported.election.name in content, (name, paper)
+            assert (
+                "Page 1 of" in content
+                and "Sign out" not in content
+                and "Print" not in content.split("Printed")[0]
+            )
+            subprocess.run(
+                [
+                    "pdftoppm",
+                    "-png",
+                    "-r",
+                    "60",
+                    "-f",
+                    "1",
+                    "-l",
+                    "1",
+                    str(pdf),
+                    str(SCREENSHOTS / f"report-{name}-{paper}"),
+                ],
+                check=True,
+            )
+        assert "Ann Able" in content or name == "turnout"

@@ -152,3 +152,16 @@ async def canvass(session: AsyncSession, election_id: int) -> Canvass:
 
 
 __all__ = ["Canvass", "PrecinctReturn", "canvass"]
+
+
+async def check_ins_by_method(session: AsyncSession, election_id: int) -> dict[int, dict[str, int]]:
+    """precinct id -> {method: check-ins}."""
+    rows = await session.execute(
+        select(CheckIn.precinct_id, CheckIn.method, func.count())
+        .where(CheckIn.election_id == election_id)
+        .group_by(CheckIn.precinct_id, CheckIn.method)
+    )
+    found: dict[int, dict[str, int]] = {}
+    for precinct_id, method, count in rows.tuples():
+        found.setdefault(precinct_id, {})[method] = count
+    return found

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, abort, current_app
 
 from portal import __version__
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading
 from portal.elections.queries import get_election
+from portal.rendering import render
 from portal.reports import exports, nist
 from portal.reports.queries import canvass
 
@@ -47,3 +48,56 @@ async def canvass_csv(election_id: int):
         await get_election(db, election_id)
         data = await canvass(db, election_id)
     return _download(exports.canvass_csv(data), "text/csv", f"election-{election_id}-canvass.csv")
+
+
+REPORTS = {
+    "summary": "Summary of results",
+    "canvass": "Statement of votes cast by precinct",
+    "turnout": "Turnout by precinct",
+    "certification": "Certification of results",
+}
+CANVASS_COLUMNS = 8  # candidates per canvass table: wider contests continue in another table
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+
+
+@bp.get("")
+@allow(*EVERY_ROLE)
+async def index(election_id: int):
+    async with reading() as db:
+        election = await get_election(db, election_id)
+    return render("reports/index.html", election=election, reports=REPORTS)
+
+
+@bp.get("/<name>")
+@allow(*EVERY_ROLE)
+async def report(election_id: int, name: str):
+    if name not in REPORTS:
+        abort(404, "No such report.")
+    from datetime import UTC, datetime
+
+    from portal.reports.queries import check_ins_by_method
+    from portal.returns.queries import precinct_statuses
+    from portal.tally.queries import contest_tallies
+
+    async with reading() as db:
+        await get_election(db, election_id)
+        data = await canvass(db, election_id)
+        tallies = await contest_tallies(db, election_id) if name in ("summary", "certification") else []
+        methods = await check_ins_by_method(db, election_id) if name == "turnout" else {}
+        statuses = await precinct_statuses(db, election_id) if name == "certification" else []
+    return render(
+        f"reports/{name}.html",
+        election=data.election,
+        canvass=data,
+        tallies=tallies,
+        methods=methods,
+        statuses=statuses,
+        title=REPORTS[name],
+        chunks=_chunks,
+        columns=CANVASS_COLUMNS,
+        printed_at=datetime.now(UTC),
+        board=current_app.config.get("CANVASS_BOARD", []),
+    )

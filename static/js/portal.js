@@ -46,6 +46,10 @@
     if (first) { first.focus(); }
   });
 
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-print]")) { window.print(); }
+  });
+
   document.body.addEventListener("htmx:sendError", function () {
     addToast("The portal did not answer. Check the connection; nothing was saved.");
   });
