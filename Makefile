@@ -53,7 +53,7 @@ format: install
 
 bench: install
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python voters.py && ../$(BIN)/python imports.py \
-		&& ../$(BIN)/python tally.py
+		&& ../$(BIN)/python tally.py && ../$(BIN)/python reports.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
