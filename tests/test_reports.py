@@ -153,8 +153,9 @@ def test_certified_exports_are_byte_for_byte_reproducible(reported, client_as, a
         observer.get(f"{base}/results.json").data,
         observer.get(f"{base}/results.json").data,
     )
-    first_csv, second_csv = observer.get(f"{base}/canvass.csv").data, observer.get(f"{base}/canvass.csv").data
-    assert first_json == second_json and first_csv == second_csv
+    assert first_json == second_json
+    for name in ("canvass", "summary", "turnout"):
+        assert observer.get(f"{base}/{name}.csv").data == observer.get(f"{base}/{name}.csv").data, name
     report = json.loads(first_json)
     assert report["Status"] == "certified" and list(validator.iter_errors(report)) == []
     runner = app.test_cli_runner()
@@ -267,3 +268,20 @@ def test_reports_print_to_pdf(reported, live_server, browser, create_user, tmp_p
                 check=True,
             )
         assert "Ann Able" in content or name == "turnout"
+
+
+def test_summary_and_turnout_csv(reported, client_as):
+    client = client_as("observer")
+    base = f"/elections/{reported.election.id}/reports"
+    summary = list(csv.reader(io.StringIO(client.get(f"{base}/summary.csv").get_data(as_text=True))))
+    assert summary[0] == ["contest", "choice", "party", "votes", "percent"]
+    assert ["Mayor", "Ann Able", "FWD", "60", "92.31"] in summary and [
+        "Mayor",
+        "'=SUM(A1)",
+        "",
+        "0",
+        "0.00",
+    ] in summary
+    turnout = list(csv.reader(io.StringIO(client.get(f"{base}/turnout.csv").get_data(as_text=True))))
+    assert turnout[0][:3] == ["precinct", "precinct_name", "registered"] and len(turnout) == 3
+    assert client.get(f"{base}/voters.csv").status_code == 404

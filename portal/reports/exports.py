@@ -44,3 +44,49 @@ def canvass_csv(canvass: Canvass) -> str:
                     ]
                 )
     return buffer.getvalue()
+
+
+def _csv(header: list[str], rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([neutralise(v) for v in row] for row in rows)
+    return buffer.getvalue()
+
+
+def summary_csv(canvass: Canvass) -> str:
+    parties = {p.id: p.abbreviation for p in canvass.parties}
+    rows = []
+    for contest in canvass.contests:
+        people = canvass.candidates[contest.id]
+        candidate_votes = sum(canvass.candidate_total(c.id) for c in people)
+        for c in people:
+            votes = canvass.candidate_total(c.id)
+            share = f"{100 * votes / candidate_votes:.2f}" if candidate_votes else "0.00"
+            rows.append((contest.office_title, c.ballot_name, parties.get(c.party_id, ""), votes, share))
+        ballots, over, under = canvass.contest_total(contest.id)
+        rows += [
+            (contest.office_title, "Overvotes", "", over, ""),
+            (contest.office_title, "Undervotes", "", under, ""),
+            (contest.office_title, "Ballots cast", "", ballots, ""),
+        ]
+    return _csv(["contest", "choice", "party", "votes", "percent"], rows)
+
+
+def turnout_csv(canvass: Canvass, methods: dict[int, dict[str, int]]) -> str:
+    keys = ("in_person", "early", "mail", "provisional")
+    rows = []
+    for precinct in canvass.precincts:
+        counts = methods.get(precinct.id, {})
+        registered, total = canvass.registered.get(precinct.id, 0), sum(counts.values())
+        rows.append(
+            (
+                precinct.code,
+                precinct.name,
+                registered,
+                *(counts.get(k, 0) for k in keys),
+                total,
+                f"{100 * total / registered:.1f}" if registered else "0.0",
+            )
+        )
+    return _csv(["precinct", "precinct_name", "registered", *keys, "checked_in", "percent"], rows)

@@ -41,13 +41,28 @@ async def results_json(election_id: int):
     )
 
 
-@bp.get("/canvass.csv")
+CSV_REPORTS = ("canvass", "summary", "turnout")
+
+
+@bp.get("/<name>.csv")
 @allow(*EVERY_ROLE)
-async def canvass_csv(election_id: int):
+async def report_csv(election_id: int, name: str):
+    from portal.reports.queries import check_ins_by_method
+
+    if name not in CSV_REPORTS:
+        abort(404, "No such CSV report.")
     async with reading() as db:
         await get_election(db, election_id)
         data = await canvass(db, election_id)
-    return _download(exports.canvass_csv(data), "text/csv", f"election-{election_id}-canvass.csv")
+        methods = await check_ins_by_method(db, election_id) if name == "turnout" else {}
+    body = (
+        exports.canvass_csv(data)
+        if name == "canvass"
+        else exports.summary_csv(data)
+        if name == "summary"
+        else exports.turnout_csv(data, methods)
+    )
+    return _download(body, "text/csv", f"election-{election_id}-{name}.csv")
 
 
 REPORTS = {
