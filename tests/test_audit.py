@@ -101,3 +101,23 @@ def test_cli_audit_verify(app, client_as):
     client_as("admin")
     result = app.test_cli_runner().invoke(args=["audit", "verify"])
     assert result.exit_code == 0 and "audit chain intact" in result.output
+
+
+def test_audit_report_by_date_with_csv(client_as, create_user, run):
+    import csv
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    create_user("clerk", username="dated-user")
+    manager = client_as("manager")
+    today = datetime.now(UTC).date()
+    page = manager.get(f"/audit?since={today.isoformat()}&until={today.isoformat()}&entity=user").text
+    assert "dated-user" in page and "data-print" in page
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    assert "No event matches" in manager.get(f"/audit?since={tomorrow}", headers=HX).text
+    assert "dated-user" in manager.get("/audit?since=not-a-date&entity=user").text  # a bad date is ignored
+    body = manager.get(f"/audit/events.csv?entity=user&since={today.isoformat()}").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(body)))
+    assert rows[0][:4] == ["id", "time_utc", "user", "action"]
+    assert any("dated-user" in row[7] for row in rows[1:])
+    assert client_as("observer").get("/audit/events.csv").status_code == 403

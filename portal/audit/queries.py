@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, or_, select, text
@@ -141,7 +141,16 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
     return ChainReport(count)
 
 
-def _filtered(query: Select, *, q: str, user: str, entity: str, action: str) -> Select:
+def _filtered(
+    query: Select,
+    *,
+    q: str,
+    user: str,
+    entity: str,
+    action: str,
+    since: date | None = None,
+    until: date | None = None,
+) -> Select:
     if user:
         query = query.where(AuditEvent.username == user)
     if entity:
@@ -151,6 +160,12 @@ def _filtered(query: Select, *, q: str, user: str, entity: str, action: str) -> 
     if q:
         query = query.where(
             or_(AuditEvent.entity_id == q, AuditEvent.action.startswith(q), AuditEvent.username == q)
+        )
+    if since:
+        query = query.where(AuditEvent.created_at >= datetime.combine(since, time.min, UTC))
+    if until:
+        query = query.where(
+            AuditEvent.created_at < datetime.combine(until + timedelta(days=1), time.min, UTC)
         )
     return query
 
@@ -162,11 +177,15 @@ async def search_events(
     user: str = "",
     entity: str = "",
     action: str = "",
+    since: date | None = None,
+    until: date | None = None,
     before_id: int | None = None,
     limit: int = 50,
 ) -> list[AuditEvent]:
-    """Newest first, keyset-paged by id."""
-    query = _filtered(select(AuditEvent), q=q, user=user, entity=entity, action=action)
+    """Newest first, keyset-paged by id; `since`/`until` are whole days (UTC), both included."""
+    query = _filtered(
+        select(AuditEvent), q=q, user=user, entity=entity, action=action, since=since, until=until
+    )
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
     return list((await session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit))).all())
