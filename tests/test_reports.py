@@ -285,3 +285,49 @@ def test_summary_and_turnout_csv(reported, client_as):
     turnout = list(csv.reader(io.StringIO(client.get(f"{base}/turnout.csv").get_data(as_text=True))))
     assert turnout[0][:3] == ["precinct", "precinct_name", "registered"] and len(turnout) == 3
     assert client.get(f"{base}/voters.csv").status_code == 404
+
+
+def test_running_header_stylesheet_escapes_the_election_name(create_election, client_as):
+    made = create_election(name='The "Big" \\ Vote\nNext', status="open", precincts=1)
+    css = client_as("observer").get(f"/elections/{made.election.id}/reports/summary/page.css")
+    assert css.status_code == 200 and css.mimetype == "text/css"
+    assert 'content: "Summary of results · The \\"Big\\" \\\\ Vote Next"' in css.text
+    assert "UNOFFICIAL · printed" in css.text
+    assert (
+        client_as("observer").get(f"/elections/{made.election.id}/reports/nope/page.css").status_code == 404
+    )
+
+
+@pytest.mark.browser
+def test_every_printed_page_has_the_running_header(
+    create_election, live_server, browser, create_user, tmp_path
+):
+    import shutil
+    import subprocess
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("poppler-utils is not installed")
+    made = create_election(status="open", precincts=60)
+    user = create_user("observer")
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/login")
+    page.fill("#username", user.username)
+    page.fill("#password", "correct horse battery staple")
+    page.click("button.w-100")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/elections/{made.election.id}/reports/canvass")
+    page.emulate_media(media="print")
+    pdf = tmp_path / "canvass.pdf"
+    page.pdf(path=str(pdf), format="A4")
+    pages = int(
+        subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True)
+        .stdout.split("Pages:")[1]
+        .split()[0]
+    )
+    assert pages >= 2
+    for number in range(1, pages + 1):
+        text = subprocess.run(
+            ["pdftotext", "-f", str(number), "-l", str(number), str(pdf), "-"], capture_output=True, text=True
+        ).stdout
+        assert "UNOFFICIAL · printed" in text and f"Page {number} of {pages}" in text, number
+        assert "Statement of votes cast by precinct" in text

@@ -113,6 +113,35 @@ async def report(election_id: int, name: str):
         title=REPORTS[name],
         chunks=_chunks,
         columns=CANVASS_COLUMNS,
+        name=name,
+        csv_reports=CSV_REPORTS,
         printed_at=datetime.now(UTC),
         board=current_app.config.get("CANVASS_BOARD", []),
     )
+
+
+def _css_string(value: str) -> str:
+    """A CSS string literal: quotes, backslashes and line breaks escaped."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("\r", " ")
+    return f'"{escaped}"'
+
+
+@bp.get("/<name>/page.css")
+@allow(*EVERY_ROLE)
+async def page_css(election_id: int, name: str):
+    """The running header of a printed report, in @page margin boxes on every page (a stylesheet,
+    because the Content-Security-Policy allows no inline style)."""
+    from datetime import UTC, datetime
+
+    if name not in REPORTS:
+        abort(404, "No such report.")
+    async with reading() as db:
+        election = await get_election(db, election_id)
+    state = "CERTIFIED" if election.status == "certified" else "UNOFFICIAL"
+    left = f"{REPORTS[name]} · {election.name}"
+    right = f"{state} · printed {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    css = (
+        f"@page {{ @top-left {{ content: {_css_string(left)}; font-size: 8pt; }}"
+        f" @top-right {{ content: {_css_string(right)}; font-size: 8pt; font-weight: bold; }} }}\n"
+    )
+    return Response(css, mimetype="text/css", headers={"Cache-Control": "no-store"})
