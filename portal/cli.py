@@ -138,22 +138,27 @@ audit_cli = AppGroup("audit", help="The audit trail.")
 @audit_cli.command("verify")
 @with_appcontext
 def audit_verify() -> None:
-    """Recompute the hash chain of every audit event; exit 1 at the first break."""
+    """Recompute the hash chain of every audit event, and the SHA-256 of every certified canvass
+    against its content and its certification event; exit 1 on any break."""
     from portal.audit.queries import verify_chain
+    from portal.reports.queries import certified_results_intact
 
     async def go():
         async with reading() as db:
-            return await verify_chain(db)
+            return await verify_chain(db), await certified_results_intact(db)
 
     try:
-        report = aio.run(go())
+        report, certified_problems = aio.run(go())
     finally:
         _dispose()
     if report.intact:
         click.echo(f"audit chain intact: {report.events:,} events")
-        return
-    click.echo(f"audit chain BROKEN at event {report.broken_at}: {report.reason}", err=True)
-    sys.exit(1)
+    else:
+        click.echo(f"audit chain BROKEN at event {report.broken_at}: {report.reason}", err=True)
+    for problem in certified_problems:
+        click.echo(problem, err=True)
+    if not report.intact or certified_problems:
+        sys.exit(1)
 
 
 @click.command("import-voters")

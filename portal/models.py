@@ -182,6 +182,8 @@ class ElectionPrecinct(Base):
 
     election_id: Mapped[int] = mapped_column(ForeignKey("election.id", ondelete="CASCADE"), primary_key=True)
     precinct_id: Mapped[int] = mapped_column(ForeignKey("precinct.id"), primary_key=True)
+    # Active voters when the polls closed: the turnout denominator from then on (NULL while open).
+    registered: Mapped[int | None] = mapped_column(Integer)
 
 
 class Contest(Versioned, Base):
@@ -407,6 +409,20 @@ class AuditEvent(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class CertifiedResult(Base):
+    """The canvass as it stood when the election was certified: every name and figure the reports
+    and exports print, frozen (a trigger refuses UPDATE and DELETE), with the SHA-256 of its
+    canonical JSON, which the certification's audit event carries too."""
+
+    __tablename__ = "certified_result"
+
+    election_id: Mapped[int] = mapped_column(ForeignKey("election.id"), primary_key=True)
+    certified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    certified_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    record: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    sha256: Mapped[str] = mapped_column(String(64))
 
 
 IMPORT_STATUSES = ("uploaded", "staging", "validating", "invalid", "validated", "loading", "loaded", "failed")

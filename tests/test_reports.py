@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -335,3 +336,262 @@ def test_every_printed_page_has_the_running_header(
         ).stdout
         assert "UNOFFICIAL · printed" in text and f"Page {number} of {pages}" in text, number
         assert "Statement of votes cast by precinct" in text
+
+
+@pytest.fixture
+def certified(create_election, create_party, create_voters, client_as, db_call):
+    """An election certified through the real lifecycle: voters on the roll, check-ins by two methods,
+    returns entered by one clerk and verified by another in both precincts, closed, then certified."""
+    from portal.contests.queries import update_candidate
+    from tests.conftest import HX
+
+    made = create_election(status="open", precincts=2)
+    party = create_party(name="Forward", abbreviation="FWD", colour="#12ab34")
+    ann = made.candidates[0]
+    db_call(
+        update_candidate,
+        actor=made.actor,
+        election_id=made.election.id,
+        candidate_id=ann.id,
+        seen_version=ann.version,
+        code=ann.code,
+        ballot_name=ann.ballot_name,
+        party_id=party.id,
+        status="qualified",
+        write_in=False,
+    )
+    voters = [create_voters(count=4, precinct=p) for p in made.precincts]
+    clerk, checker, manager = client_as("clerk"), client_as("clerk"), client_as("manager")
+    for voter_id, method in zip(voters[0][:3], ("in_person", "in_person", "mail"), strict=True):
+        assert (
+            clerk.post(
+                f"/check-in/{made.election.id}/voters/{voter_id}", data={"method": method}, headers=HX
+            ).status_code
+            == 200
+        )
+    contest = made.contests[0]
+    ann, bob = made.candidates
+    for precinct, (a, b) in zip(made.precincts, ((2, 1), (0, 0)), strict=True):
+        base = f"/elections/{made.election.id}/returns/{precinct.id}"
+        ballots = a + b
+        data = {
+            f"c{contest.id}_{ann.id}": a,
+            f"c{contest.id}_{bob.id}": b,
+            f"c{contest.id}_overvotes": 0,
+            f"c{contest.id}_undervotes": 0,
+            f"c{contest.id}_ballots_cast": ballots,
+        }
+        assert clerk.post(base, data={k: str(v) for k, v in data.items()}).status_code == 303
+        checker.post(f"{base}/verify", data={"mode": "confirm", f"revision_{contest.id}": "1"})
+    for to in ("closed", "certified"):
+        response = manager.post(f"/elections/{made.election.id}/status", data={"to": to}, headers=HX)
+        assert response.status_code == 200, response.text
+    made.party = party
+    made.voters = voters
+    return made
+
+
+def _report_bodies(client, election_id: int) -> dict[str, bytes]:
+    """Every download and every report page of an election; the pages without their print time."""
+    import re
+
+    base = f"/elections/{election_id}/reports"
+    found = {"results.json": client.get(f"{base}/results.json").data}
+    for name in ("canvass", "summary", "turnout"):
+        found[f"{name}.csv"] = client.get(f"{base}/{name}.csv").data
+    for name in REPORT_NAMES:
+        page = client.get(f"{base}/{name}").get_data(as_text=True)
+        body = page.split('<div class="report">', 1)[1].split("</main>", 1)[0]
+        found[name] = re.sub(r"Printed \d{4}-\d\d-\d\d \d\d:\d\d UTC", "Printed …", body).encode()
+    return found
+
+
+def test_certified_reports_do_not_change_when_the_world_does(
+    certified, client_as, create_voters, db_call, run, validator
+):
+    """The roll grows, a precinct and a party are renamed: the certified reports stay the same bytes
+    (the canvass is frozen at certification, registration when the polls closed)."""
+    from portal.parties.queries import update_party
+    from portal.precincts.queries import update_precinct
+
+    observer = client_as("observer")
+    before = _report_bodies(observer, certified.election.id)
+    report = json.loads(before["results.json"])
+    assert report["Status"] == "certified" and list(validator.iter_errors(report)) == []
+    units = {u["@id"]: u for u in report["GpUnit"]}
+    assert units["gpu-jurisdiction"]["VotersRegistered"] == 8
+    assert units["gpu-jurisdiction"]["VotersParticipated"] == 3
+    turnout = before["turnout.csv"].decode().splitlines()
+    assert turnout[1].split(",")[2:] == ["4", "2", "0", "1", "0", "3", "75.0"]
+
+    create_voters(count=5, precinct=certified.precincts[0])
+    precinct = certified.precincts[0]
+    db_call(
+        update_precinct,
+        actor=certified.actor,
+        precinct_id=precinct.id,
+        seen_version=precinct.version,
+        data={"code": "Z-999", "name": "Renamed Hall", "polling_place": "Elsewhere"},
+    )
+    party = certified.party
+    db_call(
+        update_party,
+        actor=certified.actor,
+        party_id=party.id,
+        seen_version=party.version,
+        data={"name": "Onward", "abbreviation": "ONW", "colour": "#000000"},
+    )
+    after = _report_bodies(observer, certified.election.id)
+    for name, body in before.items():
+        assert after[name] == body, name
+    assert _report_bodies(client_as("observer"), certified.election.id) == before  # nothing per session
+    assert "Renamed Hall" in client_as("observer").get("/precincts?q=Z-999").text  # the rename did happen
+
+
+def test_certification_freezes_the_canvass_it_audits(certified, app, run):
+    """The certifying transaction stores the canvass with its SHA-256 and audits it; the record
+    cannot be changed; `audit verify` recomputes it and fails if it was tampered with."""
+    from portal import aio
+    from portal.db import reading
+    from portal.models import AuditEvent, CertifiedResult
+    from portal.reports.queries import canonical_json
+
+    async def stored():
+        async with reading() as db:
+            result = await db.get(CertifiedResult, certified.election.id)
+            event = await db.scalar(
+                select(AuditEvent).where(
+                    AuditEvent.entity == "certified_result", AuditEvent.action == "certify"
+                )
+            )
+            return result, event
+
+    from sqlalchemy import select
+
+    result, event = run(stored())
+    assert hashlib.sha256(canonical_json(result.record)).hexdigest() == result.sha256
+    assert event.after["sha256"] == result.sha256 and event.entity_id == str(certified.election.id)
+    assert event.after["precincts"] == 2 and event.after["returns"] == 2
+    assert result.record["election"]["status"] == "certified"
+    runner = app.test_cli_runner()
+    verified = runner.invoke(args=["audit", "verify"])
+    assert verified.exit_code == 0 and "audit chain intact" in verified.output
+
+    async def try_update():
+        async with transaction() as db:
+            await db.execute(text("UPDATE certified_result SET sha256 = 'x'"))
+
+    with pytest.raises(Exception, match="certified_result is frozen"):
+        run(try_update())
+
+    async def tamper():  # what only a superuser could do: switch the trigger off and edit a figure
+        async with transaction() as db:
+            await db.execute(text("ALTER TABLE certified_result DISABLE TRIGGER certified_result_frozen"))
+            await db.execute(
+                text(
+                    "UPDATE certified_result SET record = jsonb_set(record, '{votes,0,2}', '999')"
+                    " WHERE election_id = :e"
+                ),
+                {"e": certified.election.id},
+            )
+            await db.execute(text("ALTER TABLE certified_result ENABLE TRIGGER certified_result_frozen"))
+
+    with app.app_context():
+        aio.run(tamper())
+    broken = runner.invoke(args=["audit", "verify"])
+    assert broken.exit_code == 1
+    assert f"election {certified.election.id}: certified record does not match its SHA-256" in broken.output
+
+
+def test_certifying_changes_no_figure(create_election, client_as, run):
+    """The NIST export of a closed election and of the same election certified differ only in their
+    status and GeneratedDate: freezing the canvass changes no figure or name."""
+    from tests.conftest import HX
+
+    made = create_election(status="open", precincts=3, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
+    clerk, checker, manager = client_as("clerk"), client_as("clerk"), client_as("manager")
+    contest = made.contests[0]
+    ann, bob = made.candidates
+    for n, precinct in enumerate(made.precincts):
+        base = f"/elections/{made.election.id}/returns/{precinct.id}"
+        data = {
+            f"c{contest.id}_{ann.id}": str(10 + n),
+            f"c{contest.id}_{bob.id}": str(7),
+            f"c{contest.id}_overvotes": "1",
+            f"c{contest.id}_undervotes": "2",
+            f"c{contest.id}_ballots_cast": str(20 + n),
+        }
+        assert clerk.post(base, data=data).status_code == 303
+        checker.post(f"{base}/verify", data={"mode": "confirm", f"revision_{contest.id}": "1"})
+    url = f"/elections/{made.election.id}/reports/results.json"
+    manager.post(f"/elections/{made.election.id}/status", data={"to": "closed"}, headers=HX)
+    closed = client_as("observer").get(url).get_json()
+    manager.post(f"/elections/{made.election.id}/status", data={"to": "certified"}, headers=HX)
+    certified = client_as("observer").get(url).get_json()
+    assert (closed["Status"], certified["Status"]) == ("unofficial-complete", "certified")
+    for report in (closed, certified):
+        del report["Status"], report["GeneratedDate"]
+    assert certified == closed
+    assert certified["Election"][0]["BallotCounts"][0]["BallotsCast"] == 63
+
+
+def test_registration_is_frozen_when_the_polls_close(create_election, create_voters, client_as, run):
+    from portal.db import reading
+    from portal.tally.queries import election_turnout
+    from tests.conftest import HX
+
+    made = create_election(status="open", precincts=1)
+    create_voters(count=10, precinct=made.precincts[0])
+    create_voters(count=3, precinct=made.precincts[0], status="inactive")
+
+    async def turnout():
+        async with reading() as db:
+            return (await election_turnout(db, made.election.id)).registered
+
+    observer = client_as("observer")
+    assert run(turnout()) == 10
+    assert (
+        "active voters on the roll now" in observer.get(f"/elections/{made.election.id}/reports/turnout").text
+    )
+    create_voters(count=2, precinct=made.precincts[0])
+    assert run(turnout()) == 12  # while the polls are open, the roll as it is
+    client_as("manager").post(f"/elections/{made.election.id}/status", data={"to": "closed"}, headers=HX)
+    create_voters(count=5, precinct=made.precincts[0])
+    assert run(turnout()) == 12
+    page = observer.get(f"/elections/{made.election.id}/reports/turnout").text
+    assert "active voters when the polls closed" in page
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                observer.get(f"/elections/{made.election.id}/reports/turnout.csv").get_data(as_text=True)
+            )
+        )
+    )
+    assert rows[1][2] == "12"
+
+
+def test_turnout_counts_voters_outside_the_elections_precincts(create_election, create_voters, client_as):
+    """A voter registered outside the election's precincts votes provisionally: the turnout report
+    shows them on their own row and in the totals, as the election page's turnout does."""
+    from tests.conftest import HX
+
+    made = create_election(status="open", precincts=1)
+    inside = create_voters(count=2, precinct=made.precincts[0])
+    outside = create_voters(count=1)
+    clerk = client_as("clerk")
+    for voter_id, method in ((inside[0], "in_person"), (outside[0], "provisional")):
+        response = clerk.post(
+            f"/check-in/{made.election.id}/voters/{voter_id}", data={"method": method}, headers=HX
+        )
+        assert response.status_code == 200, response.text
+    base = f"/elections/{made.election.id}/reports"
+    observer = client_as("observer")
+    rows = list(csv.reader(io.StringIO(observer.get(f"{base}/turnout.csv").get_data(as_text=True))))
+    assert rows[1][2:] == ["2", "1", "0", "0", "0", "1", "50.0"]
+    assert rows[2] == ["", "Voters outside the election's precincts", "", "0", "0", "0", "1", "1", ""]
+    page = observer.get(f"{base}/turnout").text
+    assert "Voters outside the election's precincts" in page
+    report = observer.get(f"{base}/results.json").get_json()
+    units = {u["@id"]: u for u in report["GpUnit"]}
+    assert units["gpu-jurisdiction"]["VotersParticipated"] == 2
+    assert units[f"gpu-precinct-{made.precincts[0].id}"]["VotersParticipated"] == 1

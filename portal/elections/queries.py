@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import Conflict, NotFound
 
@@ -22,6 +22,7 @@ from portal.models import (
     Precinct,
     PrecinctReturn,
     User,
+    Voter,
 )
 from portal.signals import election_status_changed
 
@@ -350,8 +351,27 @@ async def move_election(
     election.status = to
     election.updated_by_id = actor.id
     await session.flush()
+    if to == "closed":
+        await freeze_registration(session, election_id)
+    if to == "certified":
+        from portal.reports.queries import freeze_certified_canvass
+
+        await freeze_certified_canvass(session, election=election, actor=actor)
     await election_status_changed.send_async(session, election=election, before=before, actor=actor)
     return election
+
+
+async def freeze_registration(session: AsyncSession, election_id: int) -> None:
+    """When the polls close, each precinct's active voters become the election's registration: the
+    turnout of a past election must not move with the roll."""
+    voters = (
+        select(func.count())
+        .where(Voter.precinct_id == ElectionPrecinct.precinct_id, Voter.status == "active")
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(ElectionPrecinct).where(ElectionPrecinct.election_id == election_id).values(registered=voters)
+    )
 
 
 @election_status_changed.connect

@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import io
 
+from portal.models import CHECK_IN_METHODS
 from portal.reports.queries import Canvass
 from portal.voters.queries import neutralise
 
+OUTSIDE = "Voters outside the election's precincts"
 CANVASS_HEADER = ["precinct", "precinct_name", "contest", "choice", "party", "votes", "status"]
 
 
@@ -73,11 +75,11 @@ def summary_csv(canvass: Canvass) -> str:
     return _csv(["contest", "choice", "party", "votes", "percent"], rows)
 
 
-def turnout_csv(canvass: Canvass, methods: dict[int, dict[str, int]]) -> str:
-    keys = ("in_person", "early", "mail", "provisional")
+def turnout_csv(canvass: Canvass) -> str:
+    keys = CHECK_IN_METHODS
     rows = []
     for precinct in canvass.precincts:
-        counts = methods.get(precinct.id, {})
+        counts = canvass.methods.get(precinct.id, {})
         registered, total = canvass.registered.get(precinct.id, 0), sum(counts.values())
         rows.append(
             (
@@ -89,4 +91,7 @@ def turnout_csv(canvass: Canvass, methods: dict[int, dict[str, int]]) -> str:
                 f"{100 * total / registered:.1f}" if registered else "0.0",
             )
         )
+    outside = canvass.outside_check_ins()
+    if outside:
+        rows.append(("", OUTSIDE, "", *(outside.get(k, 0) for k in keys), sum(outside.values()), ""))
     return _csv(["precinct", "precinct_name", "registered", *keys, "checked_in", "percent"], rows)

@@ -63,8 +63,8 @@ def election_report(
             "Type": "county",
             "Name": _text(jurisdiction),
             "ComposingGpUnitIds": [_gpu(p.id) for p in precincts],
-            "VotersRegistered": sum(canvass.registered.get(p.id, 0) for p in precincts),
-            "VotersParticipated": sum(canvass.checked_in.get(p.id, 0) for p in precincts),
+            "VotersRegistered": canvass.total_registered(),
+            "VotersParticipated": canvass.total_checked_in(),  # outside voters included
         }
     ]
     units += [
@@ -74,7 +74,7 @@ def election_report(
             "Type": "precinct",
             "Name": _text(f"{p.code} {p.name}"),
             "VotersRegistered": canvass.registered.get(p.id, 0),
-            "VotersParticipated": canvass.checked_in.get(p.id, 0),
+            "VotersParticipated": canvass.checked_in(p.id),
         }
         for p in precincts
     ]

@@ -1,9 +1,20 @@
-"""The canvass: every precinct's latest figures for every contest, in a stable order."""
+"""The canvass: every precinct's latest figures for every contest, in a stable order.
+
+Reports and exports are built from one plain record (JSON-able lists and dicts). For an election
+still counting it is collected from the tables on each request; when the election is certified it
+is collected once, inside the certifying transaction, and stored in `certified_result`. From then on
+every report and export reads that record, so a certified canvass prints the same bytes whatever
+later happens to the voter roll, a precinct's or a party's name (they live outside the election's
+lock).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from datetime import UTC, date, datetime
+from typing import Any
 
 from markupsafe import Markup
 from sqlalchemy import func, select
@@ -11,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models import (
     Candidate,
+    CertifiedResult,
     CheckIn,
     Contest,
     ContestPrecinct,
@@ -18,31 +30,106 @@ from portal.models import (
     ElectionPrecinct,
     Party,
     Precinct,
-    PrecinctReturn,
     ReturnVote,
+    User,
     Voter,
 )
-from portal.tally.queries import _latest_returns
+from portal.returns.queries import PrecinctStatus
+from portal.tally.queries import CandidateTally, ContestTally, _latest_returns, rank_candidates
+
+RECORD_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ReportElection:
+    id: int
+    name: str
+    election_date: date
+    kind: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ReportContest:
+    id: int
+    office_title: str
+    vote_for: int
+    ballot_order: int
+    is_measure: bool
+
+
+@dataclass(frozen=True)
+class ReportCandidate:
+    id: int
+    contest_id: int
+    code: str
+    ballot_name: str
+    party_id: int | None
+    ballot_order: int
+    status: str
+    write_in: bool
+
+
+@dataclass(frozen=True)
+class ReportParty:
+    id: int
+    name: str
+    abbreviation: str
+    colour: str
+
+
+@dataclass(frozen=True)
+class ReportPrecinct:
+    id: int
+    code: str
+    name: str
 
 
 @dataclass
 class Canvass:
-    election: Election
-    contests: list[Contest]
-    candidates: dict[int, list[Candidate]]  # contest id -> candidates in ballot order
-    parties: list[Party]
-    precincts: list[Precinct]
+    election: ReportElection
+    contests: list[ReportContest]
+    candidates: dict[int, list[ReportCandidate]]  # contest id -> candidates in ballot order
+    parties: list[ReportParty]
+    precincts: list[ReportPrecinct]  # by code
     on_ballot: set[tuple[int, int]]  # (contest id, precinct id)
     votes: dict[tuple[int, int], int] = field(default_factory=dict)  # (candidate id, precinct id) -> votes
-    totals: dict[tuple[int, int], tuple[int, int, int, str]] = field(
-        default_factory=dict
-    )  # (contest, precinct)
-    registered: dict[int, int] = field(default_factory=dict)
-    checked_in: dict[int, int] = field(default_factory=dict)
+    # (contest id, precinct id) -> (ballots cast, overvotes, undervotes, return status)
+    totals: dict[tuple[int, int], tuple[int, int, int, str]] = field(default_factory=dict)
+    registered: dict[int, int] = field(default_factory=dict)  # precinct id -> active voters
+    methods: dict[int, dict[str, int]] = field(default_factory=dict)  # precinct id -> {method: check-ins}
     certified_at: datetime | None = None
 
     _candidate_totals: dict[int, int] = field(default_factory=dict)
     _contest_totals: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Canvass:
+        election = dict(record["election"])
+        election["election_date"] = date.fromisoformat(election["election_date"])
+        contests = [ReportContest(**row) for row in record["contests"]]
+        candidates: dict[int, list[ReportCandidate]] = {c.id: [] for c in contests}
+        for row in record["candidates"]:
+            candidates[row["contest_id"]].append(ReportCandidate(**row))
+        methods: dict[int, dict[str, int]] = {}
+        for precinct_id, method, count in record["check_ins"]:
+            methods.setdefault(precinct_id, {})[method] = count
+        certified_at = record.get("certified_at")
+        canvass = cls(
+            election=ReportElection(**election),
+            contests=contests,
+            candidates=candidates,
+            parties=[ReportParty(**row) for row in record["parties"]],
+            precincts=[ReportPrecinct(**row) for row in record["precincts"]],
+            on_ballot={(c, p) for c, p in record["on_ballot"]},
+            votes={(c, p): v for c, p, v in record["votes"]},
+            totals={(c, p): (b, o, u, s) for c, p, b, o, u, s in record["returns"]},
+            registered=dict(record["registered"]),
+            methods=methods,
+            certified_at=datetime.fromisoformat(certified_at) if certified_at else None,
+        )
+        canvass.add_up()
+        return canvass
 
     def add_up(self) -> None:
         """Totals once, not once per footer cell (the canvass has thousands of rows)."""
@@ -53,7 +140,7 @@ class Canvass:
             self._contest_totals[contest_id] = (b + ballots, o + over, u + under)
 
     def table_rows(
-        self, contest_id: int, candidates: list[Candidate], with_totals: bool
+        self, contest_id: int, candidates: list[ReportCandidate], with_totals: bool
     ) -> list[tuple[str, Markup]]:
         """A canvass table's rows: (precinct code, the row's cells as HTML). Formatted here once:
         the template would otherwise do tens of thousands of lookups for a large county."""
@@ -72,67 +159,126 @@ class Canvass:
         return rows
 
     def contest_total(self, contest_id: int) -> tuple[int, int, int]:
+        """(ballots cast, overvotes, undervotes) over every precinct that reported."""
         return self._contest_totals.get(contest_id, (0, 0, 0))
 
     def candidate_total(self, candidate_id: int) -> int:
         return self._candidate_totals.get(candidate_id, 0)
 
+    def checked_in(self, precinct_id: int) -> int:
+        return sum(self.methods.get(precinct_id, {}).values())
+
+    def outside_check_ins(self) -> dict[str, int]:
+        """Check-ins of voters registered outside the election's precincts (provisional ballots),
+        by method: counted in the election's turnout, in no precinct's row."""
+        inside = {p.id for p in self.precincts}
+        found: dict[str, int] = {}
+        for precinct_id, counts in self.methods.items():
+            if precinct_id not in inside:
+                for method, count in counts.items():
+                    found[method] = found.get(method, 0) + count
+        return found
+
+    def method_total(self, method: str) -> int:
+        return sum(counts.get(method, 0) for counts in self.methods.values())
+
+    def total_checked_in(self) -> int:
+        return sum(sum(counts.values()) for counts in self.methods.values())
+
+    def total_registered(self) -> int:
+        return sum(self.registered.values())
+
+    def tallies(self) -> list[ContestTally]:
+        """Per contest: candidates with votes, share and leaders, ballots, over/undervotes, and how
+        many precincts reported and were verified (the live tally's shapes, from this canvass)."""
+        parties = {p.id: p for p in self.parties}
+        found = []
+        for contest in self.contests:
+            ballots, over, under = self.contest_total(contest.id)
+            statuses = [s for (c, _), (*_, s) in self.totals.items() if c == contest.id]
+            tally = ContestTally(
+                contest,
+                [
+                    CandidateTally(c, parties.get(c.party_id), self.candidate_total(c.id))
+                    for c in self.candidates[contest.id]
+                ],
+                ballots_cast=ballots,
+                overvotes=over,
+                undervotes=under,
+                precincts=sum(1 for c, _ in self.on_ballot if c == contest.id),
+                entered=statuses.count("entered"),
+                verified=statuses.count("verified"),
+            )
+            rank_candidates(tally)
+            found.append(tally)
+        return found
+
+    def precinct_statuses(self) -> list[PrecinctStatus]:
+        """Every participating precinct with how many of its contests are entered and verified."""
+        found = []
+        for precinct in self.precincts:
+            contests = [c.id for c in self.contests if (c.id, precinct.id) in self.on_ballot]
+            states = [self.totals[(c, precinct.id)][3] for c in contests if (c, precinct.id) in self.totals]
+            found.append(
+                PrecinctStatus(precinct, len(contests), states.count("entered"), states.count("verified"))
+            )
+        return found
+
     @property
     def status(self) -> str:
+        """NIST SP 1500-100 ResultsStatus."""
         if self.election.status == "certified":
             return "certified"
-        reported = {key for key in self.totals}
-        return "unofficial-complete" if reported >= self.on_ballot else "unofficial-partial"
+        return "unofficial-complete" if set(self.totals) >= self.on_ballot else "unofficial-partial"
 
 
-async def canvass(session: AsyncSession, election_id: int) -> Canvass:
+def _columns(shape: type, model: type) -> list:
+    return [getattr(model, f.name) for f in fields(shape)]
+
+
+async def _rows(session: AsyncSession, statement) -> list[dict[str, Any]]:
+    return [dict(row) for row in (await session.execute(statement)).mappings()]
+
+
+async def collect_record(session: AsyncSession, election_id: int) -> dict[str, Any]:
+    """The canvass of an election as it stands now, as a plain JSON-able record in a fixed order.
+    Registration is the figure frozen when the polls closed, else today's active roll."""
     election = await session.get(Election, election_id)
-    contests = list(
-        (
-            await session.scalars(
-                select(Contest)
-                .where(Contest.election_id == election_id)
-                .order_by(Contest.ballot_order, Contest.id)
-            )
-        ).all()
+    contests = await _rows(
+        session,
+        select(*_columns(ReportContest, Contest))
+        .where(Contest.election_id == election_id)
+        .order_by(Contest.ballot_order, Contest.id),
     )
-    candidates: dict[int, list[Candidate]] = {c.id: [] for c in contests}
-    for candidate in (
-        await session.scalars(
-            select(Candidate)
-            .where(Candidate.election_id == election_id)
-            .order_by(Candidate.contest_id, Candidate.ballot_order, Candidate.id)
+    candidates = await _rows(
+        session,
+        select(*_columns(ReportCandidate, Candidate))
+        .join(Contest, Contest.id == Candidate.contest_id)
+        .where(Candidate.election_id == election_id)
+        .order_by(Contest.ballot_order, Contest.id, Candidate.ballot_order, Candidate.id),
+    )
+    party_ids = sorted({c["party_id"] for c in candidates if c["party_id"]})
+    parties = await _rows(
+        session, select(*_columns(ReportParty, Party)).where(Party.id.in_(party_ids)).order_by(Party.id)
+    )
+    in_election = ElectionPrecinct.election_id == election_id
+    precincts = await _rows(
+        session,
+        select(*_columns(ReportPrecinct, Precinct))
+        .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Precinct.id)
+        .where(in_election)
+        .order_by(Precinct.code, Precinct.id),
+    )
+    contest_ids = [c["id"] for c in contests]
+    on_ballot = (
+        await session.execute(
+            select(ContestPrecinct.contest_id, ContestPrecinct.precinct_id)
+            .where(ContestPrecinct.contest_id.in_(contest_ids))
+            .order_by(ContestPrecinct.contest_id, ContestPrecinct.precinct_id)
         )
-    ).all():
-        candidates[candidate.contest_id].append(candidate)
-    party_ids = {c.party_id for group in candidates.values() for c in group if c.party_id}
-    parties = list(
-        (await session.scalars(select(Party).where(Party.id.in_(party_ids)).order_by(Party.id))).all()
-    )
-    precincts = list(
-        (
-            await session.scalars(
-                select(Precinct)
-                .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Precinct.id)
-                .where(ElectionPrecinct.election_id == election_id)
-                .order_by(Precinct.code)
-            )
-        ).all()
-    )
-    on_ballot = set(
-        (
-            await session.execute(
-                select(ContestPrecinct.contest_id, ContestPrecinct.precinct_id).where(
-                    ContestPrecinct.contest_id.in_([c.id for c in contests])
-                )
-            )
-        )
-        .tuples()
-        .all()
-    )
-    result = Canvass(election, contests, candidates, parties, precincts, on_ballot)
+    ).all()
     latest = _latest_returns(election_id)
-    for contest_id, precinct_id, ballots, over, under, status in (
+    returns = (
         await session.execute(
             select(
                 latest.c.contest_id,
@@ -141,58 +287,142 @@ async def canvass(session: AsyncSession, election_id: int) -> Canvass:
                 latest.c.overvotes,
                 latest.c.undervotes,
                 latest.c.status,
-            )
+            ).order_by(latest.c.contest_id, latest.c.precinct_id)
         )
-    ).tuples():
-        result.totals[(contest_id, precinct_id)] = (ballots, over, under, status)
-    for candidate_id, precinct_id, votes in (
+    ).all()
+    votes = (
         await session.execute(
-            select(ReturnVote.candidate_id, latest.c.precinct_id, ReturnVote.votes).join(
-                latest, latest.c.id == ReturnVote.return_id
-            )
+            select(ReturnVote.candidate_id, latest.c.precinct_id, ReturnVote.votes)
+            .join(latest, latest.c.id == ReturnVote.return_id)
+            .order_by(ReturnVote.candidate_id, latest.c.precinct_id)
         )
-    ).tuples():
-        result.votes[(candidate_id, precinct_id)] = votes
-    ids = [p.id for p in precincts]
-    result.registered = dict(
+    ).all()
+    frozen = dict(
         (
             await session.execute(
-                select(Voter.precinct_id, func.count())
-                .where(Voter.precinct_id.in_(ids), Voter.status == "active")
-                .group_by(Voter.precinct_id)
+                select(ElectionPrecinct.precinct_id, ElectionPrecinct.registered).where(
+                    in_election, ElectionPrecinct.registered.is_not(None)
+                )
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
-    result.checked_in = dict(
-        (
-            await session.execute(
-                select(CheckIn.precinct_id, func.count())
-                .where(CheckIn.election_id == election_id)
-                .group_by(CheckIn.precinct_id)
-            )
+    if not frozen:
+        frozen = await active_voters(session, election_id)
+    registered = [(p["id"], frozen.get(p["id"], 0)) for p in precincts]
+    check_ins = (
+        await session.execute(
+            select(CheckIn.precinct_id, CheckIn.method, func.count())
+            .where(CheckIn.election_id == election_id)
+            .group_by(CheckIn.precinct_id, CheckIn.method)
+            .order_by(CheckIn.precinct_id, CheckIn.method)
         )
-        .tuples()
-        .all()
+    ).all()
+    return {
+        "format": RECORD_FORMAT,
+        "election": {
+            "id": election.id,
+            "name": election.name,
+            "election_date": election.election_date.isoformat(),
+            "kind": election.kind,
+            "status": election.status,
+        },
+        "certified_at": None,
+        "contests": contests,
+        "candidates": candidates,
+        "parties": parties,
+        "precincts": precincts,
+        "on_ballot": [list(row) for row in on_ballot],
+        "returns": [list(row) for row in returns],
+        "votes": [list(row) for row in votes],
+        "registered": [list(row) for row in registered],
+        "check_ins": [list(row) for row in check_ins],
+    }
+
+
+async def active_voters(session: AsyncSession, election_id: int) -> dict[int, int]:
+    """precinct id -> active voters on the roll now, for the election's precincts."""
+    rows = await session.execute(
+        select(Voter.precinct_id, func.count())
+        .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Voter.precinct_id)
+        .where(ElectionPrecinct.election_id == election_id, Voter.status == "active")
+        .group_by(Voter.precinct_id)
     )
-    if election.status == "certified":
-        result.certified_at = election.updated_at
-    result.add_up()
+    return dict(rows.tuples().all())
+
+
+async def canvass(session: AsyncSession, election_id: int) -> Canvass:
+    """The certified record when there is one, else the canvass as it stands."""
+    frozen = await session.scalar(
+        select(CertifiedResult.record).where(CertifiedResult.election_id == election_id)
+    )
+    if frozen is not None:
+        return Canvass.from_record(frozen)
+    record = await collect_record(session, election_id)
+    found = Canvass.from_record(record)
+    if found.election.status == "certified":  # certified before records were kept
+        election = await session.get(Election, election_id)
+        found.certified_at = election.updated_at
+    return found
+
+
+def canonical_json(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def freeze_certified_canvass(
+    session: AsyncSession, *, election: Election, actor: User
+) -> CertifiedResult:
+    """Called inside the certifying transaction, after the status is set: store the canvass as it
+    now stands, with its SHA-256, and audit it."""
+    from portal.audit.queries import record_event
+
+    record = await collect_record(session, election.id)
+    certified_at = datetime.now(UTC).replace(microsecond=0)
+    record["certified_at"] = certified_at.isoformat()
+    digest = hashlib.sha256(canonical_json(record)).hexdigest()
+    result = CertifiedResult(
+        election_id=election.id,
+        certified_at=certified_at,
+        certified_by_id=actor.id,
+        record=record,
+        sha256=digest,
+    )
+    session.add(result)
+    await session.flush()
+    await record_event(
+        session,
+        actor=actor,
+        action="certify",
+        entity="certified_result",
+        entity_id=election.id,
+        after={
+            "sha256": digest,
+            "certified_at": record["certified_at"],
+            "precincts": len(record["precincts"]),
+            "contests": len(record["contests"]),
+            "returns": len(record["returns"]),
+        },
+    )
     return result
 
 
-__all__ = ["Canvass", "PrecinctReturn", "canvass"]
+async def certified_results_intact(session: AsyncSession) -> list[str]:
+    """Problems with stored certified canvasses: a record whose SHA-256 no longer matches its
+    content or its certification audit event (empty when every record is intact)."""
+    from portal.models import AuditEvent
 
-
-async def check_ins_by_method(session: AsyncSession, election_id: int) -> dict[int, dict[str, int]]:
-    """precinct id -> {method: check-ins}."""
-    rows = await session.execute(
-        select(CheckIn.precinct_id, CheckIn.method, func.count())
-        .where(CheckIn.election_id == election_id)
-        .group_by(CheckIn.precinct_id, CheckIn.method)
-    )
-    found: dict[int, dict[str, int]] = {}
-    for precinct_id, method, count in rows.tuples():
-        found.setdefault(precinct_id, {})[method] = count
-    return found
+    problems = []
+    stored = (await session.scalars(select(CertifiedResult).order_by(CertifiedResult.election_id))).all()
+    for result in stored:
+        if hashlib.sha256(canonical_json(result.record)).hexdigest() != result.sha256:
+            problems.append(f"election {result.election_id}: certified record does not match its SHA-256")
+        audited = await session.scalar(
+            select(AuditEvent.after["sha256"].astext).where(
+                AuditEvent.entity == "certified_result",
+                AuditEvent.entity_id == str(result.election_id),
+                AuditEvent.action == "certify",
+            )
+        )
+        if audited != result.sha256:
+            problems.append(f"election {result.election_id}: certified record differs from its audit event")
+    return problems

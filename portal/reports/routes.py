@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, Response, abort, current_app
 
 from portal import __version__
@@ -41,28 +43,18 @@ async def results_json(election_id: int):
     )
 
 
-CSV_REPORTS = ("canvass", "summary", "turnout")
+CSV_REPORTS = {"canvass": exports.canvass_csv, "summary": exports.summary_csv, "turnout": exports.turnout_csv}
 
 
 @bp.get("/<name>.csv")
 @allow(*EVERY_ROLE)
 async def report_csv(election_id: int, name: str):
-    from portal.reports.queries import check_ins_by_method
-
     if name not in CSV_REPORTS:
         abort(404, "No such CSV report.")
     async with reading() as db:
         await get_election(db, election_id)
         data = await canvass(db, election_id)
-        methods = await check_ins_by_method(db, election_id) if name == "turnout" else {}
-    body = (
-        exports.canvass_csv(data)
-        if name == "canvass"
-        else exports.summary_csv(data)
-        if name == "summary"
-        else exports.turnout_csv(data, methods)
-    )
-    return _download(body, "text/csv", f"election-{election_id}-{name}.csv")
+    return _download(CSV_REPORTS[name](data), "text/csv", f"election-{election_id}-{name}.csv")
 
 
 REPORTS = {
@@ -83,7 +75,7 @@ def _chunks(items: list, size: int) -> list[list]:
 async def index(election_id: int):
     async with reading() as db:
         election = await get_election(db, election_id)
-    return render("reports/index.html", election=election, reports=REPORTS)
+    return render("reports/index.html", election=election, reports=REPORTS, csv_reports=CSV_REPORTS)
 
 
 @bp.get("/<name>")
@@ -91,25 +83,13 @@ async def index(election_id: int):
 async def report(election_id: int, name: str):
     if name not in REPORTS:
         abort(404, "No such report.")
-    from datetime import UTC, datetime
-
-    from portal.reports.queries import check_ins_by_method
-    from portal.returns.queries import precinct_statuses
-    from portal.tally.queries import contest_tallies
-
     async with reading() as db:
         await get_election(db, election_id)
         data = await canvass(db, election_id)
-        tallies = await contest_tallies(db, election_id) if name in ("summary", "certification") else []
-        methods = await check_ins_by_method(db, election_id) if name == "turnout" else {}
-        statuses = await precinct_statuses(db, election_id) if name == "certification" else []
     return render(
         f"reports/{name}.html",
         election=data.election,
         canvass=data,
-        tallies=tallies,
-        methods=methods,
-        statuses=statuses,
         title=REPORTS[name],
         chunks=_chunks,
         columns=CANVASS_COLUMNS,
@@ -118,6 +98,10 @@ async def report(election_id: int, name: str):
         printed_at=datetime.now(UTC),
         board=current_app.config.get("CANVASS_BOARD", []),
     )
+
+
+# The page margin boxes do not inherit the body's font; without this they print in a serif.
+MARGIN_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 
 
 def _css_string(value: str) -> str:
@@ -131,8 +115,6 @@ def _css_string(value: str) -> str:
 async def page_css(election_id: int, name: str):
     """The running header of a printed report, in @page margin boxes on every page (a stylesheet,
     because the Content-Security-Policy allows no inline style)."""
-    from datetime import UTC, datetime
-
     if name not in REPORTS:
         abort(404, "No such report.")
     async with reading() as db:
@@ -141,7 +123,7 @@ async def page_css(election_id: int, name: str):
     left = f"{REPORTS[name]} · {election.name}"
     right = f"{state} · printed {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     css = (
-        f"@page {{ @top-left {{ content: {_css_string(left)}; font-size: 8pt; }}"
-        f" @top-right {{ content: {_css_string(right)}; font-size: 8pt; font-weight: bold; }} }}\n"
+        f"@page {{ @top-left {{ content: {_css_string(left)}; font: 8pt {MARGIN_FONT}; }}"
+        f" @top-right {{ content: {_css_string(right)}; font: bold 8pt {MARGIN_FONT}; }} }}\n"
     )
     return Response(css, mimetype="text/css", headers={"Cache-Control": "no-store"})

@@ -122,16 +122,27 @@ async def contest_tallies(session: AsyncSession, election_id: int) -> list[Conte
             CandidateTally(candidate, party, int(votes.get(candidate.id, 0)))
         )
     for tally in tallies.values():
-        total = sum(c.votes for c in tally.candidates)
-        top = sorted((c.votes for c in tally.candidates), reverse=True)[: tally.contest.vote_for]
-        for row in tally.candidates:
-            row.percent = 100.0 * row.votes / total if total else 0.0
-            row.leading = total > 0 and bool(top) and row.votes >= top[-1] and row.votes > 0
+        rank_candidates(tally)
     return list(tallies.values())
 
 
+def rank_candidates(tally: ContestTally) -> None:
+    """Each candidate's share of the candidate votes, and the leaders (the top vote-for-N, ties included)."""
+    total = sum(c.votes for c in tally.candidates)
+    top = sorted((c.votes for c in tally.candidates), reverse=True)[: tally.contest.vote_for]
+    for row in tally.candidates:
+        row.percent = 100.0 * row.votes / total if total else 0.0
+        row.leading = total > 0 and bool(top) and row.votes >= top[-1] and row.votes > 0
+
+
 async def election_turnout(session: AsyncSession, election_id: int) -> Turnout:
+    """Check-ins over active voters: the roll as it was when the polls closed, else as it is now."""
     checked_in = await session.scalar(select(func.count()).where(CheckIn.election_id == election_id)) or 0
+    frozen = await session.scalar(
+        select(func.sum(ElectionPrecinct.registered)).where(ElectionPrecinct.election_id == election_id)
+    )
+    if frozen is not None:
+        return Turnout(checked_in, frozen)
     registered = (
         await session.scalar(
             select(func.count())
