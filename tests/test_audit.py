@@ -115,7 +115,13 @@ def test_audit_report_by_date_with_csv(client_as, create_user, run):
     assert "dated-user" in page and "data-print" in page
     tomorrow = (today + timedelta(days=1)).isoformat()
     assert "No event matches" in manager.get(f"/audit?since={tomorrow}", headers=HX).text
-    assert "dated-user" in manager.get("/audit?since=not-a-date&entity=user").text  # a bad date is ignored
+    ignored = manager.get("/audit?since=not-a-date&entity=user").text
+    assert "dated-user" in ignored and "From “not-a-date” is not a date (YYYY-MM-DD)" in ignored
+    backwards = manager.get(f"/audit?since={tomorrow}&until={today.isoformat()}", headers=HX).text
+    assert "From is after To" in backwards
+    refused = manager.get("/audit/events.csv?until=31/12/2026")
+    assert refused.status_code == 422 and "To “31/12/2026” is not a date" in refused.get_data(as_text=True)
+    assert "&lt;script&gt;" in manager.get("/audit?since=<script>", headers=HX).text
     body = manager.get(f"/audit/events.csv?entity=user&since={today.isoformat()}").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(body)))
     assert rows[0][:4] == ["id", "time_utc", "user", "action"]

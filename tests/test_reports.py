@@ -195,6 +195,11 @@ def test_every_report_for_every_role(reported, client_as, role):
     index = client.get(f"/elections/{reported.election.id}/reports").text
     for name in REPORT_NAMES:
         assert f"/reports/{name}" in index
+    audit = f"/audit?entity=election&amp;q={reported.election.id}"
+    if role in ("admin", "manager"):
+        assert audit in index and client.get(audit.replace("&amp;", "&")).status_code == 200
+    else:  # the audit log holds voters' personal data: not for observers or clerks
+        assert audit not in index and client.get("/audit").status_code == 403
         page = client.get(f"/elections/{reported.election.id}/reports/{name}")
         assert page.status_code == 200, name
         assert "UNOFFICIAL" in page.text and "Printed" in page.text

@@ -4,7 +4,7 @@ import csv
 import io
 from datetime import date
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, abort, request, stream_with_context
 
 from portal import aio
 from portal.audit import queries
@@ -18,22 +18,30 @@ AUDITORS = ("admin", "manager")
 CSV_CHUNK = 5000
 
 
-def _day(name: str) -> date | None:
-    try:
-        return date.fromisoformat(request.args.get(name, ""))
-    except ValueError:
-        return None
-
-
-def _filters() -> dict:
-    found = {name: request.args.get(name, "").strip()[:64] for name in ("q", "user", "entity", "action")}
-    return {**found, "since": _day("since"), "until": _day("until")}
+def _filters() -> tuple[dict, list[str]]:
+    """The search's filters from the query string, and what was wrong with them (a bad date is left
+    out of the search and said so, never silently)."""
+    found: dict = {
+        name: request.args.get(name, "").strip()[:64] for name in ("q", "user", "entity", "action")
+    }
+    problems = []
+    for name, label in (("since", "From"), ("until", "To")):
+        raw = request.args.get(name, "").strip()
+        found[name] = None
+        if raw:
+            try:
+                found[name] = date.fromisoformat(raw)
+            except ValueError:
+                problems.append(f"{label} “{raw[:20]}” is not a date (YYYY-MM-DD); that filter is ignored.")
+    if found["since"] and found["until"] and found["since"] > found["until"]:
+        problems.append("From is after To: no event can match.")
+    return found, problems
 
 
 @bp.get("")
 @allow(*AUDITORS)
 async def index():
-    filters = _filters()
+    filters, problems = _filters()
     before_id = request.args.get("before", type=int)
     async with reading() as db:
         events = await queries.search_events(db, **filters, before_id=before_id, limit=50)
@@ -43,6 +51,7 @@ async def index():
         "audit/_list.html",
         events=events,
         filters=filters,
+        problems=problems,
         link_args=link_args,
         next_before=events[-1].id if len(events) == 50 else None,
     )
@@ -52,7 +61,9 @@ async def index():
 @allow(*AUDITORS)
 async def events_csv():
     """The filtered audit log as CSV, newest first, streamed in chunks (it can hold millions)."""
-    filters = _filters()
+    filters, problems = _filters()
+    if problems:
+        abort(422, " ".join(problems))
 
     async def chunk(before_id):
         async with reading() as db:

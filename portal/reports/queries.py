@@ -20,6 +20,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.db import fetch_numbers
 from portal.models import (
     Candidate,
     CertifiedResult,
@@ -240,10 +241,68 @@ async def _rows(session: AsyncSession, statement) -> list[dict[str, Any]]:
     return [dict(row) for row in (await session.execute(statement)).mappings()]
 
 
-async def collect_record(session: AsyncSession, election_id: int) -> dict[str, Any]:
-    """The canvass of an election as it stands now, as a plain JSON-able record in a fixed order.
-    Registration is the figure frozen when the polls closed, else today's active roll."""
+async def collect_record(
+    session: AsyncSession, election_id: int, *, results: bool = True, turnout: bool = True
+) -> dict[str, Any]:
+    """The canvass of an election as it stands now, as a plain JSON-able record in a fixed order:
+    `results` (ballot, returns, votes) and `turnout` (registration, check-ins by method); a live
+    report asks only for the part it prints, a certified record holds both. Registration is the
+    figure frozen when the polls closed, else today's active roll."""
     election = await session.get(Election, election_id)
+    in_election = ElectionPrecinct.election_id == election_id
+    precincts = await _rows(
+        session,
+        select(*_columns(ReportPrecinct, Precinct))
+        .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Precinct.id)
+        .where(in_election)
+        .order_by(Precinct.code, Precinct.id),
+    )
+    record: dict[str, Any] = {
+        "format": RECORD_FORMAT,
+        "election": {
+            "id": election.id,
+            "name": election.name,
+            "election_date": election.election_date.isoformat(),
+            "kind": election.kind,
+            "status": election.status,
+        },
+        "certified_at": None,
+        "precincts": precincts,
+        "contests": [],
+        "candidates": [],
+        "parties": [],
+        "on_ballot": [],
+        "returns": [],
+        "votes": [],
+        "registered": [],
+        "check_ins": [],
+    }
+    if results:
+        record.update(await _results(session, election_id))
+    if turnout:
+        frozen = dict(
+            (
+                await session.execute(
+                    select(ElectionPrecinct.precinct_id, ElectionPrecinct.registered).where(
+                        in_election, ElectionPrecinct.registered.is_not(None)
+                    )
+                )
+            ).all()
+        )
+        if not frozen:
+            frozen = await active_voters(session, election_id)
+        record["registered"] = [[p["id"], frozen.get(p["id"], 0)] for p in precincts]
+        record["check_ins"] = await fetch_numbers(
+            session,
+            select(CheckIn.precinct_id, CheckIn.method, func.count())
+            .where(CheckIn.election_id == election_id)
+            .group_by(CheckIn.precinct_id, CheckIn.method)
+            .order_by(CheckIn.precinct_id, CheckIn.method),
+        )
+    return record
+
+
+async def _results(session: AsyncSession, election_id: int) -> dict[str, Any]:
     contests = await _rows(
         session,
         select(*_columns(ReportContest, Contest))
@@ -261,25 +320,20 @@ async def collect_record(session: AsyncSession, election_id: int) -> dict[str, A
     parties = await _rows(
         session, select(*_columns(ReportParty, Party)).where(Party.id.in_(party_ids)).order_by(Party.id)
     )
-    in_election = ElectionPrecinct.election_id == election_id
-    precincts = await _rows(
-        session,
-        select(*_columns(ReportPrecinct, Precinct))
-        .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Precinct.id)
-        .where(in_election)
-        .order_by(Precinct.code, Precinct.id),
-    )
-    contest_ids = [c["id"] for c in contests]
-    on_ballot = (
-        await session.execute(
-            select(ContestPrecinct.contest_id, ContestPrecinct.precinct_id)
-            .where(ContestPrecinct.contest_id.in_(contest_ids))
-            .order_by(ContestPrecinct.contest_id, ContestPrecinct.precinct_id)
-        )
-    ).all()
     latest = _latest_returns(election_id)
-    returns = (
-        await session.execute(
+    return {
+        "contests": contests,
+        "candidates": candidates,
+        "parties": parties,
+        "on_ballot": await fetch_numbers(
+            session,
+            select(ContestPrecinct.contest_id, ContestPrecinct.precinct_id)
+            .join(Contest, Contest.id == ContestPrecinct.contest_id)
+            .where(Contest.election_id == election_id)
+            .order_by(ContestPrecinct.contest_id, ContestPrecinct.precinct_id),
+        ),
+        "returns": await fetch_numbers(
+            session,
             select(
                 latest.c.contest_id,
                 latest.c.precinct_id,
@@ -287,55 +341,14 @@ async def collect_record(session: AsyncSession, election_id: int) -> dict[str, A
                 latest.c.overvotes,
                 latest.c.undervotes,
                 latest.c.status,
-            ).order_by(latest.c.contest_id, latest.c.precinct_id)
-        )
-    ).all()
-    votes = (
-        await session.execute(
+            ).order_by(latest.c.contest_id, latest.c.precinct_id),
+        ),
+        "votes": await fetch_numbers(
+            session,
             select(ReturnVote.candidate_id, latest.c.precinct_id, ReturnVote.votes)
             .join(latest, latest.c.id == ReturnVote.return_id)
-            .order_by(ReturnVote.candidate_id, latest.c.precinct_id)
-        )
-    ).all()
-    frozen = dict(
-        (
-            await session.execute(
-                select(ElectionPrecinct.precinct_id, ElectionPrecinct.registered).where(
-                    in_election, ElectionPrecinct.registered.is_not(None)
-                )
-            )
-        ).all()
-    )
-    if not frozen:
-        frozen = await active_voters(session, election_id)
-    registered = [(p["id"], frozen.get(p["id"], 0)) for p in precincts]
-    check_ins = (
-        await session.execute(
-            select(CheckIn.precinct_id, CheckIn.method, func.count())
-            .where(CheckIn.election_id == election_id)
-            .group_by(CheckIn.precinct_id, CheckIn.method)
-            .order_by(CheckIn.precinct_id, CheckIn.method)
-        )
-    ).all()
-    return {
-        "format": RECORD_FORMAT,
-        "election": {
-            "id": election.id,
-            "name": election.name,
-            "election_date": election.election_date.isoformat(),
-            "kind": election.kind,
-            "status": election.status,
-        },
-        "certified_at": None,
-        "contests": contests,
-        "candidates": candidates,
-        "parties": parties,
-        "precincts": precincts,
-        "on_ballot": [list(row) for row in on_ballot],
-        "returns": [list(row) for row in returns],
-        "votes": [list(row) for row in votes],
-        "registered": [list(row) for row in registered],
-        "check_ins": [list(row) for row in check_ins],
+            .order_by(ReturnVote.candidate_id, latest.c.precinct_id),
+        ),
     }
 
 
@@ -350,14 +363,17 @@ async def active_voters(session: AsyncSession, election_id: int) -> dict[int, in
     return dict(rows.tuples().all())
 
 
-async def canvass(session: AsyncSession, election_id: int) -> Canvass:
-    """The certified record when there is one, else the canvass as it stands."""
+async def canvass(
+    session: AsyncSession, election_id: int, *, results: bool = True, turnout: bool = True
+) -> Canvass:
+    """The certified record when there is one, else the canvass as it stands (only the parts asked
+    for: a report of votes need not count the roll)."""
     frozen = await session.scalar(
         select(CertifiedResult.record).where(CertifiedResult.election_id == election_id)
     )
     if frozen is not None:
         return Canvass.from_record(frozen)
-    record = await collect_record(session, election_id)
+    record = await collect_record(session, election_id, results=results, turnout=turnout)
     found = Canvass.from_record(record)
     if found.election.status == "certified":  # certified before records were kept
         election = await session.get(Election, election_id)

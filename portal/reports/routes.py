@@ -44,6 +44,13 @@ async def results_json(election_id: int):
 
 
 CSV_REPORTS = {"canvass": exports.canvass_csv, "summary": exports.summary_csv, "turnout": exports.turnout_csv}
+TURNOUT_ONLY = {"turnout"}  # every other report prints the results and none of the turnout
+
+
+def _parts(name: str) -> dict[str, bool]:
+    """What a live report needs collected: counting the roll and the check-ins is wasted on a report of
+    votes (0.3 s at a million voters), reading the votes on the turnout report."""
+    return {"results": name not in TURNOUT_ONLY, "turnout": name in TURNOUT_ONLY}
 
 
 @bp.get("/<name>.csv")
@@ -53,7 +60,7 @@ async def report_csv(election_id: int, name: str):
         abort(404, "No such CSV report.")
     async with reading() as db:
         await get_election(db, election_id)
-        data = await canvass(db, election_id)
+        data = await canvass(db, election_id, **_parts(name))
     return _download(CSV_REPORTS[name](data), "text/csv", f"election-{election_id}-{name}.csv")
 
 
@@ -85,7 +92,7 @@ async def report(election_id: int, name: str):
         abort(404, "No such report.")
     async with reading() as db:
         await get_election(db, election_id)
-        data = await canvass(db, election_id)
+        data = await canvass(db, election_id, **_parts(name))
     return render(
         f"reports/{name}.html",
         election=data.election,
