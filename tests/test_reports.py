@@ -335,12 +335,18 @@ def test_every_printed_page_has_the_running_header(
         .split()[0]
     )
     assert pages >= 2
+    texts = []
     for number in range(1, pages + 1):
         text = subprocess.run(
             ["pdftotext", "-f", str(number), "-l", str(number), str(pdf), "-"], capture_output=True, text=True
         ).stdout
         assert "UNOFFICIAL · printed" in text and f"Page {number} of {pages}" in text, number
         assert "Statement of votes cast by precinct" in text
+        texts.append(text)
+    whole = "\n".join(texts)
+    assert whole.count("Total") == 1, "the totals row prints once, after the last precinct"
+    assert whole.rindex("Total") > max(whole.index(p.code) for p in made.precincts)
+    assert all(whole.count(p.code) == 1 for p in made.precincts), "every precinct prints once"
 
 
 @pytest.fixture

@@ -26,15 +26,17 @@ MOVES: dict[str, Move] = {
     "open": Move(
         "closed",
         "Close the election",
-        "Check-in stops. Returns can still be entered, corrected and verified.",
+        "Check-in stops. Each precinct's registered voters are fixed as of now for this election's "
+        "turnout. Returns can still be entered, corrected and verified.",
         ("admin", "manager"),
         "btn-warning",
     ),
     "closed": Move(
         "certified",
         "Certify the results",
-        "After certification nothing in this election can be edited, by anyone. "
-        "Every report of it will read the same from now on.",
+        "After certification nothing in this election can be edited, by anyone. The canvass is "
+        "recorded as it stands, with its fingerprint in the audit trail: every report and export of "
+        "it will read the same from now on, whatever later changes on the roll, a precinct or a party.",
         ("admin", "manager"),
         "btn-primary",
     ),
