@@ -28,26 +28,16 @@ def _gpu(precinct_id: int) -> str:
     return f"gpu-precinct-{precinct_id}"
 
 
-def _counts(per_precinct: dict[int, int], precincts) -> list[dict]:
-    counts = [
-        {
-            "@type": "ElectionResults.VoteCounts",
-            "GpUnitId": JURISDICTION,
-            "Type": "total",
-            "Count": sum(per_precinct.values()),
-        }
+def _per_unit(kind: str, figure: str, per_precinct: dict[int, int], precincts) -> list[dict]:
+    """`kind` counts (VoteCounts, BallotCounts): the jurisdiction's total, then each precinct that
+    reported, in precinct order."""
+
+    def entry(unit: str, value: int) -> dict:
+        return {"@type": f"ElectionResults.{kind}", "GpUnitId": unit, "Type": "total", figure: value}
+
+    return [entry(JURISDICTION, sum(per_precinct.values()))] + [
+        entry(_gpu(p.id), per_precinct[p.id]) for p in precincts if p.id in per_precinct
     ]
-    counts += [
-        {
-            "@type": "ElectionResults.VoteCounts",
-            "GpUnitId": _gpu(p.id),
-            "Type": "total",
-            "Count": per_precinct[p.id],
-        }
-        for p in precincts
-        if p.id in per_precinct
-    ]
-    return counts
 
 
 def election_report(
@@ -97,7 +87,7 @@ def election_report(
                 for p in precincts
                 if (candidate.id, p.id) in canvass.votes
             }
-            counts = _counts(per_precinct, precincts)
+            counts = _per_unit("VoteCounts", "Count", per_precinct, precincts)
             if contest.is_measure:
                 selections.append(
                     {
@@ -171,24 +161,7 @@ def election_report(
     ballots: dict[int, int] = {}
     for (_, precinct_id), (cast, _, _, _) in canvass.totals.items():
         ballots[precinct_id] = max(ballots.get(precinct_id, 0), cast)  # a ballot carries every contest
-    ballot_counts = [
-        {
-            "@type": "ElectionResults.BallotCounts",
-            "GpUnitId": JURISDICTION,
-            "Type": "total",
-            "BallotsCast": sum(ballots.values()),
-        }
-    ]
-    ballot_counts += [
-        {
-            "@type": "ElectionResults.BallotCounts",
-            "GpUnitId": _gpu(p.id),
-            "Type": "total",
-            "BallotsCast": ballots[p.id],
-        }
-        for p in precincts
-        if p.id in ballots
-    ]
+    ballot_counts = _per_unit("BallotCounts", "BallotsCast", ballots, precincts)
     day = election.election_date.isoformat()
     return {
         "@type": "ElectionResults.ElectionReport",

@@ -32,12 +32,17 @@ def _download(body: str, mimetype: str, filename: str) -> Response:
     )
 
 
+async def _canvass_of(election_id: int, **parts: bool):
+    """The election's canvass (404 for no such election)."""
+    async with reading() as db:
+        await get_election(db, election_id)
+        return await canvass(db, election_id, **parts)
+
+
 @bp.get("/results.json")
 @allow(*EVERY_ROLE)
 async def results_json(election_id: int):
-    async with reading() as db:
-        await get_election(db, election_id)
-        data = await canvass(db, election_id)
+    data = await _canvass_of(election_id)
     return _download(
         nist.dumps(nist_report(data)), "application/json", f"election-{election_id}-results.json"
     )
@@ -58,9 +63,7 @@ def _parts(name: str) -> dict[str, bool]:
 async def report_csv(election_id: int, name: str):
     if name not in CSV_REPORTS:
         abort(404, "No such CSV report.")
-    async with reading() as db:
-        await get_election(db, election_id)
-        data = await canvass(db, election_id, **_parts(name))
+    data = await _canvass_of(election_id, **_parts(name))
     return _download(CSV_REPORTS[name](data), "text/csv", f"election-{election_id}-{name}.csv")
 
 
@@ -90,9 +93,7 @@ async def index(election_id: int):
 async def report(election_id: int, name: str):
     if name not in REPORTS:
         abort(404, "No such report.")
-    async with reading() as db:
-        await get_election(db, election_id)
-        data = await canvass(db, election_id, **_parts(name))
+    data = await _canvass_of(election_id, **_parts(name))
     return render(
         f"reports/{name}.html",
         election=data.election,
