@@ -19,6 +19,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Only the demo and the tests may fall back to an embedded PostgreSQL when none answers (and no
+# PORTAL_DATABASE_URL is set); `make serve` and gunicorn in production never do (config.toml).
+run demo test: export PORTAL_EMBEDDED_DATABASE = true
+
 db: install
 	$(FLASK) db-upgrade
 

@@ -32,7 +32,7 @@ from portal.embedded_pg import resolve_database_url  # noqa: E402
 def scratch_database(name: str) -> str:
     base = os.environ.get("PORTAL_DATABASE_URL") or load_config()["DATABASE_URL"]
     base = resolve_database_url(
-        base, from_env="PORTAL_DATABASE_URL" in os.environ, instance_path=ROOT / "instance"
+        base, from_env="PORTAL_DATABASE_URL" in os.environ, embedded=True, instance_path=ROOT / "instance"
     )
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     migrate.drop_database(url)

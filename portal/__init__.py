@@ -71,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     from portal.contests.routes import bp as contests_bp
     from portal.dashboard.routes import bp as dashboard_bp
     from portal.elections.routes import bp as elections_bp
+    from portal.health.routes import bp as health_bp
     from portal.incidents.routes import bp as incidents_bp
     from portal.live.routes import bp as live_bp
     from portal.parties.routes import bp as parties_bp
@@ -95,6 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
         checkin_bp,
         users_bp,
         audit_bp,
+        health_bp,
     )
     for bp in blueprints:
         app.register_blueprint(bp)

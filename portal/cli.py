@@ -9,9 +9,11 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from portal import aio, migrate
 from portal.db import database, reading, transaction
+from portal.embedded_pg import server_answers
 
 
 def init_app(app: Flask) -> None:
@@ -32,6 +34,11 @@ def _dispose() -> None:
 def db_upgrade() -> None:
     """Create the database if it is missing and apply every migration."""
     url = current_app.config["DATABASE_URL"]
+    if not server_answers(url):
+        raise click.ClickException(
+            f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} is not answering. Start it "
+            "(or set PORTAL_DATABASE_URL); `make run` and `make test` may use an embedded one instead."
+        )
     if migrate.create_database(url):
         click.echo(f"created database {url.rsplit('/', 1)[-1].split('?')[0]}")
     migrate.upgrade(url)

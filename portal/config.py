@@ -30,6 +30,7 @@ def load_config(overrides: Mapping[str, Any] | None = None, *, environ=os.enviro
         if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
             config[name[len(ENV_PREFIX) :]] = _parse_env_value(raw)
     config.setdefault("DATABASE_URL_FROM_ENV", f"{ENV_PREFIX}DATABASE_URL" in environ)
+    config.setdefault("EMBEDDED_DATABASE", False)
     if overrides:
         config.update({key.upper(): value for key, value in overrides.items()})
     config.setdefault("ASYNC_LOOP", "persistent")

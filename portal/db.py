@@ -9,12 +9,17 @@ async with reading() as session:         # read-only work, rolled back at the en
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from flask import current_app
+import asyncpg
+from flask import current_app, g, has_app_context
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,6 +27,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.pool import NullPool
+
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -42,13 +49,18 @@ class Database:
             if self.pool == "null":
                 engine = create_async_engine(self.url, poolclass=NullPool)
             else:
+                # pre_ping: a pooled connection is checked (one empty round trip) before use,
+                # so a database restart costs no request once the server is back.
                 engine = create_async_engine(
                     self.url,
                     pool_size=self.pool_size,
                     max_overflow=self.max_overflow,
                     pool_timeout=10,
                     pool_recycle=1800,
+                    pool_pre_ping=True,
+                    connect_args={"timeout": 5},  # a server that does not answer is a 503 in 5 s
                 )
+            event.listen(engine.sync_engine, "handle_error", _treat_as_disconnect)
             self._engine, self._pid = engine, os.getpid()
             self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         return self._engine
@@ -65,14 +77,80 @@ class Database:
         self._engine = self._sessions = None
 
 
+# What a lost or refused database connection looks like, from asyncpg and the socket below it.
+_CONNECTION_ERRORS = (
+    ConnectionError,  # refused, reset, broken pipe
+    TimeoutError,  # asyncio.TimeoutError too (an alias since Python 3.11)
+    asyncpg.PostgresConnectionError,  # class 08: connection does not exist, failure, ...
+    asyncpg.exceptions.InternalClientError,  # "cannot switch to state 12" on a broken connection
+    asyncpg.exceptions.AdminShutdownError,  # 57P01: the server is shutting down
+    asyncpg.exceptions.CrashShutdownError,  # 57P02
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.exceptions.IdleSessionTimeoutError,
+    asyncpg.exceptions.TooManyConnectionsError,  # 53300: out of connections
+    sa_exc.TimeoutError,  # the pool had no connection to give in time
+)
+
+
+def _raised_in_driver(error: BaseException) -> bool:
+    tb = error.__traceback__
+    while tb is not None:
+        if f"{os.sep}asyncpg{os.sep}" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def is_connection_failure(error: BaseException | None) -> bool:
+    """True when `error`, or what it wraps, says the database could not be reached or the
+    connection was lost, as opposed to a refusal of the statement itself (or a full disk)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, _CONNECTION_ERRORS):
+            return True
+        if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, asyncpg.InterfaceError) and (
+            "connection" in str(error) or "another operation is in progress" in str(error)
+        ):
+            return True  # "connection is closed", a connection left mid-operation by a failure
+        if isinstance(error, OSError) and _raised_in_driver(error):
+            return True  # a missing socket file, an unknown host, "Multiple exceptions: ..."
+        error = getattr(error, "orig", None) or error.__cause__ or error.__context__
+    return False
+
+
+def _treat_as_disconnect(context) -> None:
+    # SQLAlchemy recognises only "connection is closed" as a disconnect for asyncpg; every other
+    # connection-class failure must also discard the connection (and the pool's older ones).
+    if not context.is_disconnect and is_connection_failure(context.original_exception):
+        context.is_disconnect = True
+
+
 def database() -> Database:
     return current_app.extensions["portal.db"]
 
 
+class CommitUncertain(RuntimeError):
+    """The connection failed while COMMIT was under way: the change may or may not be stored."""
+
+
 @asynccontextmanager
 async def transaction() -> AsyncIterator[AsyncSession]:
-    async with database().sessions() as session, session.begin():
+    # A failure in the block or its final flush rolls back (closing the session does): nothing
+    # was stored. Only a connection lost during COMMIT itself leaves the outcome unknown.
+    async with database().sessions() as session:
         yield session
+        await session.flush()
+        try:
+            await session.commit()
+        except Exception as error:
+            if is_connection_failure(error):
+                raise CommitUncertain("the connection failed during COMMIT") from error
+            raise
+        if has_app_context():
+            g.committed = True  # what fails after this point must not say "nothing was saved"
 
 
 @asynccontextmanager
@@ -84,13 +162,17 @@ async def reading() -> AsyncIterator[AsyncSession]:
 
 
 def make_database(app) -> Database:
-    from portal.embedded_pg import resolve_database_url
+    from portal.embedded_pg import resolve_database_url, server_answers
 
     url = resolve_database_url(
         app.config["DATABASE_URL"],
         from_env=app.config["DATABASE_URL_FROM_ENV"],
+        embedded=app.config["EMBEDDED_DATABASE"],
         instance_path=Path(app.instance_path),
     )
+    if url == app.config["DATABASE_URL"] and not app.config.get("TESTING") and not server_answers(url, 0.5):
+        # Never another database: pages answer 503 (and /health 503) until this one answers.
+        log.error("PostgreSQL at %s is not answering; serving 503 until it does", _safe(url))
     app.config["DATABASE_URL"] = url
     return Database(
         url,
@@ -98,6 +180,10 @@ def make_database(app) -> Database:
         pool_size=app.config["DATABASE_POOL_SIZE"],
         max_overflow=app.config["DATABASE_MAX_OVERFLOW"],
     )
+
+
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 async def fetch_numbers(session: AsyncSession, statement) -> list[list]:

@@ -1,9 +1,11 @@
 """A project-local PostgreSQL for machines that have none (pgserver bundles PostgreSQL 16).
 
-Used only when PORTAL_DATABASE_URL is not set and the configured server does not answer, so a
-newcomer's `make run` and `make test` need nothing but Python. The server listens on a Unix socket
-under instance/pgdata and keeps running between commands (as root, pgserver runs it as a system
-user `pgserver` that it creates).
+Used only when asked for (`embedded_database = true`, which `make run` and `make test` set through
+PORTAL_EMBEDDED_DATABASE), PORTAL_DATABASE_URL is not set, and the configured server does not
+answer, so a newcomer's `make run` and `make test` need nothing but Python. Production (`make
+serve`, gunicorn, any configured URL) never switches: a server that is down is waited for. The
+embedded server listens on a Unix socket under instance/pgdata and keeps running between commands
+(as root, pgserver runs it as a system user `pgserver` that it creates).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def embedded_url(configured: str | URL, instance_path: Path) -> URL:
     )
 
 
-def resolve_database_url(configured: str, *, from_env: bool, instance_path: Path) -> str:
-    if from_env or server_answers(configured):
+def resolve_database_url(configured: str, *, from_env: bool, embedded: bool, instance_path: Path) -> str:
+    """The URL to use: the configured one, unless the embedded server was asked for, no URL came
+    from the environment, and the configured server does not answer."""
+    if from_env or not embedded or server_answers(configured):
         return configured
     return embedded_url(configured, instance_path).render_as_string(hide_password=False)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from flask import Flask, render_template, request
+import asyncpg
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import Conflict, HTTPException, InternalServerError
 
+from portal.db import CommitUncertain, is_connection_failure
+from portal.extensions import login_manager
 from portal.rendering import htmx_headers, is_htmx
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,17 @@ def error_response(code: int, message: str):
     return body, code
 
 
+def wants_event_stream() -> bool:
+    return "text/event-stream" in request.headers.get("Accept", "")
+
+
+def stale_stream(retry_ms: int = 3000):
+    """For a live panel's EventSource when the server cannot serve it: an event the page shows as
+    "reconnecting", and a retry delay. (An error status would make the browser give up instead.)"""
+    body = f"retry: {retry_ms}\nevent: stale\ndata: The live figures are reconnecting.\n\n"
+    return Flask.response_class(body, mimetype="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
@@ -80,15 +93,38 @@ def init_app(app: Flask) -> None:
         return error_response(error.code or 500, error.description or "")
 
     def database_unavailable(error: Exception):
+        if not is_connection_failure(error):
+            raise error  # not ours: the 500 handler (or, in tests, the test) gets it
         log.error("database unavailable for %s %s: %r", request.method, request.path, error)
-        return error_response(503, "The database is not answering. Nothing was saved; try again in a moment.")
+        if not hasattr(g, "_login_user"):  # the user could not be loaded: show the page anonymously
+            login_manager._update_request_context_with_user(None)
+        if wants_event_stream():
+            return stale_stream()
+        if isinstance(error, CommitUncertain):
+            message = (
+                "The database stopped answering while this change was being saved. It may or may not "
+                "have been stored: look before entering it again."
+            )
+        elif g.get("committed"):
+            message = (
+                "Your change was saved. The database stopped answering before this page could show it: "
+                "reload in a moment."
+            )
+        else:
+            message = "The database is not answering. Nothing was saved; try again in a moment."
+        response = error_response(503, message)
+        return response
 
+    # Every way a lost or refused connection surfaces (asyncpg directly, wrapped by SQLAlchemy, the
+    # socket below, the pool's timeout) is answered 503; is_connection_failure() decides.
     for exc_type in (
         OSError,
-        asyncio.TimeoutError,
+        sa_exc.DBAPIError,
         sa_exc.TimeoutError,
-        sa_exc.InterfaceError,
-        sa_exc.OperationalError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.exceptions.InternalClientError,
+        CommitUncertain,
     ):
         app.register_error_handler(exc_type, database_unavailable)
 

@@ -36,7 +36,10 @@ TEST_CONFIG = {
 def database_url() -> Iterator[str]:
     base = os.environ.get("PORTAL_TEST_DATABASE_URL") or load_config()["DATABASE_URL"]
     base = resolve_database_url(
-        base, from_env="PORTAL_TEST_DATABASE_URL" in os.environ, instance_path=ROOT / "instance"
+        base,
+        from_env="PORTAL_TEST_DATABASE_URL" in os.environ,
+        embedded=True,
+        instance_path=ROOT / "instance",
     )
     name = f"tally_test_{uuid.uuid4().hex[:12]}"
     url = make_url(base).set(database=name).render_as_string(hide_password=False)

@@ -1,4 +1,4 @@
-"""With no PostgreSQL answering and no PORTAL_DATABASE_URL, the portal starts an embedded one."""
+"""The embedded PostgreSQL: only when asked for, with no PORTAL_DATABASE_URL and nothing answering."""
 
 from __future__ import annotations
 
@@ -15,18 +15,52 @@ NOBODY = "postgresql+asyncpg://postgres@127.0.0.1:1/tally_portal"
 
 def test_configured_server_is_used_when_it_answers(database_url):
     assert server_answers(database_url)
-    assert resolve_database_url(database_url, from_env=False, instance_path=None) == database_url
+    assert (
+        resolve_database_url(database_url, from_env=False, embedded=True, instance_path=None) == database_url
+    )
 
 
 def test_environment_url_is_used_as_given():
-    assert resolve_database_url(NOBODY, from_env=True, instance_path=None) == NOBODY
+    assert resolve_database_url(NOBODY, from_env=True, embedded=True, instance_path=None) == NOBODY
+
+
+def test_production_never_switches_to_the_embedded_server(tmp_path):
+    """A configured server that is down is waited for, not replaced by an empty database."""
+    assert resolve_database_url(NOBODY, from_env=False, embedded=False, instance_path=tmp_path) == NOBODY
+    assert not (tmp_path / "pgdata").exists()
+
+
+def test_config_file_does_not_ask_for_the_embedded_server():
+    from portal.config import load_config
+
+    assert load_config(environ={})["EMBEDDED_DATABASE"] is False
+    assert load_config(environ={"PORTAL_EMBEDDED_DATABASE": "true"})["EMBEDDED_DATABASE"] is True
+
+
+def test_db_upgrade_refuses_a_server_that_does_not_answer():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("PORTAL_")}
+    env["PORTAL_DATABASE_URL"] = NOBODY
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db-upgrade"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "is not answering" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_embedded_server_starts_when_nothing_answers(tmp_path):
     import pgserver
 
     assert not server_answers(NOBODY)
-    url = resolve_database_url(NOBODY, from_env=False, instance_path=tmp_path)
+    url = resolve_database_url(NOBODY, from_env=False, embedded=True, instance_path=tmp_path)
     socket_dir = make_url(url).query["host"]
     assert socket_dir.startswith("/") and make_url(url).host is None
     try:

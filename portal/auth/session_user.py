@@ -19,7 +19,7 @@ from portal.extensions import login_manager
 from portal.rendering import htmx_headers, is_htmx
 
 log = logging.getLogger(__name__)
-STATIC_ENDPOINTS = {"static", "bootstrap.static"}
+NO_USER_ENDPOINTS = {"static", "bootstrap.static", "health.health"}  # never touch the session
 
 
 class Anonymous(AnonymousUserMixin):
@@ -53,7 +53,7 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     async def load_signed_in_user() -> None:
-        if request.endpoint in STATIC_ENDPOINTS:
+        if request.endpoint in NO_USER_ENDPOINTS:
             login_manager._update_request_context_with_user(None)
             return
         user = None

@@ -48,11 +48,12 @@ async def record(election_id: int, voter_id: int):
     form = CheckInForm()
     if not form.validate_on_submit():
         raise queries.CheckInRefused("Choose how the ballot is issued.")
+    # Everything the answer shows is read inside the transaction: once it commits, nothing can
+    # fail on the database and make the clerk believe the ballot was not issued.
     async with transaction() as db:
         check_in = await queries.record_check_in(
             db, actor=current_actor(), election_id=election_id, voter_id=voter_id, method=form.method.data
         )
-    async with reading() as db:
         described = await queries.describe_check_in(db, check_in)
         turnout = await queries.precinct_turnout(db, election_id, check_in.precinct_id)
         row = await voter_row(db, voter_id)

@@ -4,16 +4,24 @@ A write announces the panels it changed with pg_notify inside its own transactio
 committed changes are announced, to every worker). The hub marks them dirty; after the change
 window it renders each dirty panel once and hands the same bytes to every subscriber of that
 election. The latest bytes are kept, so a browser that (re)connects gets the current state at once.
+
+The hub never gives up. A supervisor task holds the LISTEN connection, pings it, and on any failure
+(a restart, a refused connection, a silent network) tells every subscriber its figures are stale,
+forgets the kept panels, and connects again with capped, jittered back-off; once listening again it
+renders every watched panel afresh. Nothing waits on the hub without a time limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import itertools
 import json
 import logging
 import os
 import queue
+import random
 import threading
 from dataclasses import dataclass, field
 
@@ -22,6 +30,8 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.db import is_connection_failure
 
 log = logging.getLogger(__name__)
 CHANNEL = "tally_portal_live"
@@ -35,6 +45,20 @@ async def announce(session: AsyncSession, election_id: int, *panels: str) -> Non
     await session.execute(
         text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
     )
+
+
+BACKOFF_FIRST = 0.1  # seconds before the first reconnection attempt, doubling up to
+BACKOFF_MAX = 1.0  # (jittered: each wait is between half and all of the current delay)
+CONNECT_TIMEOUT = 5.0
+PING_SECONDS = 5.0  # a quiet LISTEN connection is checked this often
+PING_TIMEOUT = 3.0
+RENDER_RETRY_SECONDS = 1.0
+STALE = b"event: stale\ndata: The live figures are reconnecting.\n\n"
+HEARTBEAT = b"event: heartbeat\ndata: ok\n\n"
+
+
+class HubUnavailable(RuntimeError):
+    """The hub could not serve a new subscriber in time (no LISTEN connection)."""
 
 
 def sse_message(event: str, html: str, event_id: int) -> bytes:
@@ -56,45 +80,93 @@ class Hub:
         self.latest: dict[int, dict[str, bytes]] = {}
         self.dirty: dict[int, set[str]] = {}
         self.flushing: set[int] = set()
+        self.rendering: dict[int, asyncio.Task] = {}  # first render of an election, shared
         self.ids = itertools.count(1)
         self.lock = threading.Lock()
         self.listener: asyncpg.Connection | None = None
-        self.started = asyncio.Event()
+        self.connected = asyncio.Event()  # the LISTEN connection is up: figures are live
+        self.supervisor: asyncio.Task | None = None
         self.window = app.config["LIVE_CHANGE_WINDOW_MS"] / 1000
         self.pid = os.getpid()
         self.renders = 0  # panels rendered (tests check coalescing)
+        self.reconnects = 0  # LISTEN connections made after a loss (tests, /health)
         self.closing = False
 
     # The listening connection ------------------------------------------------------------------
 
-    async def start(self) -> None:
+    def ensure_running(self) -> None:
+        """Called on the loop: start the supervisor unless it runs."""
+        if not self.closing and (self.supervisor is None or self.supervisor.done()):
+            self.supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def _connect(self) -> asyncpg.Connection:
         url = make_url(self.app.config["DATABASE_URL"])
-        self.listener = await asyncpg.connect(
+        return await asyncpg.connect(
             host=url.query.get("host") or url.host,
             port=url.port,
             user=url.username,
             password=url.password,
             database=url.database,
+            timeout=CONNECT_TIMEOUT,
         )
-        await self.listener.add_listener(CHANNEL, self._notified)
-        self.listener.add_termination_listener(self._lost)
-        self.started.set()
 
-    def _lost(self, connection) -> None:
-        if self.closing:
-            return
-        log.error("live: the LISTEN connection was lost; reconnecting")
-        self.started.clear()
-        asyncio.get_running_loop().create_task(self._reconnect())
-
-    async def _reconnect(self) -> None:
-        while not self.started.is_set() and not self.closing:
+    async def _supervise(self) -> None:
+        delay, failures, ever = BACKOFF_FIRST, 0, False
+        while not self.closing:
+            connection = None
             try:
-                await self.start()
-            except OSError:
-                await asyncio.sleep(2)
-        for election_id in list(self.subscribers):  # anything may have changed meanwhile
-            self.mark(election_id, {ALL})
+                connection = await asyncio.wait_for(self._connect(), CONNECT_TIMEOUT + 1)
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
+                await connection.add_listener(CHANNEL, self._notified)
+                self.listener = connection
+                self.connected.set()
+                if ever:
+                    self.reconnects += 1
+                    log.warning("live: listening again (after %d failed attempts)", failures)
+                ever, delay, failures = True, BACKOFF_FIRST, 0
+                for election_id in self.watched():  # anything may have changed meanwhile
+                    self.mark(election_id, {ALL})
+                await self._watch(connection, lost)
+                if not self.closing:
+                    log.error("live: the LISTEN connection was lost; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                failures += 1
+                if failures == 1:
+                    log.error("live: cannot listen (%r); retrying", error)
+            finally:
+                was_live = self.connected.is_set()
+                self.connected.clear()
+                self.listener = None
+                if connection is not None and not connection.is_closed():
+                    connection.terminate()
+                if was_live:
+                    self._went_stale()
+            if not self.closing:
+                await asyncio.sleep(random.uniform(delay / 2, delay))
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _watch(self, connection: asyncpg.Connection, lost: asyncio.Event) -> None:
+        """Return when the connection ends; raise when a ping fails (a connection can also die
+        silently, behind a network that drops packets)."""
+        while not self.closing:
+            try:
+                await asyncio.wait_for(lost.wait(), PING_SECONDS)
+                return
+            except TimeoutError:
+                await asyncio.wait_for(connection.fetchval("SELECT 1"), PING_TIMEOUT)
+
+    def _went_stale(self) -> None:
+        """Tell every subscriber its figures may be old, and forget the kept panels: a browser that
+        connects from now on gets freshly rendered ones."""
+        self.latest.clear()
+        self.dirty.clear()
+        with self.lock:
+            watching = [s for group in self.subscribers.values() for s in group]
+        for subscriber in watching:
+            subscriber.messages.put(STALE)
 
     def _notified(self, connection, pid, channel, payload: str) -> None:
         try:
@@ -116,21 +188,35 @@ class Hub:
         try:
             await asyncio.sleep(self.window)
             panels = self.dirty.pop(election_id, set())
+            if not panels:
+                return
             if not self.subscribers.get(election_id):
                 self.latest.pop(election_id, None)  # nobody watches: render on the next connect
                 return
-            messages = await self.render(election_id, panels)
-            with self.lock:
-                watching = list(self.subscribers.get(election_id, ()))
-            for subscriber in watching:
-                for message in messages:
-                    subscriber.messages.put(message)
-        except Exception:
-            log.exception("live: rendering the panels of election %s failed", election_id)
+            try:
+                messages = await self.render(election_id, panels)
+            except Exception as error:
+                if is_connection_failure(error):
+                    log.warning("live: rendering election %s failed: %r", election_id, error)
+                else:
+                    log.exception("live: rendering the panels of election %s failed", election_id)
+                self._send(election_id, [STALE])
+                if self.connected.is_set():  # else reconnecting renders everything anyway
+                    self.dirty.setdefault(election_id, set()).update(panels)
+                    await asyncio.sleep(RENDER_RETRY_SECONDS)
+                return
+            self._send(election_id, messages)
         finally:
             self.flushing.discard(election_id)
-            if self.dirty.get(election_id):  # changes that arrived while rendering
+            if self.dirty.get(election_id) and not self.closing:  # arrived while rendering
                 self.mark(election_id, set())
+
+    def _send(self, election_id: int, messages: list[bytes]) -> None:
+        with self.lock:
+            watching = list(self.subscribers.get(election_id, ()))
+        for subscriber in watching:
+            for message in messages:
+                subscriber.messages.put(message)
 
     async def render(self, election_id: int, panels: set[str]) -> list[bytes]:
         """Render the named panels (or all) once; keep and return their SSE messages."""
@@ -147,23 +233,51 @@ class Hub:
         self.renders += len(rendered)
         return messages
 
+    async def _current(self, election_id: int) -> list[bytes]:
+        """The kept panels of the election, rendered first if needed (once, however many browsers
+        ask at the same moment: after an outage they all come back together)."""
+        current = self.latest.get(election_id)
+        if current:
+            return list(current.values())
+        task = self.rendering.get(election_id)
+        if task is None:
+            # In a context of its own: the panels are the same bytes for everyone, whoever asked.
+            task = self.rendering[election_id] = asyncio.get_running_loop().create_task(
+                self.render(election_id, {ALL}), context=contextvars.Context()
+            )
+            task.add_done_callback(lambda _task: self.rendering.pop(election_id, None))
+        return list(await asyncio.shield(task))
+
     # Subscribers ---------------------------------------------------------------------------------
 
     def count(self) -> int:
         with self.lock:
             return sum(len(s) for s in self.subscribers.values())
 
-    async def subscribe(self, election_id: int) -> tuple[Subscriber, list[bytes]]:
-        """A new subscriber and the current state of every panel of the election."""
-        await self.started.wait()
+    def watched(self) -> list[int]:
+        with self.lock:
+            return [election_id for election_id, group in self.subscribers.items() if group]
+
+    async def subscribe(self, election_id: int, wait: float) -> tuple[Subscriber, list[bytes]]:
+        """A new subscriber and the current state of every panel of the election. Raises
+        HubUnavailable when the hub is not listening within `wait` seconds or the panels cannot be
+        rendered in time (the caller tells the browser to retry)."""
+        self.ensure_running()
+        try:
+            await asyncio.wait_for(self.connected.wait(), wait)
+        except TimeoutError:
+            raise HubUnavailable("the live hub is not listening") from None
         subscriber = Subscriber(election_id)
         with self.lock:
             self.subscribers.setdefault(election_id, set()).add(subscriber)
-        current = self.latest.get(election_id)
-        if not current:
-            await self.render(election_id, {ALL})
-            current = self.latest.get(election_id, {})
-        return subscriber, list(current.values())
+        try:
+            current = await asyncio.wait_for(self._current(election_id), wait)
+        except BaseException as error:
+            self.unsubscribe(subscriber)
+            if isinstance(error, TimeoutError):
+                raise HubUnavailable("the live panels could not be rendered in time") from None
+            raise
+        return subscriber, current
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         with self.lock:
@@ -179,19 +293,20 @@ _lock = threading.Lock()
 
 
 async def hub_for(app: Flask) -> Hub:
-    """This process's hub for `app`, started on first use (and again in a forked child)."""
+    """This process's hub for `app`, its supervisor running (a new one in a forked child). It does
+    not wait for the LISTEN connection: `subscribe` does, with a limit."""
     key = id(app)
     with _lock:
         hub = _hubs.get(key)
         if hub is None or hub.pid != os.getpid():
             hub = _hubs[key] = Hub(app)
-            fresh = True
-        else:
-            fresh = False
-    if fresh:
-        await hub.start()
-    await hub.started.wait()
+    hub.ensure_running()
     return hub
+
+
+def existing_hub(app: Flask) -> Hub | None:
+    hub = _hubs.get(id(app))
+    return hub if hub is not None and hub.pid == os.getpid() else None
 
 
 async def close_hub(app: Flask) -> None:
@@ -200,5 +315,9 @@ async def close_hub(app: Flask) -> None:
         hub = _hubs.pop(id(app), None)
     if hub is not None and hub.pid == os.getpid():
         hub.closing = True
+        if hub.supervisor is not None:
+            hub.supervisor.cancel()
+            with contextlib.suppress(BaseException):  # cancelled, or it had failed: it stopped
+                await hub.supervisor
         if hub.listener is not None and not hub.listener.is_closed():
             await hub.listener.close()

@@ -11,7 +11,8 @@ from portal import aio
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading
 from portal.elections.queries import get_election
-from portal.live.hub import hub_for
+from portal.errors import stale_stream
+from portal.live.hub import HEARTBEAT, STALE, HubUnavailable, hub_for
 
 bp = Blueprint("live", __name__, url_prefix="/live")
 RETRY_MS = 3000
@@ -40,14 +41,18 @@ async def stream(election_id: int):
         )
         message = f"retry: {REFUSED_RETRY_MS}\nevent: refused\ndata: {html}\n\n"
         return Response(message, mimetype="text/event-stream", headers=_headers())
-    subscriber, current = await hub.subscribe(election_id)
+    try:
+        subscriber, current = await hub.subscribe(election_id, app.config["LIVE_SUBSCRIBE_WAIT_SECONDS"])
+    except HubUnavailable:
+        return stale_stream(RETRY_MS)  # the browser shows "reconnecting" and tries again
     heartbeat = app.config["LIVE_HEARTBEAT_SECONDS"]
     client = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
 
     def events():
         # A sync generator (Flask cannot stream an async one): it blocks this request's thread
         # on the subscriber's queue, which the hub fills from the event loop. Every second it
-        # also looks at the socket, so a browser that leaves frees its place at once.
+        # also looks at the socket, so a browser that leaves frees its place at once. A quiet
+        # stream sends a heartbeat the page can see, or "stale" while the hub is not listening.
         try:
             yield f"retry: {RETRY_MS}\n\n".encode()
             yield from current
@@ -62,7 +67,7 @@ async def stream(election_id: int):
                     quiet += min(heartbeat, CLOSED_CHECK_SECONDS)
                     if quiet >= heartbeat:
                         quiet = 0.0
-                        yield b": heartbeat\n\n"
+                        yield HEARTBEAT if hub.connected.is_set() else STALE
         finally:
             hub.unsubscribe(subscriber)
 

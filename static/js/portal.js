@@ -53,4 +53,84 @@
   document.body.addEventListener("htmx:sendError", function () {
     addToast("The portal did not answer. Check the connection; nothing was saved.");
   });
+
+  /* Live panels say "live" only while their stream is healthy. The server sends a panel when it
+     changes, a "heartbeat" event every few seconds while it listens to the database, and "stale"
+     when it does not. A page that hears nothing for data-stale-after seconds, gets "stale" or
+     loses the connection shows "reconnecting — figures as of HH:MM:SS UTC" on every badge of that
+     connection, and returns to "live" by itself: with the next panel, or with the next heartbeat
+     when it had only gone quiet. */
+  var live = new Map();          // [data-live] element -> its state
+  var sources = new WeakSet();   // EventSources already listened to
+
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+  // UTC, as every time the portal prints ("updated 21:04:05 UTC" on the panels themselves).
+  function clock(date) {
+    return two(date.getUTCHours()) + ":" + two(date.getUTCMinutes()) + ":" + two(date.getUTCSeconds()) + " UTC";
+  }
+
+  function liveState(el) {
+    var state = live.get(el);
+    if (!state) {
+      state = { seen: Date.now(), fresh: new Date(), stale: false, why: null };
+      live.set(el, state);
+    }
+    return state;
+  }
+
+  function showLive(el, state) {
+    el.classList.toggle("live-stale", state.stale);
+    el.querySelectorAll("[data-live-badge]").forEach(function (badge) {
+      badge.textContent = state.stale ? "reconnecting — figures as of " + clock(state.fresh) : "live";
+      badge.classList.toggle("text-bg-warning", state.stale);
+      badge.classList.toggle("text-bg-light", !state.stale);
+    });
+  }
+
+  function markStale(el, why) {
+    var state = liveState(el);
+    if (!state.stale || why !== "quiet") { state.why = why; }
+    if (!state.stale) { state.stale = true; showLive(el, state); }
+  }
+
+  function markHeard(el, fresh) {
+    var state = liveState(el);
+    state.seen = Date.now();
+    if (state.stale && !fresh && state.why !== "quiet") { return; }  // only new figures end that
+    state.fresh = new Date();
+    if (state.stale) { state.stale = false; state.why = null; showLive(el, state); }
+  }
+
+  htmx.onLoad(function (root) {
+    var scope = root.querySelectorAll ? root : document;
+    if (scope.matches && scope.matches("[data-live]")) { liveState(scope); }
+    scope.querySelectorAll("[data-live]").forEach(liveState);
+  });
+
+  document.body.addEventListener("htmx:sseOpen", function (event) {
+    var el = event.target.closest("[data-live]");
+    var source = event.detail && event.detail.source;
+    if (!el || !source || sources.has(source)) { return; }
+    sources.add(source);
+    source.addEventListener("heartbeat", function () { markHeard(el, false); });
+    source.addEventListener("stale", function () { markStale(el, "server"); });
+  });
+  document.body.addEventListener("htmx:sseMessage", function (event) {
+    var el = event.target.closest("[data-live]");
+    if (!el) { return; }
+    if (event.detail && event.detail.type === "refused") { markStale(el, "server"); }
+    else { markHeard(el, true); }
+  });
+  document.body.addEventListener("htmx:sseError", function (event) {
+    var el = event.target.closest("[data-live]");
+    if (el) { markStale(el, "error"); }
+  });
+
+  window.setInterval(function () {
+    live.forEach(function (state, el) {
+      if (!document.body.contains(el)) { live.delete(el); return; }
+      var limit = 1000 * (parseFloat(el.getAttribute("data-stale-after")) || 15);
+      if (Date.now() - state.seen > limit) { markStale(el, "quiet"); }
+    });
+  }, 1000);
 })();

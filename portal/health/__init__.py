@@ -1,0 +1,1 @@
+"""GET /health for load balancers and monitors."""
