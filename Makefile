@@ -57,7 +57,8 @@ format: install
 
 bench: install
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python voters.py && ../$(BIN)/python imports.py \
-		&& ../$(BIN)/python tally.py && ../$(BIN)/python reports.py
+		&& ../$(BIN)/python tally.py && ../$(BIN)/python reports.py \
+		&& ../$(BIN)/python faults.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

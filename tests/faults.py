@@ -21,7 +21,6 @@ import asyncio
 import collections
 import http.client
 import http.cookiejar
-import json
 import os
 import re
 import signal
@@ -68,8 +67,9 @@ class Scenario:
     workers: int = 2
     streams: int = 4
     pause: float = 0.02  # between one clerk's check-ins
-    # (action, seconds to wait after it): restart -m fast, stop -m fast, start
-    steps: tuple = (("run", 2.0), ("restart", 3.0), ("stop", 3.0), ("start", 6.0))
+    # (action, seconds to wait after it): restart -m fast, stop -m fast, start; quiet_restart
+    # pauses the clerks and the prober first, so the pools hold connections the restart cut
+    steps: tuple = (("run", 2.0), ("restart", 3.0), ("stop", 3.0), ("start", 4.0), ("quiet_restart", 3.0))
 
 
 class Client:
@@ -269,6 +269,7 @@ class FaultRun:
     scenario: Scenario
     answers: list[Answer] = field(default_factory=list)
     probes: list[tuple[float, int | None]] = field(default_factory=list)
+    downs: list[float] = field(default_factory=list)  # when a restart or stop began
     backs: list[float] = field(default_factory=list)  # when the database answered again
     stored_at_back: list[int] = field(default_factory=list)
     new_stream_stale_seconds: list[float] = field(default_factory=list)
@@ -340,10 +341,13 @@ def _exercise(scenario, cluster, portal, url, election_id, voter_ids, password) 
     next_voter = iter(voter_ids).__next__
     voter_lock = threading.Lock()
     stopping = threading.Event()
+    running = threading.Event()  # cleared: clerks and prober pause
+    running.set()
     answers_lock = threading.Lock()
 
     def write(clerk: Client) -> None:
         while not stopping.is_set():
+            running.wait()
             with voter_lock:
                 try:
                     voter_id = next_voter()
@@ -364,6 +368,7 @@ def _exercise(scenario, cluster, portal, url, election_id, voter_ids, password) 
 
     def probe() -> None:
         while not stopping.is_set():
+            running.wait()
             try:
                 with urllib.request.urlopen(
                     urllib.request.Request(
@@ -385,6 +390,8 @@ def _exercise(scenario, cluster, portal, url, election_id, voter_ids, password) 
         thread.start()
     try:
         for action, wait in scenario.steps:
+            if action in ("restart", "stop"):
+                run.downs.append(time.time())
             if action == "restart":
                 cluster.restart("fast")
                 _came_back(run, url)
@@ -396,6 +403,13 @@ def _exercise(scenario, cluster, portal, url, election_id, voter_ids, password) 
             elif action == "start":
                 cluster.start()
                 _came_back(run, url)
+            elif action == "quiet_restart":
+                running.clear()
+                time.sleep(1.0)  # what is in flight finishes
+                run.downs.append(time.time())
+                cluster.restart("fast")
+                _came_back(run, url)
+                running.set()
             time.sleep(wait)
     finally:
         stopping.set()
@@ -477,8 +491,9 @@ def summary(run: FaultRun) -> dict:
         ),
         "workers": len(run.workers),
         "recovery_seconds_max": _recovery(run),
+        "failed_after_back": _failed_after_back(run),
         "live_recovery_seconds_max": _live_recovery(run),
-        "new_stream_stale_seconds_max": max(run.new_stream_stale_seconds, default=None),
+        "new_stream_stale_seconds_max": round(max(run.new_stream_stale_seconds, default=0.0), 3),
         "database_outages": len(run.backs),
     }
 
@@ -500,6 +515,17 @@ def _recovery(run: FaultRun) -> float | None:
                 return float("inf")
             worst = max(worst, first - back)
     return round(worst, 3)
+
+
+def _failed_after_back(run: FaultRun) -> int:
+    """Check-ins refused although sent after the database was back and answered before it went
+    again: what stale pooled connections would cost."""
+    failed = 0
+    for back in run.backs:
+        until = min((d for d in run.downs if d > back), default=float("inf"))
+        answered = [a for a in run.answers if back <= a.sent and a.done < until]
+        failed += sum(1 for a in answered if (a.status or 599) >= 500)
+    return failed
 
 
 def _live_recovery(run: FaultRun) -> float | None:
@@ -525,8 +551,3 @@ def _live_recovery(run: FaultRun) -> float | None:
 def _turnout(html: str) -> int:
     found = TURNOUT.search(html)
     return int(found.group(1).replace(",", "")) if found else -1
-
-
-def write_json(path: Path, figures: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(figures, indent=2) + "\n")

@@ -37,8 +37,13 @@ def test_the_outage_gives_503_never_500(figures):
 
 def test_every_worker_serves_again_within_5_s(figures):
     assert figures["workers"] == 2
-    assert figures["database_outages"] == 2
+    assert figures["database_outages"] == 3
     assert figures["recovery_seconds_max"] <= 5
+
+
+def test_once_the_database_is_back_no_request_fails(figures):
+    """Pooled connections cut by the restart are replaced before use, not handed to a request."""
+    assert figures["failed_after_back"] == 0
 
 
 def test_live_panels_show_a_change_made_after_the_restart_within_5_s(figures):
