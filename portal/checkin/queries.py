@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event
+from portal.elections.lifecycle import lock_election
 from portal.live.hub import announce
 from portal.models import CHECK_IN_METHODS, CheckIn, Election, ElectionPrecinct, Precinct, User, Voter
 from portal.signals import check_in_recorded
@@ -49,9 +50,8 @@ async def open_elections(session: AsyncSession) -> list[Election]:
 
 
 async def get_open_election(session: AsyncSession, election_id: int) -> Election:
-    election = await session.get(Election, election_id)
-    if election is None:
-        raise NotFound("No such election.")
+    """The election, locked against a status move for this transaction, if it is open."""
+    election = await lock_election(session, election_id)
     if election.status != "open":
         raise CheckInRefused(f"{election.name} is {election.status}: check-in happens only while it is open.")
     return election

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+from werkzeug.exceptions import NotFound
+
+from portal.models import Election
+
 
 @dataclass(frozen=True)
 class Move:
@@ -45,3 +50,17 @@ MOVES: dict[str, Move] = {
 
 def next_move(status: str) -> Move | None:
     return MOVES.get(status)
+
+
+async def lock_election(session: AsyncSession, election_id: int) -> Election:
+    """The election, share-locked until the transaction ends (and read afresh, not from the
+    session's cache). Every write whose rule depends on the election's status takes this lock
+    first: a status move takes the row exclusively (`move_election`), so it waits for the writes
+    under way, and a write that comes during a move waits for it and then sees the new status.
+    Without it, certifying could commit while a return was being saved, and the return land after."""
+    election = await session.get(
+        Election, election_id, with_for_update={"read": True}, populate_existing=True
+    )
+    if election is None:
+        raise NotFound("No such election.")
+    return election

@@ -11,7 +11,7 @@ from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
-from portal.elections.lifecycle import next_move
+from portal.elections.lifecycle import lock_election, next_move
 from portal.models import (
     Candidate,
     Contest,
@@ -91,9 +91,7 @@ async def election_for_write(
     Certified: nothing may change. Open or closed: the ballot (contests, candidates, their order,
     vote-for) is fixed; corrections of names and candidate status are still allowed.
     """
-    election = await session.get(Election, election_id, with_for_update={"read": True})
-    if election is None:
-        raise NotFound("No such election.")
+    election = await lock_election(session, election_id)
     if election.status == "certified":
         raise ElectionLocked(f"{election.name} is certified: nothing in it can be changed.")
     if ballot_change and election.status != "draft":
@@ -322,7 +320,7 @@ async def move_election(
     session: AsyncSession, *, actor: User, election_id: int, to: str, seen_version: int | None
 ) -> Election:
     """One step forward along the lifecycle, checked, audited (through the signal) and signalled."""
-    election = await session.get(Election, election_id, with_for_update=True)
+    election = await session.get(Election, election_id, with_for_update=True, populate_existing=True)
     if election is None:
         raise NotFound("No such election.")
     move = next_move(election.status)

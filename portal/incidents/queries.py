@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased
 from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event
+from portal.elections.lifecycle import lock_election
 from portal.live.hub import announce
 from portal.models import Election, ElectionPrecinct, Incident, Precinct, User
 
@@ -17,9 +18,8 @@ FEED_SIZE = 15
 
 
 async def election_taking_incidents(session: AsyncSession, election_id: int) -> Election:
-    election = await session.get(Election, election_id)
-    if election is None:
-        raise NotFound("No such election.")
+    """The election, locked against a status move for this transaction, if it takes incidents."""
+    election = await lock_election(session, election_id)
     if election.status == "certified":
         raise Conflict(f"{election.name} is certified: nothing in it can be changed.")
     if election.status == "draft":
@@ -83,8 +83,12 @@ async def resolve_incident(
     incident = await session.get(Incident, incident_id, with_for_update=True)
     if incident is None or incident.election_id != election_id:
         raise NotFound("No such incident in this election.")
-    if incident.status == "resolved":
-        return incident
+    if incident.status == "resolved":  # resolved a moment ago by someone else: nothing to record
+        who = await session.get(User, incident.resolved_by_id)
+        raise Conflict(
+            f"Incident #{incident.id} was already resolved by {who.display_name if who else 'a former user'} "
+            f"at {incident.resolved_at:%H:%M:%S} UTC."
+        )
     incident.status, incident.resolved_by_id, incident.resolved_at = "resolved", actor.id, datetime.now(UTC)
     await session.flush()
     await announce(session, election_id, "incidents")

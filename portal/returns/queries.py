@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event
+from portal.elections.lifecycle import lock_election
 from portal.live.hub import announce
 from portal.models import (
     Candidate,
@@ -134,9 +135,8 @@ def check_figures(figures: Figures, ballot: ContestBallot, check_ins: int, check
 
 
 async def open_for_returns(session: AsyncSession, election_id: int) -> Election:
-    election = await session.get(Election, election_id)
-    if election is None:
-        raise NotFound("No such election.")
+    """The election, locked against a status move for this transaction, if it takes returns."""
+    election = await lock_election(session, election_id)
     if election.status not in ("open", "closed"):
         raise ReturnsClosed(
             f"{election.name} is {election.status}: returns are entered while it is open or closed."
@@ -312,10 +312,16 @@ def mismatches(ballot: ContestBallot, figures: Figures) -> list[tuple[str, int, 
     return found
 
 
+class AlreadyVerified(Conflict):
+    """Someone else verified this revision first (a double click, or two verifiers at once)."""
+
+
 async def verify_return(
     session: AsyncSession, *, actor: User, ballot: ContestBallot, revision: int
 ) -> PrecinctReturn:
-    """Mark the latest revision verified by a second person (never the one who entered it)."""
+    """Mark the latest revision verified by a second person (never the one who entered it). One
+    state change, one audit event: a verification that finds it already done changes nothing,
+    writes nothing, and says who did it."""
     latest = ballot.latest
     if latest is None:
         raise Conflict(f"{ballot.contest.office_title}: nothing has been entered to verify.")
@@ -327,13 +333,24 @@ async def verify_return(
         raise Conflict(
             f"{ballot.contest.office_title}: you entered these figures; a second person must verify them."
         )
-    if latest.status == "verified":
-        return latest
-    await session.execute(
+    changed = await session.scalar(
         update(PrecinctReturn)
         .where(PrecinctReturn.id == latest.id, PrecinctReturn.status == "entered")
         .values(status="verified", verified_by_id=actor.id, verified_at=datetime.now(UTC))
+        .returning(PrecinctReturn.id)
     )
+    if changed is None:
+        who, when = (
+            await session.execute(
+                select(User.display_name, PrecinctReturn.verified_at)
+                .join(User, User.id == PrecinctReturn.verified_by_id)
+                .where(PrecinctReturn.id == latest.id)
+            )
+        ).one()
+        raise AlreadyVerified(
+            f"{ballot.contest.office_title}: revision {latest.revision} was already verified by {who} "
+            f"at {when:%H:%M:%S} UTC. Nothing was changed."
+        )
     await announce(session, latest.election_id, f"contest-{ballot.contest.id}", "reporting")
     await record_event(
         session,
