@@ -59,8 +59,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from portal import errors, rendering, security
+    from portal import errors, inputs, rendering, security
 
+    inputs.init_app(app)  # before any route is added: the id converters
     security.init_app(app)
     errors.init_app(app)
     rendering.init_app(app)

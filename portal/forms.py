@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import abort
 from flask_wtf import FlaskForm
+
+from portal.inputs import INT4_MAX, whole_number
 
 
 def strip(value: Any) -> Any:
@@ -19,13 +22,19 @@ def lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def form_version(form: FlaskForm) -> int | None:
-    """The row version an edit form was loaded with (None when missing or not a number)."""
-    raw = form.version.data
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        return None
+def form_version(form: FlaskForm) -> int:
+    """The row version an edit, delete or status form was loaded with, as the browser sent it. A
+    form without one is refused (400): saving it could overwrite a newer change unseen. (Read from
+    what was sent, not `.data`: a form built with `version=` falls back to that for a missing field.)"""
+    raw = form.version.raw_data[0] if form.version.raw_data else None
+    version = whole_number(raw, minimum=1, maximum=INT4_MAX)
+    if version is None:
+        abort(
+            400,
+            "The form did not say which version of the record it was loaded with, so saving it "
+            "could overwrite a newer change. Reload the page; nothing was saved.",
+        )
+    return version
 
 
 def show_field_error(form: FlaskForm, error) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, abort, request
+
+from portal.inputs import has_nul
 
 # No inline script or style anywhere: behaviour comes from static files and htmx attributes.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -42,6 +44,11 @@ def init_app(app: Flask) -> None:
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             request.form  # noqa: B018
             request.files  # noqa: B018
+        # No text column can hold a NUL character (PostgreSQL refuses it): say so before any view
+        # reads the value, for every field and query parameter at once.
+        for name, value in (*request.args.items(multi=True), *request.form.items(multi=True)):
+            if has_nul(name) or has_nul(value):
+                abort(400, "The request contains a NUL character, which no field accepts. Nothing was saved.")
 
     @app.after_request
     def add_security_headers(response):

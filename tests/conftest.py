@@ -212,6 +212,14 @@ def client_as(app, create_user):
 HX = {"HX-Request": "true"}
 
 
+def move_election(client, election_id: int, to: str, **extra):
+    """POST a lifecycle move as the confirmation form sends it: with the election's version."""
+    page = client.get(f"/elections/{election_id}/status", headers=HX).text
+    found = re.search(r'name="version" type="hidden" value="(\d+)"', page)
+    data = {"to": to, "version": found.group(1) if found else "", **extra}
+    return client.post(f"/elections/{election_id}/status", data=data, headers=HX)
+
+
 def csrf_token_from(html: str) -> str:
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
         r'"X-CSRFToken": "([^"]+)"', html

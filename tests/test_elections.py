@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from portal.db import reading, transaction
 from portal.signals import election_status_changed
-from tests.conftest import HX
+from tests.conftest import HX, move_election
 
 ELECTION = {"name": "General 2026", "election_date": "2026-11-03", "kind": "general", "all_precincts": "y"}
 
@@ -95,7 +95,7 @@ def test_delete_only_a_draft(client_as, create_election):
 
 
 def _move(client, election_id, to, **extra):
-    return client.post(f"/elections/{election_id}/status", data={"to": to, **extra}, headers=HX)
+    return move_election(client, election_id, to, **extra)
 
 
 def test_forward_moves_are_audited_and_signalled(client_as, create_election, run):

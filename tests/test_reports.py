@@ -362,7 +362,7 @@ def test_every_printed_page_has_the_running_header(
 def certified(create_election, create_party, create_voters, client_as, db_call):
     """An election certified through the real lifecycle: voters on the roll, check-ins by two methods,
     returns entered by one clerk and verified by another in both precincts, closed, then certified."""
-    from tests.conftest import HX
+    from tests.conftest import HX, move_election
 
     made = create_election(status="open", precincts=2)
     party = create_party(name="Forward", abbreviation="FWD", colour="#12ab34")
@@ -392,7 +392,7 @@ def certified(create_election, create_party, create_voters, client_as, db_call):
         assert clerk.post(base, data={k: str(v) for k, v in data.items()}).status_code == 303
         checker.post(f"{base}/verify", data={"mode": "confirm", f"revision_{contest.id}": "1"})
     for to in ("closed", "certified"):
-        response = manager.post(f"/elections/{made.election.id}/status", data={"to": to}, headers=HX)
+        response = move_election(manager, made.election.id, to)
         assert response.status_code == 200, response.text
     made.party = party
     made.voters = voters
@@ -516,7 +516,7 @@ def test_certification_freezes_the_canvass_it_audits(certified, app, run):
 def test_certifying_changes_no_figure(create_election, client_as, run):
     """The NIST export of a closed election and of the same election certified differ only in their
     status and GeneratedDate: freezing the canvass changes no figure or name."""
-    from tests.conftest import HX
+    from tests.conftest import move_election
 
     made = create_election(status="open", precincts=3, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
     clerk, checker, manager = client_as("clerk"), client_as("clerk"), client_as("manager")
@@ -534,9 +534,9 @@ def test_certifying_changes_no_figure(create_election, client_as, run):
         assert clerk.post(base, data=data).status_code == 303
         checker.post(f"{base}/verify", data={"mode": "confirm", f"revision_{contest.id}": "1"})
     url = f"/elections/{made.election.id}/reports/results.json"
-    manager.post(f"/elections/{made.election.id}/status", data={"to": "closed"}, headers=HX)
+    move_election(manager, made.election.id, "closed")
     closed = client_as("observer").get(url).get_json()
-    manager.post(f"/elections/{made.election.id}/status", data={"to": "certified"}, headers=HX)
+    move_election(manager, made.election.id, "certified")
     certified = client_as("observer").get(url).get_json()
     assert (closed["Status"], certified["Status"]) == ("unofficial-complete", "certified")
     for report in (closed, certified):
@@ -548,7 +548,7 @@ def test_certifying_changes_no_figure(create_election, client_as, run):
 def test_registration_is_frozen_when_the_polls_close(create_election, create_voters, client_as, run):
     from portal.db import reading
     from portal.tally.queries import election_turnout
-    from tests.conftest import HX
+    from tests.conftest import move_election
 
     made = create_election(status="open", precincts=1)
     create_voters(count=10, precinct=made.precincts[0])
@@ -565,7 +565,7 @@ def test_registration_is_frozen_when_the_polls_close(create_election, create_vot
     )
     create_voters(count=2, precinct=made.precincts[0])
     assert run(turnout()) == 12  # while the polls are open, the roll as it is
-    client_as("manager").post(f"/elections/{made.election.id}/status", data={"to": "closed"}, headers=HX)
+    move_election(client_as("manager"), made.election.id, "closed")
     create_voters(count=5, precinct=made.precincts[0])
     assert run(turnout()) == 12
     page = observer.get(f"/elections/{made.election.id}/reports/turnout").text

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portal.db import reading
 from portal.models import PrecinctReturn
-from tests.conftest import HX
+from tests.conftest import HX, move_election
 
 
 @pytest.fixture
@@ -259,16 +259,8 @@ def test_certification_follows_verified_returns(night, client_as):
             data={"mode": "confirm", **{f"revision_{c.id}": "1" for c in made.contests}},
         )
     manager = client_as("manager")
-    assert (
-        manager.post(f"/elections/{made.election.id}/status", data={"to": "closed"}, headers=HX).status_code
-        == 200
-    )
-    assert (
-        manager.post(
-            f"/elections/{made.election.id}/status", data={"to": "certified"}, headers=HX
-        ).status_code
-        == 200
-    )
+    assert move_election(manager, made.election.id, "closed").status_code == 200
+    assert move_election(manager, made.election.id, "certified").status_code == 200
     assert clerk.post(url(made, made.precincts[0]), data=figures(made)).status_code == 409
 
 

@@ -87,7 +87,7 @@ def test_keyset_pages_cover_everything_once_both_ways(clerk, create_voters):
 
 def test_bad_cursor_falls_back_to_the_first_page(clerk, create_voters):
     create_voters(count=3)
-    for cursor in ("garbage", "W10", "WyJ4Il0", "%00"):
+    for cursor in ("garbage", "W10", "WyJ4Il0", "%FF"):  # (a NUL is refused outright: test_hostile)
         response = clerk.get(f"/voters?after={cursor}", headers=HX)
         assert response.status_code == 200 and len(rows(response.text)) == 3
 

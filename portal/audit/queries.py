@@ -163,7 +163,7 @@ def _filtered(
         )
     if since:
         query = query.where(AuditEvent.created_at >= datetime.combine(since, time.min, UTC))
-    if until:
+    if until and until < date.max:  # (the last day there is has no day after it: no upper bound)
         query = query.where(
             AuditEvent.created_at < datetime.combine(until + timedelta(days=1), time.min, UTC)
         )

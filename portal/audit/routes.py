@@ -10,6 +10,7 @@ from portal import aio
 from portal.audit import queries
 from portal.auth.roles import allow
 from portal.db import reading
+from portal.inputs import arg_int
 from portal.rendering import render
 from portal.voters.queries import neutralise
 
@@ -42,7 +43,7 @@ def _filters() -> tuple[dict, list[str]]:
 @allow(*AUDITORS)
 async def index():
     filters, problems = _filters()
-    before_id = request.args.get("before", type=int)
+    before_id = arg_int(request.args, "before")  # ASCII digits within BIGINT, else from the newest
     async with reading() as db:
         events = await queries.search_events(db, **filters, before_id=before_id, limit=50)
     link_args = {k: v.isoformat() if isinstance(v, date) else v for k, v in filters.items() if v}

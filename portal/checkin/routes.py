@@ -7,6 +7,7 @@ from portal.auth.roles import allow
 from portal.checkin import queries
 from portal.checkin.forms import CheckInForm
 from portal.db import reading, transaction
+from portal.inputs import arg_int
 from portal.rendering import go_to, is_htmx, render
 from portal.voters.search import VoterQuery, search_voters, voter_row
 
@@ -21,7 +22,7 @@ async def desk():
     q = request.args.get("q", "").strip()[:100]
     async with reading() as db:
         elections = await queries.open_elections(db)
-        chosen = request.args.get("election", type=int)
+        chosen = arg_int(request.args, "election")
         election = next(
             (e for e in elections if e.id == chosen), elections[0] if len(elections) == 1 else None
         )
@@ -42,7 +43,7 @@ async def desk():
     )
 
 
-@bp.post("/<int:election_id>/voters/<int:voter_id>")
+@bp.post("/<int:election_id>/voters/<bigid:voter_id>")
 @allow(*DESK)
 async def record(election_id: int, voter_id: int):
     form = CheckInForm()

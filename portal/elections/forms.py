@@ -3,7 +3,7 @@ from datetime import date
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from portal.forms import strip
 from portal.models import ELECTION_KINDS
@@ -31,7 +31,8 @@ class ElectionForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    to = HiddenField()
+    # Required as sent: a form without its target state must not move the election anywhere.
+    to = HiddenField(validators=[InputRequired("The form did not say which state to move to; reload.")])
     version = HiddenField()
 
 

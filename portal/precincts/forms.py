@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, StringField
+from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from portal.forms import strip, upper
@@ -24,4 +24,4 @@ class PrecinctForm(FlaskForm):
 
 
 class DeleteForm(FlaskForm):
-    version = IntegerField(validators=[Optional()])
+    version = HiddenField()

@@ -153,12 +153,13 @@ async def delete_precinct(
     if voters:
         raise PrecinctInUse(f"{voters:,} voters are registered in precinct {precinct.code}; move them first.")
     before = snapshot(precinct, AUDITED)
+    code = precinct.code  # (after a failed flush the row cannot be read again)
     await session.delete(precinct)
     try:
         await session.flush()
     except IntegrityError as error:
         raise PrecinctInUse(
-            f"Precinct {precinct.code} is used by an election, a return or a check-in and cannot be deleted."
+            f"Precinct {code} is used by an election, a return or a check-in and cannot be deleted."
         ) from error
     await record_event(
         session, actor=actor, action="delete", entity="precinct", entity_id=precinct_id, before=before

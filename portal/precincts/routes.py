@@ -7,6 +7,7 @@ from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
 from portal.errors import StaleEdit
 from portal.forms import form_version
+from portal.inputs import arg_int
 from portal.precincts import queries
 from portal.precincts.forms import DeleteForm, PrecinctForm
 from portal.rendering import render, render_form, saved
@@ -35,7 +36,7 @@ async def index():
     sort = request.args.get("sort", "code")
     if sort.removeprefix("-") not in queries.SORTS:
         sort = "code"
-    page = request.args.get("page", 1, type=int)
+    page = arg_int(request.args, "page", 1, maximum=1_000_000)
     async with reading() as db:
         result = await queries.search_precincts(db, q=q, sort=sort, page=page)
     return render("precincts/precincts.html", "precincts/_list.html", result=result, q=q, sort=sort)
@@ -123,7 +124,7 @@ async def delete(precinct_id: int):
         try:
             async with transaction() as db:
                 await queries.delete_precinct(
-                    db, actor=current_actor(), precinct_id=precinct_id, seen_version=form.version.data
+                    db, actor=current_actor(), precinct_id=precinct_id, seen_version=form_version(form)
                 )
         except (queries.PrecinctInUse, StaleEdit) as refusal:
             error = getattr(refusal, "description", None) or str(refusal)

@@ -17,6 +17,7 @@ from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event
 from portal.elections.lifecycle import lock_election
+from portal.inputs import ASCII_DIGITS
 from portal.live.hub import announce
 from portal.models import (
     Candidate,
@@ -95,11 +96,13 @@ def parse_figures(form, ballot: ContestBallot) -> tuple[Figures | None, Check]:
         raw = (form.get(name) or "").strip().replace(",", "")
         if raw == "":
             check.errors[name] = "Enter a number (0 if none)."
-        elif not raw.isdigit():
+        elif not ASCII_DIGITS.fullmatch(raw):  # not isdigit(): it takes "²" and full-width digits
             check.errors[name] = (
-                "Whole numbers only, 0 or more." if raw.lstrip("-").isdigit() else "Not a number."
+                "Whole numbers only, 0 or more."
+                if ASCII_DIGITS.fullmatch(raw.removeprefix("-"))
+                else "Not a number. Digits 0-9 only."
             )
-        elif int(raw) > MAX_COUNT:
+        elif len(raw) > 9 or int(raw) > MAX_COUNT:
             check.errors[name] = "Implausibly large."
         else:
             values[name] = int(raw)

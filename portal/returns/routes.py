@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from flask import Blueprint, flash, request, url_for
+from flask import Blueprint, abort, flash, request, url_for
 from flask_wtf import FlaskForm
 
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
+from portal.inputs import whole_number
 from portal.rendering import go_to, render
 from portal.returns import queries
 
@@ -131,7 +132,9 @@ async def verify(election_id: int, precinct_id: int):
             async with transaction() as db:
                 await queries.open_for_returns(db, election_id)
                 for ballot in pending:
-                    revision = int(request.form.get(f"revision_{ballot.contest.id}", "0") or 0)
+                    revision = whole_number(request.form.get(f"revision_{ballot.contest.id}"), minimum=1)
+                    if revision is None:
+                        abort(400, "The form is missing which revision you checked; reload the page.")
                     await queries.verify_return(db, actor=current_actor(), ballot=ballot, revision=revision)
             flash(f"Precinct {precinct.code}: {len(pending)} contest(s) verified.", "success")
             return go_to(url_for(".index", election_id=election_id))

@@ -115,7 +115,7 @@ async def create():
     )
 
 
-@bp.get("/<int:voter_id>")
+@bp.get("/<bigid:voter_id>")
 @allow(*READERS)
 async def detail(voter_id: int):
     async with reading() as db:
@@ -130,7 +130,7 @@ async def detail(voter_id: int):
     return render("voters/voter.html", detail=detail, duplicates=duplicates)
 
 
-@bp.route("/<int:voter_id>/edit", methods=["GET", "POST"])
+@bp.route("/<bigid:voter_id>/edit", methods=["GET", "POST"])
 @allow(*READERS)
 async def update(voter_id: int):
     async with reading() as db:
@@ -175,7 +175,7 @@ async def update(voter_id: int):
     )
 
 
-@bp.route("/<int:voter_id>/remove", methods=["GET", "POST"])
+@bp.route("/<bigid:voter_id>/remove", methods=["GET", "POST"])
 @allow(*READERS)
 async def remove(voter_id: int):
     async with reading() as db:
