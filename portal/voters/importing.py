@@ -86,6 +86,7 @@ FIELDS: dict[str, Field] = {
 NAME_FIELDS = ("last_name", "first_name", "middle_name")
 DATE_FORMATS = {"iso": "YYYY-MM-DD", "us": "MM/DD/YYYY", "dmy": "DD/MM/YYYY"}
 HEAD_BYTES = 256 * 1024
+MAX_COLUMNS = 500  # (states publish up to ~100; PostgreSQL stops at 1,600)
 RUNNING = ("staging", "validating", "loading")
 STALE_AFTER_SECONDS = 120
 
@@ -158,10 +159,28 @@ def analyse(path: Path, *, encoding: str = "auto") -> Analysis:
     first_line = decoded.splitlines()[0] if decoded.strip() else ""
     counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
     analysis.delimiter = max(counts, key=counts.get)
-    rows = list(csv.reader(io.StringIO(decoded), delimiter=analysis.delimiter))
+    # newline="": the csv module then ends records at CR, LF or CRLF (classic Mac files too).
+    reader = csv.reader(io.StringIO(decoded, newline=""), delimiter=analysis.delimiter)
+    try:
+        rows = list(reader)
+    except csv.Error as error:
+        if "field larger than field limit" in str(error):
+            reason = f"a value is longer than {csv.field_size_limit() // 1024} KiB"
+        else:
+            reason = "a line break stands inside a value that is not in quotes"
+        analysis.problems.append(
+            f"Line {reader.line_num} could not be read as CSV: {reason}. This is not a voter file, "
+            "or it was damaged; export it again."
+        )
+        return analysis
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         analysis.problems.append("The file has no header row.")
+        return analysis
+    if len(rows[0]) > MAX_COLUMNS:
+        analysis.problems.append(
+            f"The file has {len(rows[0]):,} columns; a voter file has at most {MAX_COLUMNS}."
+        )
         return analysis
     analysis.header = [h.strip()[:80] for h in rows[0]]
     analysis.preview = [[c[:80] for c in r] for r in rows[1:6]]
@@ -399,7 +418,10 @@ def _copy_error(error: Exception, job: ImportJob) -> str:
         return f"{where} has fewer columns than the header ({len(job.header)})."
     if "unterminated CSV quoted field" in message:
         return f"{where} opens a quoted field that never closes."
-    return f"{where} could not be read: {message[:200]}"
+    if "carriage return found in data" in message or "newline found in data" in message:
+        return f"{where} has a line break inside a value that is not in quotes, or mixes line endings."
+    log.warning("import %s: COPY refused the file: %s", job.id, message[:500])
+    return f"{where} could not be read as CSV data."
 
 
 PARSE_DATE = {
@@ -755,13 +777,14 @@ async def check_file(job_id: int) -> ImportJob:
             finished_at=datetime.now(UTC),
             force=True,
         )
-    except Exception as error:
+    except Exception:
+        log.exception("import %s: the check failed", job_id)
         await drop_stage(job_id)
         await progress(
             status="failed",
             phase="",
             progress=1.0,
-            message=f"The check failed: {error}"[:500],
+            message=f"The check failed on the server (logged as import {job_id}). Nothing was loaded.",
             finished_at=datetime.now(UTC),
             force=True,
         )
@@ -793,16 +816,18 @@ async def load_file(job_id: int, actor: User | None) -> ImportJob:
     try:
         counts = await load(job, actor)
     except Exception as error:
+        log.exception("import %s: the load failed", job_id)
+        message = f"Nothing was loaded: the load failed on the server (logged as import {job_id})."
         await progress(
             status="failed",
             phase="",
             progress=1.0,
             finished_at=datetime.now(UTC),
             force=True,
-            message=f"Nothing was loaded: {error.__class__.__name__}: {str(error)[:300]}",
+            message=message,
         )
         await drop_stage(job_id)
-        raise ImportFailed(f"Nothing was loaded: {str(error)[:300]}") from error
+        raise ImportFailed(message) from error
     await drop_stage(job_id)
     async with database().engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
