@@ -62,6 +62,24 @@ def arg_int(args, name: str, default: int | None = None, *, minimum: int = 1, ma
     return default if number is None else number
 
 
+# A person's name: no markup, no control character, and no leading =, +, - or @ (a spreadsheet
+# would read it as a formula). One rule for the voter form, the web and CLI import (in SQL: the same
+# pattern, which PostgreSQL's regular expressions read alike; its text cannot hold NUL at all).
+NAME_FORBIDDEN = r"[<>\x00-\x1f\x7f]|^[=+@-]"
+NAME_FORBIDDEN_SQL = NAME_FORBIDDEN.replace("\\x00", "\\x01")
+NAME_RULE = (
+    "No < or >, no control characters, and no =, +, - or @ at the start "
+    "(no HTML or spreadsheet formulas)."
+)
+
+
+def name_problem(value: str | None) -> str | None:
+    """Why `value` is not acceptable as a name, or None."""
+    if value and re.search(NAME_FORBIDDEN, value):
+        return NAME_RULE
+    return None
+
+
 def has_nul(value) -> bool:
     return isinstance(value, str) and "\x00" in value
 

@@ -133,7 +133,11 @@ def test_create_and_show_a_voter(clerk, create_precinct):
         ({"registration_date": "1990-01-01"}, "registration_date", "under 16 when registered"),
         ({"precinct_code": "NOPE-9"}, "precinct_code", "There is no precinct NOPE-9."),
         ({"first_name": ""}, "first_name", "Enter the first name."),
-        ({"last_name": "<b>x</b>"}, "last_name", "Letters, spaces, apostrophes and hyphens only."),
+        ({"last_name": "<b>x</b>"}, "last_name", "no HTML or spreadsheet formulas"),
+        ({"last_name": '=HYPERLINK("http://x","y")'}, "last_name", "no HTML or spreadsheet formulas"),
+        ({"first_name": "+SUM(1,1)"}, "first_name", "no HTML or spreadsheet formulas"),
+        ({"first_name": "@SUM(1,1)"}, "first_name", "no HTML or spreadsheet formulas"),
+        ({"middle_name": "-1"}, "middle_name", "no HTML or spreadsheet formulas"),
         ({"last_name": "x" * 81}, "last_name", "cannot be longer than 80"),
         ({"status": "deceased"}, "status", "Not a valid choice"),
     ],
@@ -240,3 +244,20 @@ def test_observers_do_not_see_the_roll(client_as):
     observer = client_as("observer")
     assert observer.get("/voters").status_code == 403
     assert "/voters" not in observer.get("/").text
+
+
+def test_form_and_import_share_one_rule_for_names():
+    """The form's validator and the import's SQL check are built from the same pattern."""
+    import re
+    from types import SimpleNamespace
+
+    from portal.inputs import NAME_FORBIDDEN, NAME_FORBIDDEN_SQL, name_problem
+    from portal.voters import importing
+
+    job = SimpleNamespace(date_format="iso")
+    checks = {key: sql for key, sql, _ in importing._checks(job) if key in importing.NAME_FIELDS}
+    assert all(NAME_FORBIDDEN_SQL in sql for sql in checks.values()) and len(checks) == 3
+    for bad in ("=1+1", "+1", "-1", "@x", "<b>", "a\x07b"):
+        assert name_problem(bad) and re.search(NAME_FORBIDDEN, bad)
+    for good in ("O'Brien", "Smith-Jones", "José", "Nguyễn", "van der Berg"):
+        assert name_problem(good) is None

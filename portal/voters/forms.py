@@ -7,9 +7,15 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from portal.forms import strip, upper
+from portal.inputs import name_problem
 
 VOTER_ID = r"^[A-Z0-9]{4,20}$"
-NAME = Regexp(r"^[^\x00-\x1f<>]*$", message="Letters, spaces, apostrophes and hyphens only.")
+
+
+def NAME(form, field) -> None:
+    problem = name_problem(field.data)
+    if problem:
+        raise ValidationError(problem)
 
 
 class VoterForm(FlaskForm):

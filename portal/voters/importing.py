@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event
 from portal.db import database, transaction
+from portal.inputs import NAME_FORBIDDEN_SQL, NAME_RULE
 from portal.models import ImportIssue, ImportJob, User
 
 log = logging.getLogger(__name__)
@@ -509,9 +510,8 @@ def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
         checks.append(
             (
                 key,
-                f"n.{key} ~ '[<>\\x01-\\x1f\\x7f]|^[=+@-]'",
-                "'contains < or >, a control character, or starts with =, +, - or @ "
-                "(no HTML or spreadsheet formulas in names)'",
+                f"n.{key} ~ '{NAME_FORBIDDEN_SQL}'",
+                "'" + NAME_RULE.replace("'", "''") + "'",
             )
         )
     return checks
