@@ -310,11 +310,42 @@ def test_running_header_stylesheet_escapes_the_election_name(create_election, cl
     made = create_election(name='The "Big" \\ Vote\nNext', status="open", precincts=1)
     css = client_as("observer").get(f"/elections/{made.election.id}/reports/summary/page.css")
     assert css.status_code == 200 and css.mimetype == "text/css"
-    assert 'content: "Summary of results · The \\"Big\\" \\\\ Vote Next"' in css.text
+    # Every character outside letters, digits and plain punctuation is a six-digit CSS hex escape.
+    assert 'content: "Summary of results · The \\000022Big\\000022 \\00005c Vote\\00000aNext"' in css.text
     assert "UNOFFICIAL · printed" in css.text
     assert (
         client_as("observer").get(f"/elections/{made.election.id}/reports/nope/page.css").status_code == 404
     )
+
+
+@pytest.mark.browser
+def test_an_election_name_cannot_restyle_the_printed_report(
+    create_election, live_server, browser, create_user, tmp_path
+):
+    """The outside review's probe: a form feed, then `}} body{display:none}` in the election name
+    blanked the printed summary in Chromium. It must print whole, the name in its header."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("poppler-utils is not installed")
+    name = "Gen\x0c}} body{display:none} @import 'x'; \\\" Vote"
+    made = create_election(name=name, status="open", precincts=1)
+    user = create_user("observer")
+    page = browser.new_page()
+    page.goto(f"{live_server.url}/login")
+    page.fill("#username", user.username)
+    page.fill("#password", "correct horse battery staple")
+    page.click("button.w-100")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/elections/{made.election.id}/reports/summary")
+    page.emulate_media(media="print")
+    assert page.evaluate("getComputedStyle(document.body).display") != "none"
+    pdf = tmp_path / "summary.pdf"
+    page.pdf(path=str(pdf), format="A4")
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "Ann Able" in text and "Mayor" in text  # the report printed
+    assert "body{display:none}" in text  # the name is printed as text in the running header
 
 
 @pytest.mark.browser

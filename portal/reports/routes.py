@@ -112,10 +112,14 @@ async def report(election_id: int, name: str):
 MARGIN_FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 
 
+CSS_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-_()·:/")
+
+
 def _css_string(value: str) -> str:
-    """A CSS string literal: quotes, backslashes and line breaks escaped."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("\r", " ")
-    return f'"{escaped}"'
+    """A CSS string literal from user text (an election's name): every character outside a small
+    safe set becomes a CSS hex escape (`\\HHHHHH`, six digits, so no following character can
+    extend it). A form feed, a quote or a brace can then never end the string or the rule."""
+    return '"' + "".join(c if c in CSS_SAFE else f"\\{ord(c):06x}" for c in value) + '"'
 
 
 @bp.get("/<name>/page.css")
