@@ -143,28 +143,48 @@ audit_cli = AppGroup("audit", help="The audit trail.")
 
 
 @audit_cli.command("verify")
+@click.option(
+    "--head",
+    "heads",
+    multiple=True,
+    metavar="N:HASH",
+    help="A head written down earlier (printed on every report, kept in every certified record): "
+    "prove it is still in the chain. May be given more than once.",
+)
 @with_appcontext
-def audit_verify() -> None:
+def audit_verify(heads: tuple[str, ...]) -> None:
     """Recompute the hash chain of every audit event, and the SHA-256 of every certified canvass
-    against its content and its certification event; exit 1 on any break."""
-    from portal.audit.queries import verify_chain
+    against its content, its certification event and the chain head it recorded; check each
+    --head; exit 1 on any break."""
+    from portal.audit.queries import Head, chain_head, head_problem, verify_chain
     from portal.reports.queries import certified_results_intact
+
+    try:
+        wanted = [Head.parse(head) for head in heads]
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--head") from None
 
     async def go():
         async with reading() as db:
-            return await verify_chain(db), await certified_results_intact(db)
+            report = await verify_chain(db)
+            problems = await certified_results_intact(db)
+            problems += [p for head in wanted if (p := await head_problem(db, head))]
+            return report, problems, await chain_head(db)
 
     try:
-        report, certified_problems = aio.run(go())
+        report, problems, head = aio.run(go())
     finally:
         _dispose()
     if report.intact:
-        click.echo(f"audit chain intact: {report.events:,} events")
+        click.echo(f"audit chain intact: {report.events:,} events; head {head or 'none'}")
     else:
         click.echo(f"audit chain BROKEN at event {report.broken_at}: {report.reason}", err=True)
-    for problem in certified_problems:
+    for problem in problems:
         click.echo(problem, err=True)
-    if not report.intact or certified_problems:
+    for found in wanted:
+        if report.intact and not any(str(found.event) in p for p in problems):
+            click.echo(f"head {found.event} is in the chain, and nothing before it changed")
+    if not report.intact or problems:
         sys.exit(1)
 
 

@@ -68,8 +68,7 @@ def arg_int(args, name: str, default: int | None = None, *, minimum: int = 1, ma
 NAME_FORBIDDEN = r"[<>\x00-\x1f\x7f]|^[=+@-]"
 NAME_FORBIDDEN_SQL = NAME_FORBIDDEN.replace("\\x00", "\\x01")
 NAME_RULE = (
-    "No < or >, no control characters, and no =, +, - or @ at the start "
-    "(no HTML or spreadsheet formulas)."
+    "No < or >, no control characters, and no =, +, - or @ at the start (no HTML or spreadsheet formulas)."
 )
 
 

@@ -127,3 +127,59 @@ def test_audit_report_by_date_with_csv(client_as, create_user, run):
     assert rows[0][:4] == ["id", "time_utc", "user", "action"]
     assert any("dated-user" in row[7] for row in rows[1:])
     assert client_as("observer").get("/audit/events.csv").status_code == 403
+
+
+def test_truncate_is_refused(client_as, run):
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    client_as("admin")  # (signing in writes an event)
+
+    async def truncate():
+        async with transaction() as db:
+            await db.execute(text("TRUNCATE audit_event CASCADE"))
+
+    with pytest.raises(DBAPIError, match="append-only"):
+        run(truncate())
+    assert _events(run)
+
+
+def _head(run):
+    from portal.audit.queries import chain_head
+
+    async def go():
+        async with reading() as db:
+            return await chain_head(db)
+
+    return run(go())
+
+
+def test_deleting_the_newest_events_is_caught_by_a_recorded_head(app, client_as, run):
+    """Without an anchor, cutting the end off the log leaves a chain that verifies. With the head
+    written down (every printed report shows it), `audit verify --head` proves the cut."""
+    client = client_as("admin")
+    client.post("/precincts/new", data={"code": "1-A", "name": "P"}, headers=HX)
+    head = _head(run)
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["audit", "verify", "--head", str(head)])
+    assert ok.exit_code == 0 and f"head {head.event} is in the chain" in ok.output, ok.output
+    client.post("/precincts/new", data={"code": "2-A", "name": "Q"}, headers=HX)
+
+    async def cut_the_end():  # what the table's owner can do, triggers set aside
+        async with transaction() as db:
+            await db.execute(text("SET LOCAL session_replication_role = replica"))
+            await db.execute(text("DELETE FROM audit_event WHERE id >= :id"), {"id": head.event})
+
+    run(cut_the_end())
+    plain = runner.invoke(args=["audit", "verify"])
+    assert plain.exit_code == 0  # the chain that is left is consistent: hence the anchor
+    anchored = runner.invoke(args=["audit", "verify", "--head", str(head)])
+    assert anchored.exit_code == 1 and "events were deleted" in anchored.output, anchored.output
+    assert runner.invoke(args=["audit", "verify", "--head", "12:nothex"]).exit_code == 2
+
+
+def test_reports_and_certified_records_carry_the_head(client_as, create_election, run):
+    made = create_election(status="open", precincts=1)
+    page = client_as("observer").get(f"/elections/{made.election.id}/reports/summary").text
+    head = _head(run)
+    assert f"Audit head {head.event}:{head.hash}" in page

@@ -103,6 +103,47 @@ async def record_event(
 
 
 @dataclass(frozen=True)
+class Head:
+    """The newest event of the chain: a number and a hash that anyone can write down. Deleting
+    events after it, or changing any before it, is then provable (`audit verify --head N:HASH`)."""
+
+    event: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.event}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Head:
+        number, _, digest = text.strip().partition(":")
+        if not number.isascii() or not number.isdigit() or len(digest) != 64:
+            raise ValueError(f"not a head (event number:64 hex digits): {text!r}")
+        return cls(int(number), digest.lower())
+
+
+async def chain_head(session: AsyncSession) -> Head | None:
+    row = (
+        await session.execute(select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    ).first()
+    return Head(row.id, row.hash) if row else None
+
+
+async def head_problem(session: AsyncSession, head: Head) -> str | None:
+    """Why a recorded head no longer holds, or None. (That nothing before it changed is what
+    verify_chain proves, recomputing every hash from the first event.)"""
+    stored = await session.scalar(select(AuditEvent.hash).where(AuditEvent.id == head.event))
+    if stored is None:
+        newest = await chain_head(session)
+        return (
+            f"head {head.event} is gone: the chain now ends at event {newest.event if newest else 0}; "
+            "events were deleted"
+        )
+    if stored != head.hash:
+        return f"head {head.event}: the event there has another hash; the chain was rewritten"
+    return None
+
+
+@dataclass(frozen=True)
 class ChainReport:
     events: int
     broken_at: int | None = None

@@ -390,11 +390,13 @@ async def freeze_certified_canvass(
 ) -> CertifiedResult:
     """Called inside the certifying transaction, after the status is set: store the canvass as it
     now stands, with its SHA-256, and audit it."""
-    from portal.audit.queries import record_event
+    from portal.audit.queries import chain_head, record_event
 
     record = await collect_record(session, election.id)
     certified_at = datetime.now(UTC).replace(microsecond=0)
     record["certified_at"] = certified_at.isoformat()
+    head = await chain_head(session)  # the audit chain as it stood: anchored in the record's hash
+    record["audit_head"] = {"event": head.event, "hash": head.hash} if head else None
     digest = hashlib.sha256(canonical_json(record)).hexdigest()
     result = CertifiedResult(
         election_id=election.id,
@@ -425,6 +427,7 @@ async def freeze_certified_canvass(
 async def certified_results_intact(session: AsyncSession) -> list[str]:
     """Problems with stored certified canvasses: a record whose SHA-256 no longer matches its
     content or its certification audit event (empty when every record is intact)."""
+    from portal.audit.queries import Head, head_problem
     from portal.models import AuditEvent
 
     problems = []
@@ -441,4 +444,11 @@ async def certified_results_intact(session: AsyncSession) -> list[str]:
         )
         if audited != result.sha256:
             problems.append(f"election {result.election_id}: certified record differs from its audit event")
+        anchored = result.record.get("audit_head")  # (records certified before 0008 carry none)
+        if anchored:
+            problem = await head_problem(session, Head(anchored["event"], anchored["hash"]))
+            if problem:
+                problems.append(
+                    f"election {result.election_id}: the audit head in its certified record: {problem}"
+                )
     return problems

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, abort, current_app
 
 from portal import __version__
+from portal.audit.queries import chain_head
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading
 from portal.elections.queries import get_election
@@ -94,8 +95,11 @@ async def report(election_id: int, name: str):
     if name not in REPORTS:
         abort(404, "No such report.")
     data = await _canvass_of(election_id, **_parts(name))
+    async with reading() as db:
+        head = await chain_head(db)  # printed on the report: a paper anchor for the audit chain
     return render(
         f"reports/{name}.html",
+        audit_head=head,
         election=data.election,
         canvass=data,
         title=REPORTS[name],
