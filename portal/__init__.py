@@ -66,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     errors.init_app(app)
     rendering.init_app(app)
 
+    from portal.account.routes import bp as account_bp
     from portal.audit.routes import bp as audit_bp
     from portal.auth.routes import bp as auth_bp
     from portal.checkin.routes import bp as checkin_bp
@@ -97,6 +98,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
         checkin_bp,
         users_bp,
         audit_bp,
+        account_bp,
         health_bp,
     )
     for bp in blueprints:

@@ -97,6 +97,11 @@ class User(UserMixin, Base):
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # Two-factor sign-in (TOTP, RFC 6238): the shared secret once enrolment is confirmed, and the
+    # last time step a code was accepted for (a code is never accepted twice).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -107,6 +112,33 @@ class User(UserMixin, Base):
 
     def has_role(self, *roles: str) -> bool:
         return self.role in roles
+
+
+class UserSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored. Signing out,
+    "sign out everywhere", a password change or deactivation delete the row, and the cookie is then
+    worth nothing."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = created_at_column()
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    address: Mapped[str] = mapped_column(String(64), server_default="")
+    user_agent: Mapped[str] = mapped_column(String(200), server_default="")
+
+
+class RecoveryCode(Base):
+    """One-time codes for a lost authenticator: only their SHA-256 is kept; used codes are deleted."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = created_at_column()
 
 
 class LoginThrottle(Base):

@@ -66,3 +66,12 @@ def shot(page, name: str) -> Path:
     page.wait_for_timeout(300)  # let htmx settle and Bootstrap's transitions finish
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def sign_in(page, base: str, username: str, password: str = "correct horse battery staple") -> None:
+    """Sign in through the form, as a person would, and wait for the dashboard."""
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")

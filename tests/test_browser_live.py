@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import PageErrors, shot
+from tests.browser import PageErrors, shot, sign_in
 from tests.conftest import TEST_PASSWORD, LiveServer
+from tests.pgcluster import free_port
 from tests.test_live import enter_return
 from tests.test_resilience import admin_sql, connections_refused
 
@@ -40,10 +40,7 @@ def test_the_live_badge_tells_the_truth_through_a_database_fault(
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         errors = PageErrors(page)
-        page.goto(f"{server.url}/login")
-        page.fill("#username", observer.username)
-        page.fill("#password", TEST_PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, server.url, observer.username, TEST_PASSWORD)
         page.goto(f"{server.url}/elections/{made.election.id}")
         badge = page.locator("#live-results [data-live-badge]")
         expect(badge).to_have_text("live")
@@ -82,7 +79,7 @@ def test_the_page_notices_a_server_that_goes_silent(database_url, browser, creat
 
     made = create_election(status="open", precincts=1)
     observer = create_user("observer")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PORTAL_DATABASE_URL": database_url,
@@ -111,10 +108,7 @@ def test_the_page_notices_a_server_that_goes_silent(database_url, browser, creat
     try:
         _wait_for(base)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{base}/login")
-        page.fill("#username", observer.username)
-        page.fill("#password", TEST_PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, base, observer.username, TEST_PASSWORD)
         page.goto(f"{base}/elections/{made.election.id}")
         badge = page.locator("#live-results [data-live-badge]")
         expect(page.locator("#live-results")).to_have_attribute("data-stale-after", "1.5")
@@ -129,12 +123,6 @@ def test_the_page_notices_a_server_that_goes_silent(database_url, browser, creat
     finally:
         server.terminate()
         server.wait(10)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_for(base: str) -> None:

@@ -327,17 +327,14 @@ def test_an_election_name_cannot_restyle_the_printed_report(
     import shutil
     import subprocess
 
+    from tests.browser import sign_in
+
     if not shutil.which("pdftotext"):
         pytest.skip("poppler-utils is not installed")
     name = "Gen\x0c}} body{display:none} @import 'x'; \\\" Vote"
     made = create_election(name=name, status="open", precincts=1)
-    user = create_user("observer")
     page = browser.new_page()
-    page.goto(f"{live_server.url}/login")
-    page.fill("#username", user.username)
-    page.fill("#password", "correct horse battery staple")
-    page.click("button.w-100")
-    page.wait_for_url(f"{live_server.url}/")
+    sign_in(page, live_server.url, create_user("observer").username)
     page.goto(f"{live_server.url}/elections/{made.election.id}/reports/summary")
     page.emulate_media(media="print")
     assert page.evaluate("getComputedStyle(document.body).display") != "none"

@@ -17,5 +17,14 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
+class CodeForm(FlaskForm):
+    code = StringField(
+        "Code",
+        validators=[DataRequired("Enter the code."), Length(max=20)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "text", "autocapitalize": "characters"},
+        description="The 6 digits your authenticator app shows now, or one of your recovery codes.",
+    )
+
+
 class LogoutForm(FlaskForm):
     pass

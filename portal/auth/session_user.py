@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, abort, current_app, request, session
+from flask import Flask, abort, current_app, g, request, session
 from flask_login import AnonymousUserMixin
 
 from portal.auth import queries
 from portal.auth.roles import access_rule
-from portal.db import reading
+from portal.db import reading, transaction
 from portal.extensions import login_manager
 from portal.rendering import htmx_headers, is_htmx
 
 log = logging.getLogger(__name__)
 NO_USER_ENDPOINTS = {"static", "bootstrap.static", "health.health"}  # never touch the session
+# What an account that must enrol in two-factor sign-in may reach before it has.
+ENROLMENT_ENDPOINTS = {"account.enrol", "auth.logout", "auth.login", "auth.code", *NO_USER_ENDPOINTS}
 
 
 class Anonymous(AnonymousUserMixin):
@@ -57,21 +59,38 @@ def init_app(app: Flask) -> None:
             login_manager._update_request_context_with_user(None)
             return
         user = None
-        user_id = session.get("_user_id")
-        if user_id is not None:
+        token = session.get(queries.SESSION_KEY)
+        if token:
+            now = queries.utcnow()
             async with reading() as db:
-                user = await queries.get_user(db, int(user_id))
-            if (
-                user is None
-                or not user.active
-                or session.get("_fingerprint") != queries.session_fingerprint(user)
-            ):
-                user = None
-                session.clear()
+                lifetime = app.permanent_session_lifetime
+                found = await queries.session_user(db, token, lifetime=lifetime, now=now)
+            if found is None:
+                session.clear()  # signed out here or elsewhere, expired, or the account deactivated
+            else:
+                user, current = found
+                g.session_id = current.id
+                if now - current.last_seen_at > queries.TOUCH_EVERY:
+                    async with transaction() as db:
+                        await queries.touch_session(db, current.id, now)
         login_manager._update_request_context_with_user(user)
         # Fail closed: a view that declares no access rule is refused to everyone.
         if request.endpoint and access_rule(app.view_functions.get(request.endpoint)) is None:
             abort(403, "This page declares no access rule.")
+        # An account that must use two-factor sign-in and has not set it up may only do that.
+        if (
+            user is not None
+            and not user.totp_enabled_at
+            and queries.two_factor_required(user)
+            and request.endpoint not in ENROLMENT_ENDPOINTS
+        ):
+            from flask import redirect, url_for
+
+            if is_htmx():
+                response = current_app.response_class("", status=200)
+                return htmx_headers(response, redirect=url_for("account.enrol"))
+            return redirect(url_for("account.enrol"))
+        return None
 
 
 def local_path(target: str | None, *, strip_host: bool = False) -> str | None:

@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
-from portal.auth.queries import hash_password
+from portal.auth.queries import clear_two_factor, end_sessions, hash_password
 from portal.editing import check_version
 from portal.models import User
 
@@ -86,7 +86,32 @@ async def update_user(
     if after == before:
         return user
     await session.flush()
+    if new_password or not active:
+        # A new password or a deactivation ends every session of the account at once.
+        after["sessions_ended"] = await end_sessions(session, user.id)
     await record_event(
         session, actor=actor, action="update", entity="user", entity_id=user.id, before=before, after=after
+    )
+    return user
+
+
+async def reset_two_factor(session: AsyncSession, *, actor: User, user_id: int) -> User:
+    """An admin's reset of another account's second factor (a lost phone): the secret and the
+    recovery codes go, and so do the account's sessions; it signs in with its password and sets
+    two-factor up again."""
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise LookupError(user_id)
+    had = user.totp_enabled_at is not None
+    await clear_two_factor(session, user_id)
+    ended = await end_sessions(session, user_id)
+    await record_event(
+        session,
+        actor=actor,
+        action="two_factor_reset",
+        entity="user",
+        entity_id=user_id,
+        before={"two_factor": "on" if had else "off"},
+        after={"two_factor": "off", "sessions_ended": ended},
     )
     return user

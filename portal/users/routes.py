@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 
+from portal.account.forms import ConfirmForm
 from portal.auth.current import current_actor
 from portal.auth.roles import allow
 from portal.db import reading, transaction
@@ -106,3 +107,17 @@ async def update(user_id: int):
         action=url_for(".update", user_id=user_id),
         status=status,
     )
+
+
+@bp.post("/<int:user_id>/two-factor/reset")
+@allow("admin")
+async def reset_two_factor(user_id: int):
+    if not ConfirmForm().validate_on_submit():
+        abort(400, "The form expired; reload the page.")
+    try:
+        async with transaction() as db:
+            user = await queries.reset_two_factor(db, actor=current_actor(), user_id=user_id)
+    except LookupError:
+        abort(404, "No such account.")
+    flash(f"Two-factor sign-in of {user.username} was reset; its sessions were signed out.", "success")
+    return redirect(url_for(".index"))
