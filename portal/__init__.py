@@ -52,17 +52,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
 
     app.extensions["portal.db"] = make_database(app)
 
+    from portal import errors, inputs, rendering, security
     from portal.extensions import bootstrap, csrf, htmx, login_manager
 
+    # The body rule first: an upload view's own size limit must be in force before CSRFProtect
+    # reads the form (else every upload is held to max_content_length: a 16 MB voter file failed).
+    security.init_app(app)
     bootstrap.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from portal import errors, inputs, rendering, security
-
     inputs.init_app(app)  # before any route is added: the id converters
-    security.init_app(app)
     errors.init_app(app)
     rendering.init_app(app)
 

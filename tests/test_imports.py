@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 
 from portal.db import reading, transaction
 from portal.models import ImportJob, Voter
-from tests.conftest import HX
+from tests.conftest import HX, TEST_PASSWORD
 
 HEADER = "Voter ID,Last Name,First Name,DOB,Street Address,City,Zip,Precinct,Party,Status,Reg Date"
 
@@ -505,3 +505,62 @@ def test_classic_mac_line_endings_are_read(importer, run):
     data = csv_bytes([voter_line(1), voter_line(2)], newline="\r")
     job = check(importer, run, job_id_from(upload(importer, data)))
     assert job.status == "validated", job.message
+
+
+def stored_voter(run, state_voter_id: str) -> Voter:
+    async def go():
+        async with reading() as db:
+            return await db.scalar(select(Voter).where(Voter.state_voter_id == state_voter_id))
+
+    return run(go())
+
+
+def test_blanks_in_an_update_keep_what_is_stored(importer, run):
+    """The outside test's case: a blank registration date overwrote a real one with today."""
+    run_import(importer, run, [voter_line(1, registered="2022-02-04", status="inactive", party="DEM")])
+    before = stored_voter(run, "NC000001")
+    job = run_import(importer, run, [voter_line(1, registered="", status="", party="", address="9 New Rd")])
+    after = stored_voter(run, "NC000001")
+    assert job.counts["updated"] == 1
+    assert str(after.registration_date) == "2022-02-04" and after.status == "inactive"
+    assert after.party_id == before.party_id and after.address == "9 New Rd"
+    # A value does replace what is stored.
+    run_import(importer, run, [voter_line(1, registered="2023-03-05", status="active", address="9 New Rd")])
+    assert str(stored_voter(run, "NC000001").registration_date) == "2023-03-05"
+
+
+def test_a_new_voter_without_a_registration_date_is_a_row_error(importer, run):
+    job = check(importer, run, job_id_from(upload(importer, csv_bytes([voter_line(1, registered="")]))))
+    assert job.status == "invalid" and job.counts["errors"] == 1
+    page = importer.get(f"/voters/imports/{job.id}").text
+    assert "a new voter needs the date they registered" in page
+    assert count_voters(run) == 0
+
+
+def test_a_large_upload_with_csrf_on_is_accepted(app_factory, create_user, create_precinct, run):
+    """A suite with CSRF switched off hid this: the CSRF check read the form under the app-wide
+    16 MB limit before the upload route raised its own. Here as a browser sends it."""
+    create_precinct(code="111-C")
+    app = app_factory(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    user = create_user("manager")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"username": user.username, "password": TEST_PASSWORD, "csrf_token": token})
+    page = client.get("/voters/import").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    lines = [voter_line(n) for n in range(1, 220_001)]  # about 18 MB
+    data = csv_bytes(lines)
+    assert len(data) > 17 * (1 << 20)
+    response = client.post(
+        "/voters/import",
+        data={
+            "csrf_token": token,
+            "file": (io.BytesIO(data), "big.csv"),
+            "encoding": "auto",
+            "date_format": "iso",
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303, response.text[:300]
+    page = client.get(response.location).text
+    assert "big.csv" in page

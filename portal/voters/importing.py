@@ -495,6 +495,12 @@ def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
             "n.registration_date IS NOT NULL AND n.registered IS NULL",
             f"'is not a date in the {form} form'",
         ),
+        (
+            "registration_date",
+            "n.registered IS NULL AND n.registration_date IS NULL AND NOT EXISTS "
+            "(SELECT 1 FROM voter v WHERE v.state_voter_id = n.state_voter_id)",
+            "'is blank: a new voter needs the date they registered'",
+        ),
         ("registration_date", "n.registered > current_date", "'is in the future'"),
         ("registration_date", "n.registered < n.dob + 5844", "'is before the voter turned 16'"),
         (
@@ -626,11 +632,28 @@ async def validate(job: ImportJob, progress: Progress) -> dict[str, int]:
     }
 
 
+# A new voter: blank optional fields are empty (status: active). A registration date is never
+# made up: the check refuses a new voter without one.
 VALUES_FROM_NORM = (
     "n.state_voter_id, n.first_name, COALESCE(n.middle_name, ''), n.last_name, n.dob, n.address, "
     "COALESCE(n.city, ''), COALESCE(n.postal_code, ''), n.precinct_id, n.party_id, "
-    "COALESCE(n.status, 'active'), COALESCE(n.registered, current_date), :actor"
+    "COALESCE(n.status, 'active'), n.registered, :actor"
 )
+# A voter on the roll: a blank in the file keeps what is stored (the file did not say), a value
+# replaces it. (Required fields are never blank here: the check refuses those rows.)
+UPDATED_FROM_NORM = {
+    "first_name": "n.first_name",
+    "middle_name": "COALESCE(n.middle_name, v.middle_name)",
+    "last_name": "n.last_name",
+    "date_of_birth": "n.dob",
+    "address": "n.address",
+    "city": "COALESCE(n.city, v.city)",
+    "postal_code": "COALESCE(n.postal_code, v.postal_code)",
+    "precinct_id": "n.precinct_id",
+    "party_id": "COALESCE(n.party_id, v.party_id)",
+    "status": "COALESCE(n.status, v.status)",
+    "registration_date": "COALESCE(n.registered, v.registration_date)",
+}
 COMPARED = (
     "first_name",
     "middle_name",
@@ -694,24 +717,27 @@ async def _restore_after_bulk_load(db: AsyncSession, rebuild: tuple[list[str], l
 async def load(job: ImportJob, actor: User | None) -> dict[str, int]:
     """Insert new voters and update existing ones in one transaction; all rows or none."""
     norm = _norm_table(job.id)
-    changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in COMPARED)
+    assert list(UPDATED_FROM_NORM) == list(COMPARED)
     plain_insert = f"""
         INSERT INTO voter (state_voter_id, first_name, middle_name, last_name, date_of_birth, address,
                            city, postal_code, precinct_id, party_id, status, registration_date, updated_by_id)
         SELECT {VALUES_FROM_NORM} FROM {norm} n"""
-    statement = f"""
+    # Updates first (only rows that really change get a new version), then the new voters. The
+    # load holds the roll's rows it writes; a voter added meanwhile by someone else with the same
+    # ID makes the INSERT fail, and then nothing is loaded.
+    update = f"""
         WITH written AS (
-            INSERT INTO voter (state_voter_id, first_name, middle_name, last_name, date_of_birth, address,
-                               city, postal_code, precinct_id, party_id, status, registration_date,
-                               updated_by_id)
-            SELECT {VALUES_FROM_NORM} FROM {norm} n
-            ON CONFLICT (state_voter_id) DO UPDATE SET {changed},
-                version = voter.version + 1, updated_at = now(), updated_by_id = EXCLUDED.updated_by_id
-            WHERE ({", ".join("voter." + c for c in COMPARED)})
-                  IS DISTINCT FROM ({", ".join("EXCLUDED." + c for c in COMPARED)})
-            RETURNING (xmax = 0) AS inserted
+            UPDATE voter v SET {", ".join(f"{c} = {e}" for c, e in UPDATED_FROM_NORM.items())},
+                version = v.version + 1, updated_at = now(), updated_by_id = :actor
+            FROM {norm} n
+            WHERE v.state_voter_id = n.state_voter_id
+              AND ({", ".join("v." + c for c in COMPARED)})
+                  IS DISTINCT FROM ({", ".join(UPDATED_FROM_NORM.values())})
+            RETURNING 1
         )
-        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"""
+        SELECT count(*) FROM written"""
+    insert_new = f"""{plain_insert}
+        WHERE NOT EXISTS (SELECT 1 FROM voter v WHERE v.state_voter_id = n.state_voter_id)"""
     actor_id = {"actor": actor.id if actor else None}
     async with transaction() as db:
         new_rows = job.counts.get("new", 0)
@@ -725,7 +751,8 @@ async def load(job: ImportJob, actor: User | None) -> dict[str, int]:
             text(f"SELECT EXISTS (SELECT 1 FROM {norm} JOIN voter USING (state_voter_id))")
         )
         if overlap:
-            inserted, updated = (await db.execute(text(statement), actor_id)).one()
+            updated = await db.scalar(text(update), actor_id)
+            inserted = (await db.execute(text(insert_new), actor_id)).rowcount
         else:
             inserted, updated = (await db.execute(text(plain_insert), actor_id)).rowcount, 0
         if rebuild:
