@@ -55,7 +55,9 @@ class Database:
                     max_overflow=self.max_overflow,
                     pool_timeout=10,
                     pool_recycle=1800,
-                    connect_args={"timeout": 5},  # a server that does not answer is a 503 in 5 s
+                    # A server that does not answer is a 503 in 5 s. (No statement timeout: an
+                    # import's COPY of a statewide file may rightly run for minutes.)
+                    connect_args={"timeout": 5},
                 )
                 event.listen(engine.sync_engine, "checkout", _replace_if_closed)
             event.listen(engine.sync_engine, "handle_error", _treat_as_disconnect)

@@ -133,4 +133,7 @@ def init_app(app: Flask) -> None:
         original = getattr(error, "original_exception", None)
         if original is not None:
             log.exception("unhandled error on %s %s", request.method, request.path, exc_info=original)
+        if g.get("committed"):
+            message = "Your change was saved, but this page failed to show it. The error was logged."
+            return error_response(500, message)
         return error_response(500, "The error was logged. Nothing on this page was saved.")

@@ -100,6 +100,7 @@ class User(UserMixin, Base):
     # Two-factor sign-in (TOTP, RFC 6238): the shared secret once enrolment is confirmed, and the
     # last time step a code was accepted for (a code is never accepted twice).
     totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(64))  # shown, not yet confirmed
     totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 

@@ -156,7 +156,9 @@ def enrol(browser: Browser, run, user) -> tuple[str, list[str]]:
     )
     secret = re.search(r'user-select-all">([A-Z2-7 ]+)<', page).group(1).replace(" ", "")
     code = pyotp.TOTP(secret).now()
-    response = browser.post("/account/two-factor", {"code": code}, token_from="/account/two-factor")
+    response = browser.post(
+        "/account/two-factor", {"code": code, "password": TEST_PASSWORD}, token_from="/account/two-factor"
+    )
     text = response.get_data(as_text=True)
     assert response.status_code == 200 and "shown only this once" in text
     codes = re.findall(r"<li>([2-9A-Z]{4}-[2-9A-Z]{4}-[2-9A-Z]{4})</li>", text)
@@ -210,10 +212,11 @@ def test_a_recovery_code_signs_in_once(csrf_app, create_user, run):
     browser = Browser(csrf_app)
     browser.sign_in(user.username)
     _, codes = enrol(browser, run, user)
+    typed = codes[0].lower().replace("-", " ")  # as a person may type it: any case, any spacing
     for attempt, expected in ((1, 302), (2, 422)):
         other = Browser(csrf_app)
         other.sign_in(user.username)
-        response = other.post("/login/code", {"code": codes[0].lower()})
+        response = other.post("/login/code", {"code": typed if attempt == 1 else codes[0]})
         assert response.status_code == expected, attempt
     assert count(run, RecoveryCode, user_id=user.id) == 9
     assert events(run, "recovery_code_used") == 1
@@ -276,3 +279,94 @@ def test_turning_two_factor_off_needs_the_password(csrf_app, create_user, run):
     assert wrong.status_code == 422
     ok = browser.post("/account/two-factor/off", {"password": TEST_PASSWORD}, token_from="/account")
     assert ok.status_code == 302 and events(run, "two_factor_off") == 1
+
+
+def test_enrolment_needs_the_password_and_keeps_the_secret_off_the_cookie(csrf_app, create_user, run):
+    user = create_user("clerk")
+    browser = Browser(csrf_app)
+    browser.sign_in(user.username)
+    page = browser.get("/account/two-factor").get_data(as_text=True)
+    secret = re.search(r'user-select-all">([A-Z2-7 ]+)<', page).group(1).replace(" ", "")
+    cookie = browser.client.get_cookie(COOKIE).value
+    import base64
+    import zlib
+
+    compressed = cookie.startswith(".")  # itsdangerous: [.]payload.timestamp.signature
+    payload = cookie.split(".")[1 if compressed else 0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    text = (zlib.decompress(raw) if compressed else raw).decode(errors="replace")
+    assert "_sid" in text  # (decoded right: the session's own key is there)
+    assert secret not in text  # the session cookie is signed, not encrypted: no secret in it
+    refused = browser.post(
+        "/account/two-factor",
+        {"code": pyotp.TOTP(secret).now(), "password": "not the password"},
+        token_from="/account/two-factor",
+    )
+    assert refused.status_code == 422 and last_step_used(run, user.id) is None
+
+
+def test_parallel_code_guesses_are_counted_one_by_one(app_factory, create_user, run):
+    import threading
+
+    from tests.conftest import LiveServer
+    from tests.faults import Client
+
+    user = create_user("clerk")
+    app = app_factory(WTF_CSRF_ENABLED=True, SESSION_COOKIE_SECURE=False)
+    with LiveServer(app) as server:
+        owner = Client(server.url)
+        owner.sign_in(user.username, TEST_PASSWORD)
+        page = owner.request("/account/two-factor")[1]
+        secret = re.search(r'user-select-all">([A-Z2-7 ]+)<', page).group(1).replace(" ", "")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        owner.request(
+            "/account/two-factor",
+            {"code": pyotp.TOTP(secret).now(), "password": TEST_PASSWORD, "csrf_token": token},
+        )
+        guessers = []
+        for _ in range(12):
+            guesser = Client(server.url)
+            _, page = guesser.request("/login")
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+            guesser.request(
+                "/login", {"username": user.username, "password": TEST_PASSWORD, "csrf_token": token}
+            )
+            _, page = guesser.request("/login/code")
+            guesser.token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+            guessers.append(guesser)
+        go, answers = threading.Event(), []
+
+        def guess(client, n):
+            go.wait()
+            answers.append(client.request("/login/code", {"code": f"{n:06d}", "csrf_token": client.token})[0])
+
+        threads = [threading.Thread(target=guess, args=(g, n)) for n, g in enumerate(guessers)]
+        for thread in threads:
+            thread.start()
+        go.set()
+        for thread in threads:
+            thread.join(30)
+    # The account's lock comes after 5 failures: the rest are refused without being tried.
+    assert answers.count(422) <= 5 and answers.count(429) >= 6, answers
+
+
+def test_an_open_live_stream_ends_when_its_session_does(app_factory, create_election, create_user):
+    from tests.conftest import LiveServer
+    from tests.sse import EventStream, sign_in_cookie
+
+    made = create_election(status="open", precincts=1)
+    user = create_user("observer")
+    app = app_factory(SESSION_COOKIE_SECURE=False, LIVE_HEARTBEAT_SECONDS=0.2, LIVE_SESSION_CHECK_SECONDS=0.5)
+    with LiveServer(app) as server:
+        cookie = sign_in_cookie(server.url, user.username, TEST_PASSWORD)
+        stream = EventStream(server.url, f"/live/elections/{made.election.id}/stream", cookie)
+        try:
+            stream.wait_for("turnout")
+            other = Browser(app)
+            other.sign_in(user.username)
+            other.post("/account/sessions/end", token_from="/account")  # sign out everywhere
+            stream.wait_for("signed-out", timeout=5)
+            with pytest.raises(EOFError):
+                stream.next_event(timeout=5)
+        finally:
+            stream.close()

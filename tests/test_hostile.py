@@ -412,13 +412,32 @@ def test_counts_take_ascii_digits_only(client_as, create_election):
     assert response.status_code == 422 and "Digits 0-9 only" in response.text
 
 
-def test_a_verification_with_a_revision_that_is_not_a_number_is_refused(client_as, create_election):
-    made = create_election(status="open", precincts=1)
-    response = client_as("manager").post(
-        f"/elections/{made.election.id}/returns/{made.precincts[0].id}/verify",
-        data={"mode": "confirm", f"revision_{made.contests[0].id}": "abc"},
-    )
-    assert response.status_code < 500
+def test_a_verification_with_a_revision_that_is_not_a_number_is_refused(
+    client_as, create_election, create_user, run
+):
+    from portal.returns.queries import Figures, precinct_ballot, save_return
+
+    made = create_election(status="open", precincts=1, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
+    clerk = create_user("clerk")
+
+    async def enter():
+        async with transaction() as db:
+            [ballot] = await precinct_ballot(db, made.election.id, made.precincts[0].id)
+            ann, bob = ballot.candidates
+            figures = Figures({ann.id: 6, bob.id: 4}, 10, 0, 0)
+            await save_return(
+                db, actor=clerk, election_id=made.election.id, precinct_id=made.precincts[0].id,
+                ballot=ballot, figures=figures,
+            )  # fmt: skip
+
+    run(enter())
+    manager = client_as("manager")
+    before = checksum(run)
+    url = f"/elections/{made.election.id}/returns/{made.precincts[0].id}/verify"
+    for bad in ("abc", "²", "1.0", "", "99999999999999999999"):
+        response = manager.post(url, data={"mode": "confirm", f"revision_{made.contests[0].id}": bad})
+        assert response.status_code == 400 and "which revision" in response.text, bad
+    assert checksum(run) == before
 
 
 def test_nul_anywhere_is_a_clear_400(client_as):

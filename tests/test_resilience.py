@@ -43,12 +43,22 @@ def admin_sql(database_url: str, sql: str):
         return pool.submit(asyncio.run, _admin(database_url, sql)).result()
 
 
-def terminate_all_but_admin(database_url: str) -> int:
+def terminate_all_but_admin(database_url: str) -> list[int]:
     rows = admin_sql(
         database_url,
-        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{_name(database_url)}'",
+        "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{_name(database_url)}'",
     )
-    return len(rows)
+    return [row["pid"] for row in rows]
+
+
+def _wait_until_gone(database_url: str, pids: list[int]) -> None:
+    deadline = time.monotonic() + 10
+    listed = ",".join(map(str, pids))
+    while admin_sql(database_url, f"SELECT 1 FROM pg_stat_activity WHERE pid IN ({listed})"):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.2)  # and each client has read the server's goodbye
 
 
 @contextlib.contextmanager
@@ -187,6 +197,25 @@ def test_a_failure_during_the_commit_says_the_outcome_is_unknown(probe_app, run)
     assert not _stored(run, "DURING-1")  # (the server died before COMMIT: here nothing was stored)
 
 
+def test_noting_when_a_session_was_last_seen_is_not_the_change(probe_app, run):
+    """An hour-old session is noted as seen (a commit of its own) before the view runs; a failure
+    in the view must still say "Nothing was saved"."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from portal.models import UserSession
+
+    async def age():
+        async with transaction() as db:
+            await db.execute(update(UserSession).values(last_seen_at=datetime.now(UTC) - timedelta(hours=1)))
+
+    run(age())
+    response = probe_app.post("/faulty/before-commit")
+    assert response.status_code == 503 and "Nothing was saved" in response.text
+    assert "Your change was saved" not in response.text
+
+
 def test_a_failure_before_the_commit_says_nothing_was_saved(probe_app, run):
     response = probe_app.post("/faulty/before-commit")
     assert response.status_code == 503 and "Nothing was saved" in response.text
@@ -202,7 +231,9 @@ def test_pooled_connections_cut_by_a_restart_cost_no_request(app_factory, client
     client.post("/login", data={"username": user.username, "password": TEST_PASSWORD})
     for _ in range(3):
         assert client.get("/precincts").status_code == 200
-    assert terminate_all_but_admin(database_url) >= 1
+    terminated = terminate_all_but_admin(database_url)
+    assert terminated
+    _wait_until_gone(database_url, terminated)  # the server closed them: "once the database is back"
     for _ in range(5):
         assert client.get("/precincts").status_code == 200
 

@@ -55,6 +55,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_recovery_code_user_id"), "recovery_code", ["user_id"], unique=False)
     op.add_column("user_account", sa.Column("totp_secret", sa.String(length=64), nullable=True))
+    op.add_column("user_account", sa.Column("totp_pending_secret", sa.String(length=64), nullable=True))
     op.add_column("user_account", sa.Column("totp_enabled_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("user_account", sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
 
@@ -62,6 +63,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_column("user_account", "totp_last_step")
     op.drop_column("user_account", "totp_enabled_at")
+    op.drop_column("user_account", "totp_pending_secret")
     op.drop_column("user_account", "totp_secret")
     op.drop_index(op.f("ix_recovery_code_user_id"), table_name="recovery_code")
     op.drop_table("recovery_code")

@@ -24,6 +24,11 @@ class PasswordChangeForm(FlaskForm):
 
 
 class EnrolForm(FlaskForm):
+    password = PasswordField(
+        "Your password",
+        validators=[DataRequired("Enter your password."), Length(max=200)],
+        render_kw={"autocomplete": "current-password"},
+    )
     code = StringField(
         "Code from the app",
         validators=[DataRequired("Enter the 6-digit code the app shows."), Length(max=10)],

@@ -7,6 +7,7 @@ import pyotp
 import segno
 from flask import Blueprint, current_app, flash, redirect, session, url_for
 from markupsafe import Markup
+from sqlalchemy import update
 
 from portal.account.forms import ConfirmForm, EnrolForm, PasswordChangeForm, PasswordConfirmForm
 from portal.audit.queries import record_event
@@ -18,7 +19,6 @@ from portal.models import User
 from portal.rendering import render
 
 bp = Blueprint("account", __name__, url_prefix="/account")
-PENDING_SECRET = "_totp_pending"  # noqa: S105 - the session key of a secret shown for enrolment
 
 
 async def _me() -> User:
@@ -99,21 +99,31 @@ def _qr_svg(uri: str) -> Markup:
 @bp.route("/two-factor", methods=["GET", "POST"])
 @allow(*EVERY_ROLE)
 async def enrol():
+    """Set up two-factor sign-in: the secret is made and kept on the server (never in the cookie)
+    until a code from it, with the account's password, confirms it."""
     me = await _me()
     if me.totp_enabled_at:
         flash("Two-factor sign-in is already on for this account.", "info")
         return redirect(url_for(".index"))
-    secret = session.get(PENDING_SECRET)
+    secret = me.totp_pending_secret
     if not secret:
-        secret = session[PENDING_SECRET] = pyotp.random_base32()
+        secret = pyotp.random_base32()
+        async with transaction() as db:
+            await db.execute(
+                update(User).where(User.id == me.id).values(totp_pending_secret=secret)
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
     form = EnrolForm()
     if form.validate_on_submit():
         now = queries.utcnow()
         step = queries.totp_step_matching(secret, form.code.data, now)
-        if step is None:
+        if not await queries.password_matches(me, form.password.data):
+            form.password.errors.append("That is not your password.")
+        elif step is None:
             form.code.errors.append(
                 "That is not the code the app shows now. Check the phone's clock, then try again."
             )
+        if form.errors:
             async with transaction() as db:
                 await record_event(
                     db, actor=me, action="two_factor_enrol_failed", entity="user", entity_id=me.id
@@ -122,13 +132,15 @@ async def enrol():
             async with transaction() as db:
                 user = await db.get(User, me.id, with_for_update=True)
                 user.totp_secret, user.totp_enabled_at, user.totp_last_step = secret, now, step
+                user.totp_pending_secret = None
                 await db.flush()
                 codes = await queries.replace_recovery_codes(db, me.id)
+                # Sessions signed in with the password alone end; this one goes on.
+                ended = await queries.end_sessions(db, me.id, keep_token=session.get(queries.SESSION_KEY))
                 await record_event(
                     db, actor=user, action="two_factor_enrol", entity="user", entity_id=user.id,
-                    after={"second_factor": "totp", "recovery_codes": len(codes)},
+                    after={"second_factor": "totp", "recovery_codes": len(codes), "sessions_ended": ended},
                 )  # fmt: skip
-            session.pop(PENDING_SECRET, None)
             return render("account/recovery_codes.html", codes=codes)
     issuer = current_app.config.get("REPORT_ISSUER_ABBREVIATION") or "Tally Portal"
     uri = pyotp.TOTP(secret).provisioning_uri(name=me.username, issuer_name=f"Tally Portal {issuer}")
@@ -165,8 +177,13 @@ async def disable():
 @bp.post("/two-factor/recovery-codes")
 @allow(*EVERY_ROLE)
 async def new_codes():
+    """New recovery codes (the old ones stop working): only with the account's password."""
     me = await _me()
-    if not me.totp_enabled_at or not ConfirmForm().validate_on_submit():
+    form = PasswordConfirmForm()
+    if not me.totp_enabled_at:
+        return redirect(url_for(".index"))
+    if not form.validate_on_submit() or not await queries.password_matches(me, form.password.data):
+        flash("New recovery codes need your password. Nothing was changed.", "warning")
         return redirect(url_for(".index"))
     async with transaction() as db:
         codes = await queries.replace_recovery_codes(db, me.id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -234,7 +235,8 @@ def new_recovery_codes() -> list[str]:
 
 
 def _recovery_digest(code: str) -> str:
-    return digest(code.strip().upper().replace(" ", ""))
+    # Letters and digits only: "7QK4-M2XP-9DWA", "7qk4 m2xp 9dwa" and "7QK4M2XP9DWA" are one code.
+    return digest(re.sub(r"[^0-9A-Z]", "", code.upper()))
 
 
 async def replace_recovery_codes(session: AsyncSession, user_id: int) -> list[str]:
@@ -261,7 +263,7 @@ async def clear_two_factor(session: AsyncSession, user_id: int) -> None:
     await session.execute(
         update(User)
         .where(User.id == user_id)
-        .values(totp_secret=None, totp_enabled_at=None, totp_last_step=None)
+        .values(totp_secret=None, totp_pending_secret=None, totp_enabled_at=None, totp_last_step=None)
         .execution_options(synchronize_session=False)
     )
     await session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))

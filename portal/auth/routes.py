@@ -9,6 +9,7 @@ from portal.auth.forms import CodeForm, LoginForm
 from portal.auth.roles import EVERY_ROLE, allow, public
 from portal.auth.session_user import local_path
 from portal.db import transaction
+from portal.models import User
 from portal.rendering import render
 
 bp = Blueprint("auth", __name__)
@@ -108,7 +109,11 @@ async def code():
 
 
 async def _refused_for(db, user, username: str, address: str, now) -> int:
-    """Seconds sign-in stays refused (audited when it is); 0 when it may go on."""
+    """Seconds sign-in stays refused (audited when it is); 0 when it may go on. The account's row
+    is locked first, so parallel guesses at one account are judged one at a time, each seeing the
+    failures counted before it."""
+    if user is not None:
+        await db.get(User, user.id, with_for_update=True, populate_existing=True)
     wait = await queries.seconds_locked(db, user=user, address=address, now=now)
     if wait:
         await record_event(

@@ -14,7 +14,7 @@ from flask_login import AnonymousUserMixin
 
 from portal.auth import queries
 from portal.auth.roles import access_rule
-from portal.db import reading, transaction
+from portal.db import database, is_connection_failure, reading
 from portal.extensions import login_manager
 from portal.rendering import htmx_headers, is_htmx
 
@@ -71,8 +71,7 @@ def init_app(app: Flask) -> None:
                 user, current = found
                 g.session_id = current.id
                 if now - current.last_seen_at > queries.TOUCH_EVERY:
-                    async with transaction() as db:
-                        await queries.touch_session(db, current.id, now)
+                    await _touch(current.id, now)
         login_manager._update_request_context_with_user(user)
         # Fail closed: a view that declares no access rule is refused to everyone.
         if request.endpoint and access_rule(app.view_functions.get(request.endpoint)) is None:
@@ -91,6 +90,18 @@ def init_app(app: Flask) -> None:
                 return htmx_headers(response, redirect=url_for("account.enrol"))
             return redirect(url_for("account.enrol"))
         return None
+
+
+async def _touch(session_id: int, now) -> None:
+    """Note when the session was last used: bookkeeping of its own, so it never counts as the
+    request's change ("your change was saved") and its failure never fails the request."""
+    try:
+        async with database().sessions() as db, db.begin():
+            await queries.touch_session(db, session_id, now)
+    except Exception as error:
+        if not is_connection_failure(error):
+            raise
+        log.warning("could not note when session %s was last used: %r", session_id, error)
 
 
 def local_path(target: str | None, *, strip_host: bool = False) -> str | None:

@@ -53,6 +53,7 @@ CONNECT_TIMEOUT = 5.0
 PING_SECONDS = 5.0  # a quiet LISTEN connection is checked this often
 PING_TIMEOUT = 3.0
 RENDER_RETRY_SECONDS = 1.0
+RENDER_TIMEOUT = 30.0  # a render stuck on a silently dead connection must not hold the panels
 STALE = b"event: stale\ndata: The live figures are reconnecting.\n\n"
 HEARTBEAT = b"event: heartbeat\ndata: ok\n\n"
 
@@ -194,7 +195,7 @@ class Hub:
                 self.latest.pop(election_id, None)  # nobody watches: render on the next connect
                 return
             try:
-                messages = await self.render(election_id, panels)
+                messages = await asyncio.wait_for(self.render(election_id, panels), RENDER_TIMEOUT)
             except Exception as error:
                 if is_connection_failure(error):
                     log.warning("live: rendering election %s failed: %r", election_id, error)
@@ -202,7 +203,9 @@ class Hub:
                     log.exception("live: rendering the panels of election %s failed", election_id)
                 self._send(election_id, [STALE])
                 if self.connected.is_set():  # else reconnecting renders everything anyway
-                    self.dirty.setdefault(election_id, set()).update(panels)
+                    # Every panel again, not only these: each page that was told "stale" must
+                    # get a panel it shows to be told "live" again.
+                    self.dirty.setdefault(election_id, set()).add(ALL)
                     await asyncio.sleep(RENDER_RETRY_SECONDS)
                 return
             self._send(election_id, messages)
@@ -243,7 +246,8 @@ class Hub:
         if task is None:
             # In a context of its own: the panels are the same bytes for everyone, whoever asked.
             task = self.rendering[election_id] = asyncio.get_running_loop().create_task(
-                self.render(election_id, {ALL}), context=contextvars.Context()
+                asyncio.wait_for(self.render(election_id, {ALL}), RENDER_TIMEOUT),
+                context=contextvars.Context(),
             )
             task.add_done_callback(lambda _task: self.rendering.pop(election_id, None))
         return list(await asyncio.shield(task))

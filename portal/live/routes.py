@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import queue
 import socket
+import time
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, current_app, request, session
+from sqlalchemy import select
 
 from portal import aio
+from portal.auth.queries import SESSION_KEY
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.db import reading
+from portal.db import is_connection_failure, reading
 from portal.elections.queries import get_election
 from portal.errors import stale_stream
 from portal.live.hub import HEARTBEAT, STALE, HubUnavailable, hub_for
@@ -46,6 +49,8 @@ async def stream(election_id: int):
     except HubUnavailable:
         return stale_stream(RETRY_MS)  # the browser shows "reconnecting" and tries again
     heartbeat = app.config["LIVE_HEARTBEAT_SECONDS"]
+    recheck = app.config["LIVE_SESSION_CHECK_SECONDS"]
+    token = session.get(SESSION_KEY)
     client = request.environ.get("gunicorn.socket") or request.environ.get("werkzeug.socket")
 
     def events():
@@ -57,6 +62,7 @@ async def stream(election_id: int):
             yield f"retry: {RETRY_MS}\n\n".encode()
             yield from current
             quiet = 0.0
+            checked = time.monotonic()
             while True:
                 try:
                     yield subscriber.messages.get(timeout=min(heartbeat, CLOSED_CHECK_SECONDS))
@@ -68,10 +74,42 @@ async def stream(election_id: int):
                     if quiet >= heartbeat:
                         quiet = 0.0
                         yield HEARTBEAT if hub.connected.is_set() else STALE
+                # A stream outlives no sign-out: signed out here or everywhere, deactivated, a
+                # new password or a reset second factor end its session, and then the stream.
+                if time.monotonic() - checked >= recheck:
+                    checked = time.monotonic()
+                    if not still_signed_in(app, token):
+                        yield SIGNED_OUT
+                        return
         finally:
             hub.unsubscribe(subscriber)
 
     return Response(events(), mimetype="text/event-stream", headers=_headers())
+
+
+SIGNED_OUT = b"event: signed-out\ndata: Your session ended.\n\n"
+
+
+def still_signed_in(app, token: str | None) -> bool:
+    """Whether the stream's session still exists (True while the database cannot say: an outage
+    must not close every live panel)."""
+    from portal.auth.queries import digest
+    from portal.models import UserSession
+
+    async def look() -> bool:
+        async with reading() as db:
+            found = await db.scalar(
+                select(UserSession.id).where(UserSession.token_hash == digest(token or ""))
+            )
+            return found is not None
+
+    try:
+        with app.app_context():
+            return aio.run(look())
+    except Exception as error:
+        if is_connection_failure(error):
+            return True
+        raise
 
 
 def hung_up(client: socket.socket) -> bool:

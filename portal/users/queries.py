@@ -68,7 +68,9 @@ async def update_user(
     role: str,
     active: bool,
     new_password: str | None,
+    keep_token: str | None = None,
 ) -> User:
+    """`keep_token`: the editor's own session, kept when admins change their own password."""
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
         raise LookupError(user_id)
@@ -88,7 +90,8 @@ async def update_user(
     await session.flush()
     if new_password or not active:
         # A new password or a deactivation ends every session of the account at once.
-        after["sessions_ended"] = await end_sessions(session, user.id)
+        keep = keep_token if active and actor.id == user.id else None
+        after["sessions_ended"] = await end_sessions(session, user.id, keep_token=keep)
     await record_event(
         session, actor=actor, action="update", entity="user", entity_id=user.id, before=before, after=after
     )

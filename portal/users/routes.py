@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, session, url_for
 
 from portal.account.forms import ConfirmForm
 from portal.auth.current import current_actor
+from portal.auth.queries import SESSION_KEY
 from portal.auth.roles import allow
 from portal.db import reading, transaction
 from portal.errors import StaleEdit
@@ -77,6 +78,7 @@ async def update(user_id: int):
                     role=form.role.data,
                     active=form.active.data,
                     new_password=form.new_password.data or None,
+                    keep_token=session.get(SESSION_KEY),
                 )
         except queries.LastAdmin as refusal:
             form.role.errors.append(str(refusal))

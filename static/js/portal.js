@@ -114,6 +114,8 @@
     sources.add(source);
     source.addEventListener("heartbeat", function () { markHeard(el, false); });
     source.addEventListener("stale", function () { markStale(el, "server"); });
+    // The session ended (signed out elsewhere, deactivated): the page itself must go to sign-in.
+    source.addEventListener("signed-out", function () { source.close(); window.location.reload(); });
   });
   document.body.addEventListener("htmx:sseMessage", function (event) {
     var el = event.target.closest("[data-live]");
