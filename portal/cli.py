@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from portal import aio, migrate
 from portal.db import database, reading, transaction
 from portal.embedded_pg import server_answers
+from portal.voters.importing import FIELDS as IMPORT_FIELDS
 
 
 def init_app(app: Flask) -> None:
@@ -194,26 +195,87 @@ def audit_verify(heads: tuple[str, ...]) -> None:
 
 
 @click.command("import-voters")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--encoding", type=click.Choice(["auto", "utf-8", "latin-1"]), default="auto", show_default=True
 )
 @click.option("--date-format", type=click.Choice(["iso", "us", "dmy"]), default="iso", show_default=True)
+@click.option(
+    "--map",
+    "maps",
+    multiple=True,
+    metavar="FIELD=COLUMN",
+    help="Map a field to a column, by header name or number (1 = first); repeatable. "
+    f"Fields: {', '.join(IMPORT_FIELDS)}.",
+)
 @click.option("--user", "username", default=None, help="The staff account the import is recorded under.")
-@click.option("--check-only", is_flag=True, help="Check every row and report; load nothing.")
+@click.option("--check-only", is_flag=True, help="Check every row and report; load nothing (see --load).")
+@click.option(
+    "--load", "load_job", type=int, default=None, metavar="JOB_ID", help="Load a job checked earlier."
+)
+@click.option(
+    "--errors",
+    "errors_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write every refused row's reason to this CSV (line, column, value, reason).",
+)
 @with_appcontext
 def import_voters(
-    file: Path, encoding: str, date_format: str, username: str | None, check_only: bool
+    file: Path | None,
+    encoding: str,
+    date_format: str,
+    maps: tuple[str, ...],
+    username: str | None,
+    check_only: bool,
+    load_job: int | None,
+    errors_file: Path | None,
 ) -> None:
-    """Import a voter CSV: check every row, then load all of it in one transaction (or nothing)."""
+    """Import a voter CSV: check every row, then load all of it in one transaction (or nothing).
+    With --check-only the checked job is kept (a day) for a later --load JOB_ID."""
     import time
 
     from portal.auth.queries import get_user_by_username
     from portal.voters import importing
 
     started = time.perf_counter()
+    if (file is None) == (load_job is None):
+        raise click.UsageError("give a FILE to import, or --load JOB_ID for a job checked earlier")
+
+    async def actor_named(db):
+        actor = await get_user_by_username(db, username) if username else None
+        if username and actor is None:
+            raise click.ClickException(f"no account {username}")
+        return actor
+
+    if load_job is not None:
+
+        async def load_checked():
+            async with transaction() as db:
+                actor = await actor_named(db)
+                job = await db.get(importing.ImportJob, load_job)
+            if job is None or job.status != "validated":
+                state = job.status if job else "unknown"
+                raise click.ClickException(
+                    f"import {load_job} is {state}: only a checked job without errors loads"
+                )
+            return await importing.load_file(load_job, actor)
+
+        try:
+            loaded = aio.run(load_checked())
+        finally:
+            _dispose()
+        _print_loaded(loaded, started)
+        return
+
     analysis = importing.analyse(file, encoding=encoding)
-    problems = analysis.problems + [f"no column for {label}" for label in analysis.missing]
+    try:
+        analysis.mapping.update(_parse_maps(maps, analysis.header))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--map") from None
+    problems = analysis.problems + [
+        f"no column for {label} (name one with --map FIELD=COLUMN)" for label in analysis.missing
+    ]
     if problems:
         for problem in problems:
             click.echo(f"{file}: {problem}", err=True)
@@ -221,9 +283,7 @@ def import_voters(
 
     async def run():
         async with transaction() as db:
-            actor = await get_user_by_username(db, username) if username else None
-            if username and actor is None:
-                raise click.ClickException(f"no account {username}")
+            actor = await actor_named(db)
             job = await importing.create_job(
                 db,
                 actor=actor,
@@ -244,21 +304,75 @@ def import_voters(
     finally:
         _dispose()
     counts = checked.counts
+    click.echo(f"import {checked.id}: {file.name}")
+    if errors_file is not None:
+        written = _write_issues(checked.id, errors_file)
+        click.echo(f"{written:,} refused row reason(s) written to {errors_file}")
     if checked.status != "validated":
         reason = checked.message or f"{counts.get('errors', 0):,} rows break a rule"
         click.echo(f"NOT LOADED: {reason}", err=True)
         _print_issues(checked.id)
+        if errors_file is None and counts.get("errors", 0) > 20:
+            click.echo("  (the first 20; --errors FILE writes every one)", err=True)
         sys.exit(1)
     click.echo(
         f"checked {counts['rows']:,} rows: {counts['new']:,} new, {counts['updated']:,} already on the roll, "
         f"{counts['duplicates']:,} possible duplicates"
     )
-    if loaded is not None:
-        done = loaded.counts
+    if loaded is None:
         click.echo(
-            f"loaded in {time.perf_counter() - started:.1f} s: {done['inserted']:,} inserted, "
-            f"{done['updated']:,} updated, {done['unchanged']:,} unchanged"
+            f"nothing loaded (--check-only). The checked job is kept {importing.CHECK_KEPT_HOURS} h: "
+            f"load it with `flask --app wsgi import-voters --load {checked.id}`"
         )
+    else:
+        _print_loaded(loaded, started)
+
+
+def _parse_maps(maps: tuple[str, ...], header: list[str]) -> dict[str, int]:
+    """--map FIELD=COLUMN options as {field: column index}; COLUMN is a header name or 1-based."""
+    chosen: dict[str, int] = {}
+    names = [h.strip().lower() for h in header]
+    for item in maps:
+        field, _, column = item.partition("=")
+        field, column = field.strip(), column.strip()
+        if field not in IMPORT_FIELDS:
+            raise ValueError(f"{field!r} is not a field; fields: {', '.join(IMPORT_FIELDS)}")
+        if column.isascii() and column.isdigit() and 1 <= int(column) <= len(header):
+            chosen[field] = int(column) - 1
+        elif column.lower() in names:
+            chosen[field] = names.index(column.lower())
+        else:
+            raise ValueError(f"no column {column!r} in the file's header")
+    if len(set(chosen.values())) < len(chosen):
+        raise ValueError("a column can feed only one field")
+    return chosen
+
+
+def _print_loaded(loaded, started: float) -> None:
+    import time
+
+    done = loaded.counts
+    click.echo(
+        f"loaded in {time.perf_counter() - started:.1f} s: {done['inserted']:,} inserted, "
+        f"{done['updated']:,} updated, {done['unchanged']:,} unchanged"
+    )
+
+
+def _write_issues(job_id: int, path: Path) -> int:
+    import csv
+
+    from portal.voters import importing
+
+    async def go():
+        async with reading() as db:
+            return await importing.issues(db, job_id, kind="error", limit=None)
+
+    found = aio.run(go())
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["line", "column", "value", "reason"])
+        writer.writerows(importing.issues_csv_rows(found))
+    return len(found)
 
 
 def _sha256(path: Path) -> str:

@@ -564,3 +564,44 @@ def test_a_large_upload_with_csrf_on_is_accepted(app_factory, create_user, creat
     assert response.status_code == 303, response.text[:300]
     page = client.get(response.location).text
     assert "big.csv" in page
+
+
+def test_cli_maps_columns_checks_then_loads_later_and_writes_every_error(app, run, tmp_path, create_precinct):
+    """A state's own header ("voter_reg_num", "precinct_abbrv", ...) through --map; --check-only
+    prints the job to --load later; --errors writes every reason."""
+    create_precinct(code="111-C")
+    renamed = HEADER.replace("Voter ID", "voter_reg_num").replace("Precinct", "precinct_abbrv")
+    lines = [voter_line(n) for n in range(1, 4)]
+    state = tmp_path / "state.csv"
+    state.write_bytes((renamed + "\n" + "\n".join(lines) + "\n").encode())
+    runner = app.test_cli_runner()
+    unmapped = runner.invoke(args=["import-voters", str(state)])
+    assert unmapped.exit_code == 2 and "--map FIELD=COLUMN" in unmapped.output
+    checked = runner.invoke(
+        args=[
+            "import-voters",
+            "--check-only",
+            "--map",
+            "state_voter_id=voter_reg_num",
+            "--map",
+            "precinct=8",
+            str(state),
+        ]
+    )
+    assert checked.exit_code == 0, checked.output
+    job_id = int(re.search(r"import (\d+):", checked.output).group(1))
+    assert f"--load {job_id}" in checked.output and "kept 24 h" in checked.output
+    assert count_voters(run) == 0
+    loaded = runner.invoke(args=["import-voters", "--load", str(job_id)])
+    assert loaded.exit_code == 0 and "3 inserted" in loaded.output, loaded.output
+    again = runner.invoke(args=["import-voters", "--load", str(job_id)])
+    assert again.exit_code != 0 and "only a checked job" in again.output
+    assert runner.invoke(args=["import-voters", "--map", "nope=1", str(state)]).exit_code == 2
+
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes([voter_line(100 + n, dob="yesterday") for n in range(25)]))
+    errors = tmp_path / "errors.csv"
+    result = runner.invoke(args=["import-voters", "--errors", str(errors), str(bad)])
+    assert result.exit_code == 1 and "25 refused row reason(s)" in result.output
+    written = errors.read_text().splitlines()
+    assert written[0] == "line,column,value,reason" and len(written) == 26
