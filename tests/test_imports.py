@@ -605,3 +605,30 @@ def test_cli_maps_columns_checks_then_loads_later_and_writes_every_error(app, ru
     assert result.exit_code == 1 and "25 refused row reason(s)" in result.output
     written = errors.read_text().splitlines()
     assert written[0] == "line,column,value,reason" and len(written) == 26
+
+
+def test_a_wrong_date_format_is_fixed_and_checked_again_without_a_new_upload(importer, run):
+    lines = [
+        voter_line(1, dob="02/28/1980", registered="01/15/2004"),
+        voter_line(2, dob="12/31/1970", registered="03/04/1999"),
+    ]
+    job_id = job_id_from(upload(importer, csv_bytes(lines)))
+    first = check(importer, run, job_id, date_format="iso")
+    assert first.status == "invalid" and first.counts["errors"] == 2
+    page = importer.get(f"/voters/imports/{job_id}").text
+    assert "check again (no new upload)" in page
+    second = check(importer, run, job_id, date_format="us")
+    assert second.status == "validated", second.message
+    # And once more after a check that passed: another mapping is still possible before loading.
+    third = check(importer, run, job_id, date_format="us")
+    assert third.status == "validated" and third.counts["rows"] == 2
+    importer.post(f"/voters/imports/{job_id}/load")
+    assert wait(run, job_id).status == "loaded" and count_voters(run) == 2
+
+
+def test_mapping_numbers_are_ascii_digits(importer, run):
+    job_id = job_id_from(upload(importer, csv_bytes([voter_line(1)])))
+    response = importer.post(
+        f"/voters/imports/{job_id}/check", data={"map_state_voter_id": "²", "date_format": "iso"}
+    )
+    assert response.status_code == 422 and "Map the required columns" in response.text

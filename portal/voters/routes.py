@@ -15,6 +15,7 @@ from portal.auth.roles import allow
 from portal.db import reading, transaction
 from portal.errors import FieldError, StaleEdit
 from portal.forms import form_version, show_field_error, stale_conflict
+from portal.inputs import whole_number
 from portal.parties.queries import party_choices
 from portal.rendering import go_to, render, render_form
 from portal.security import upload_limit
@@ -313,7 +314,7 @@ async def _job_or_404(job_id: int):
 async def import_job(job_id: int):
     job, errors, duplicates = await _job_or_404(job_id)
     preview = []
-    if job.status == "uploaded":
+    if job.status in ("uploaded", "invalid", "validated") and Path(job.path).exists():
         analysis = await asyncio.to_thread(importing.analyse, Path(job.path), encoding=job.encoding)
         preview = analysis.preview
     return render(
@@ -336,13 +337,16 @@ async def import_check(job_id: int):
     if not form.validate_on_submit():
         abort(400, "The form expired; reload the page.")
     job, _, _ = await _job_or_404(job_id)
-    if job.status not in ("uploaded", "invalid"):
+    # A first check, or a check again with another mapping or date format (from the same upload).
+    if job.status not in ("uploaded", "invalid", "validated"):
         abort(409, f"This import is {job.status}.")
+    if not Path(job.path).exists():
+        abort(409, "The uploaded file is no longer kept (a check expires after a day); upload it again.")
     mapping: dict[str, int] = {}
     for key in importing.FIELDS:
-        raw = request.form.get(f"map_{key}", "")
-        if raw.isdigit() and int(raw) < len(job.header):
-            mapping[key] = int(raw)
+        column = whole_number(request.form.get(f"map_{key}", ""), maximum=len(job.header) - 1)
+        if column is not None:
+            mapping[key] = column
     missing = [spec.label for key, spec in importing.FIELDS.items() if spec.required and key not in mapping]
     twice = {i for i in mapping.values() if list(mapping.values()).count(i) > 1}
     date_format = request.form.get("date_format", "iso")
@@ -355,6 +359,7 @@ async def import_check(job_id: int):
             else "Choose the date format."
         )
         abort(422, message)
+    await importing.drop_stage(job_id)  # (a check that passed kept its tables)
     async with transaction() as db:
         await importing.prepare_check(db, job_id, mapping=mapping, date_format=date_format)
     importing.start(current_app._get_current_object(), importing.check_file, job_id)
