@@ -367,6 +367,17 @@ async def verify_return(
     return latest
 
 
+async def verifiers(session: AsyncSession, return_ids: list[int]) -> list[str]:
+    """Who verified these returns, with when (for telling a second verifier)."""
+    rows = await session.execute(
+        select(User.display_name, PrecinctReturn.verified_at)
+        .join(User, User.id == PrecinctReturn.verified_by_id)
+        .where(PrecinctReturn.id.in_(return_ids))
+        .order_by(PrecinctReturn.verified_at)
+    )
+    return sorted({f"{name} at {when:%H:%M:%S} UTC" for name, when in rows})
+
+
 @dataclass
 class PrecinctStatus:
     precinct: Precinct

@@ -118,6 +118,14 @@ async def verify(election_id: int, precinct_id: int):
     differences: dict[int, list] = {}
     check = queries.Check()
     values = {}
+    if request.method == "POST" and not pending and any(b.latest for b in ballots):
+        # Verified by someone else since this form was loaded: say so, and by whom; change nothing.
+        async with reading() as db:
+            who = await queries.verifiers(db, [b.latest.id for b in ballots if b.latest])
+        raise queries.AlreadyVerified(
+            f"Precinct {precinct.code}: nothing is waiting to be verified; the latest figures were "
+            f"already verified by {', '.join(who) or 'someone else'}. Nothing was changed."
+        )
     if request.method == "POST" and form.validate_on_submit():
         if mode == "rekey":
             figures, check = _check_all(pending, check_ins)
