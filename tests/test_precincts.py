@@ -216,3 +216,55 @@ def test_observers_and_clerks_see_no_edit_controls(client_as, create_precinct):
         html = client_as(role).get("/precincts").text
         assert "New precinct" not in html and "/edit" not in html
     assert "/edit" in client_as("manager").get("/precincts").text
+
+
+# Bulk import ---------------------------------------------------------------------------------------
+
+
+def test_precincts_import_from_a_csv_file_all_or_nothing(client_as, create_precinct, run):
+    import io
+
+    create_precinct(code="1-A", name="Existing")
+    manager = client_as("manager")
+    good = (
+        "code,name,polling place\n2-A,Maple North,Lincoln School\n2-B,Oak South,\n3-C,Cedar,Fire Station 3\n"
+    )
+    bad = "2-A,Maple North\n1-A,Again\n2-A,Twice\nno good!,X\n4-D,\n5-E,Five,Place,Extra\n"
+    refused = manager.post("/precincts/import", data={"lines": bad})
+    text = refused.text
+    assert refused.status_code == 422 and "Nothing was added." in text
+    for expected in (
+        "Line 2: precinct 1-A already exists",
+        "Line 3: code 2-A is also on line 1",
+        "Line 4: code “no good!” must be 1 to 16 letters",
+        "Line 5: the name is missing",
+        "Line 6: more than 3 values",
+    ):
+        assert expected in text, expected
+    assert "2-A" not in manager.get("/precincts?q=2-A").text.split("</thead>", 1)[-1]
+    uploaded = manager.post(
+        "/precincts/import",
+        data={"file": (io.BytesIO(good.encode("utf-8-sig")), "precincts.csv")},
+        content_type="multipart/form-data",
+    )
+    assert uploaded.status_code in (200, 303), uploaded.text[:300]
+    page = manager.get("/precincts").text
+    assert all(code in page for code in ("2-A", "2-B", "3-C")) and "Lincoln School" in page
+    latin1 = manager.post(
+        "/precincts/import",
+        data={"file": (io.BytesIO("9-Z,Peñas\n".encode("latin-1")), "p.csv")},
+        content_type="multipart/form-data",
+    )
+    assert latin1.status_code == 422 and "not UTF-8" in latin1.text
+
+
+def test_precincts_import_is_for_editors_and_audited_once(client_as, run):
+    from tests.test_account import events
+
+    assert client_as("clerk").get("/precincts/import").status_code == 403
+    manager = client_as("manager")
+    assert manager.post("/precincts/import", data={"lines": "7-A,Seven\n7-B,Seven B\n"}).status_code in (
+        200,
+        303,
+    )
+    assert events(run, "bulk_create") == 1

@@ -1,5 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField
+from flask_wtf.file import FileField
+from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from portal.forms import strip, upper
@@ -25,3 +26,14 @@ class PrecinctForm(FlaskForm):
 
 class DeleteForm(FlaskForm):
     version = HiddenField()
+
+
+class BulkPrecinctsForm(FlaskForm):
+    lines = TextAreaField(
+        "Precinct lines",
+        validators=[Optional(), Length(max=1_000_000)],
+        description="One per line: code, name, polling place (optional). A header line starting with "
+        "“code” is skipped. Up to 5,000 at a time: all of them are added, or none.",
+        render_kw={"rows": 10, "spellcheck": "false"},
+    )
+    file = FileField("…or a CSV file (UTF-8)")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -170,3 +173,66 @@ async def delete_precinct(
 async def list_precinct_choices(session: AsyncSession) -> list[Precinct]:
     """Every precinct, by code (for choosing participating precincts)."""
     return list((await session.scalars(select(Precinct).order_by(Precinct.code))).all())
+
+
+PRECINCT_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,15}$")  # (the form's rule)
+BULK_MAX_LINES = 5000
+
+
+def parse_precinct_lines(text: str, taken: set[str]) -> tuple[list[dict], list[str]]:
+    """Every line checked: `code, name[, polling place]`; (rows, errors with line numbers)."""
+    lines = list(csv.reader(io.StringIO(text, newline="")))
+    content = [(n, cells) for n, cells in enumerate(lines, start=1) if any(c.strip() for c in cells)]
+    if content and content[0][1][0].strip().lower() == "code":
+        content = content[1:]
+    if not content:
+        return [], ["No precinct lines were given."]
+    if len(content) > BULK_MAX_LINES:
+        return [], [f"At most {BULK_MAX_LINES:,} lines at a time ({len(content):,} given)."]
+    rows, errors, seen = [], [], {}
+    for n, cells in content:
+        cells = [c.strip() for c in cells] + ["", ""]
+        code, name, place = cells[0].upper(), cells[1], cells[2]
+        problems = []
+        if not PRECINCT_CODE.match(code):
+            problems.append(f"code “{cells[0][:20]}” must be 1 to 16 letters, digits or hyphens")
+        elif code in taken:
+            problems.append(f"precinct {code} already exists")
+        elif code in seen:
+            problems.append(f"code {code} is also on line {seen[code]}")
+        if not name:
+            problems.append("the name is missing")
+        elif len(name) > 120:
+            problems.append("the name is longer than 120 characters")
+        if len(place) > 200:
+            problems.append("the polling place is longer than 200 characters")
+        if len([c for c in cells if c]) > 3:
+            problems.append("more than 3 values (code, name, polling place)")
+        if problems:
+            errors.append(f"Line {n}: " + "; ".join(problems) + ".")
+        else:
+            seen[code] = n
+            rows.append({"code": code, "name": name, "polling_place": place})
+    return rows, errors
+
+
+async def bulk_add_precincts(session: AsyncSession, *, actor: User, text: str) -> tuple[int, list[str]]:
+    """All lines or none: (how many were added, the errors). One audit event for the whole list."""
+    taken = set((await session.scalars(select(Precinct.code))).all())
+    rows, errors = parse_precinct_lines(text, taken)
+    if errors:
+        return 0, errors
+    session.add_all(Precinct(**row, updated_by_id=actor.id) for row in rows)
+    try:
+        await session.flush()
+    except IntegrityError as error:  # a precinct added meanwhile by someone else
+        raise DuplicateCode("one of these codes was added a moment ago") from error
+    await record_event(
+        session,
+        actor=actor,
+        action="bulk_create",
+        entity="precinct",
+        entity_id="bulk",
+        after={"count": len(rows), "precincts": rows},
+    )
+    return len(rows), []

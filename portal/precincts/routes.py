@@ -4,12 +4,13 @@ from flask import Blueprint, abort, flash, request, url_for
 
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
+from portal.contests.queries import decode_upload
 from portal.db import reading, transaction
-from portal.errors import StaleEdit
-from portal.forms import form_version
+from portal.errors import FieldError, StaleEdit
+from portal.forms import form_version, show_field_error
 from portal.inputs import arg_int
 from portal.precincts import queries
-from portal.precincts.forms import DeleteForm, PrecinctForm
+from portal.precincts.forms import BulkPrecinctsForm, DeleteForm, PrecinctForm
 from portal.rendering import render, render_form, saved
 
 bp = Blueprint("precincts", __name__, url_prefix="/precincts")
@@ -144,4 +145,45 @@ async def delete(precinct_id: int):
         title=f"Delete precinct {precinct.code}?",
         action=url_for(".delete", precinct_id=precinct_id),
         status=409 if error else 200,
+    )
+
+
+BULK_UPLOAD_LIMIT = 1 << 20  # 1 MB: thousands of precincts
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@allow(*EDITORS)
+async def bulk():
+    """Many precincts at once, pasted or from a CSV file: all of them, or none with every bad line
+    named (a county's 400 precincts need not be typed one by one)."""
+    form = BulkPrecinctsForm()
+    line_errors: list[str] = []
+    if form.validate_on_submit():
+        text = form.lines.data or ""
+        upload = form.file.data
+        try:
+            if upload and upload.filename:
+                data = upload.read(BULK_UPLOAD_LIMIT + 1)
+                if len(data) > BULK_UPLOAD_LIMIT:
+                    raise FieldError("file", f"The file is larger than {BULK_UPLOAD_LIMIT >> 20} MB.")
+                text = decode_upload(data)
+            async with transaction() as db:
+                added, line_errors = await queries.bulk_add_precincts(db, actor=current_actor(), text=text)
+        except FieldError as error:
+            show_field_error(form, error)
+        except queries.DuplicateCode:
+            line_errors = ["Someone added one of these codes a moment ago. Nothing was added; try again."]
+        else:
+            if not line_errors:
+                flash(f"{added:,} precincts added.", "success")
+                return saved(url_for(".index"), changed_event=CHANGED)
+    failed = bool(form.errors or line_errors)
+    return render_form(
+        "_form_page.html",
+        "precincts/_bulk_form.html",
+        form=form,
+        line_errors=line_errors,
+        title="Import precincts",
+        action=url_for(".bulk"),
+        status=422 if failed else 200,
     )
