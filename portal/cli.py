@@ -211,6 +211,12 @@ def audit_verify(heads: tuple[str, ...]) -> None:
 @click.option("--user", "username", default=None, help="The staff account the import is recorded under.")
 @click.option("--check-only", is_flag=True, help="Check every row and report; load nothing (see --load).")
 @click.option(
+    "--partial",
+    is_flag=True,
+    help="Load the valid rows even when some break a rule; the rejected ones go to --errors FILE "
+    "(default: all rows or none).",
+)
+@click.option(
     "--load", "load_job", type=int, default=None, metavar="JOB_ID", help="Load a job checked earlier."
 )
 @click.option(
@@ -228,6 +234,7 @@ def import_voters(
     maps: tuple[str, ...],
     username: str | None,
     check_only: bool,
+    partial: bool,
     load_job: int | None,
     errors_file: Path | None,
 ) -> None:
@@ -295,9 +302,11 @@ def import_voters(
             )
             job.date_format = date_format
         job = await importing.check_file(job.id)
-        if job.status != "validated" or check_only:
+        if check_only:
             return job, None
-        return job, await importing.load_file(job.id, actor)
+        if job.status == "validated" or (partial and importing.partial_possible(job)):
+            return job, await importing.load_file(job.id, actor, partial)
+        return job, None
 
     try:
         checked, loaded = aio.run(run())
@@ -308,6 +317,11 @@ def import_voters(
     if errors_file is not None:
         written = _write_issues(checked.id, errors_file)
         click.echo(f"{written:,} refused row reason(s) written to {errors_file}")
+    if loaded is not None and checked.status == "invalid":  # a partial load
+        click.echo(f"{counts['errors']:,} rows break a rule and were set aside, not loaded")
+        _print_issues(checked.id)
+        _print_loaded(loaded, started)
+        return
     if checked.status != "validated":
         reason = checked.message or f"{counts.get('errors', 0):,} rows break a rule"
         click.echo(f"NOT LOADED: {reason}", err=True)

@@ -632,3 +632,58 @@ def test_mapping_numbers_are_ascii_digits(importer, run):
         f"/voters/imports/{job_id}/check", data={"map_state_voter_id": "²", "date_format": "iso"}
     )
     assert response.status_code == 422 and "Map the required columns" in response.text
+
+
+def test_a_partial_load_takes_the_valid_rows_and_sets_the_rejected_aside_to_fix(importer, run, tmp_path):
+    import csv as csvlib
+
+    lines = [
+        voter_line(1),
+        voter_line(2, dob="1980-13-45"),
+        voter_line(3),
+        voter_line(4, last="<b>X</b>"),
+        voter_line(5),
+    ]
+    job_id = job_id_from(upload(importer, csv_bytes(lines)))
+    job = check(importer, run, job_id)
+    assert job.status == "invalid" and job.counts["errors"] == 2
+    # All or nothing stays the default.
+    assert importer.post(f"/voters/imports/{job_id}/load").status_code == 409
+    page = importer.get(f"/voters/imports/{job_id}").text
+    assert "Load the 3 valid rows; set the 2 rejected aside" in page
+    importer.post(f"/voters/imports/{job_id}/load", data={"partial": "1"})
+    job = wait(run, job_id)
+    assert job.status == "loaded" and job.counts["inserted"] == 3 and job.counts["rejected"] == 2
+    assert count_voters(run) == 3
+    page = importer.get(f"/voters/imports/{job_id}").text
+    assert "2 rejected rows were set aside" in page
+    rejected = importer.get(f"/voters/imports/{job_id}/rejected.csv")
+    assert rejected.status_code == 200 and rejected.mimetype == "text/csv"
+    rows = list(csvlib.reader(io.StringIO(rejected.get_data(as_text=True))))
+    assert rows[0][0] == "line" and rows[0][-1] == "reasons" and [r[0] for r in rows[1:]] == ["3", "5"]
+    assert "not a date" in rows[1][-1] or "plausible" in rows[1][-1]
+    # Fixed, the rejected file imports again as it is (its header names the fields).
+    header, fixed = rows[0], [list(r) for r in rows[1:]]
+    fixed[0][header.index("date_of_birth")] = "1980-01-13"
+    fixed[1][header.index("last_name")] = "Xavier"
+    buffer = io.StringIO()
+    csvlib.writer(buffer).writerows([header, *fixed])
+    again = check(importer, run, job_id_from(upload(importer, buffer.getvalue().encode())))
+    assert again.status == "validated", again.message
+    importer.post(f"/voters/imports/{again.id}/load")
+    assert wait(run, again.id).status == "loaded" and count_voters(run) == 5
+
+
+def test_cli_partial_load(app, run, tmp_path, create_precinct):
+    create_precinct(code="111-C")
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes(csv_bytes([voter_line(1), voter_line(2, dob="never"), voter_line(3)]))
+    errors = tmp_path / "rejected.csv"
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["import-voters", str(mixed)])
+    assert refused.exit_code == 1 and count_voters(run) == 0  # all or none by default
+    result = runner.invoke(args=["import-voters", "--partial", "--errors", str(errors), str(mixed)])
+    assert result.exit_code == 0, result.output
+    assert "1 rows break a rule and were set aside" in result.output and "2 inserted" in result.output
+    assert count_voters(run) == 2 and "line 3" in result.output
+    assert len(errors.read_text().splitlines()) == 2

@@ -232,7 +232,7 @@ async def expire_old_checks(session: AsyncSession) -> int:
         await session.scalars(
             update(ImportJob)
             .where(
-                ImportJob.status == "validated",
+                ImportJob.status.in_(("validated", "invalid")),
                 ImportJob.heartbeat_at < func.now() - timedelta(hours=CHECK_KEPT_HOURS),
             )
             .values(
@@ -714,7 +714,7 @@ async def _restore_after_bulk_load(db: AsyncSession, rebuild: tuple[list[str], l
         await db.execute(text(statement))
 
 
-async def load(job: ImportJob, actor: User | None) -> dict[str, int]:
+async def load(job: ImportJob, actor: User | None, *, rejected: int = 0) -> dict[str, int]:
     """Insert new voters and update existing ones in one transaction; all rows or none."""
     norm = _norm_table(job.id)
     assert list(UPDATED_FROM_NORM) == list(COMPARED)
@@ -770,7 +770,7 @@ async def load(job: ImportJob, actor: User | None) -> dict[str, int]:
             action="import",
             entity="voter",
             entity_id=f"import-{job.id}",
-            after={"file": job.filename, "sha256": job.sha256, **counts},
+            after={"file": job.filename, "sha256": job.sha256, **counts, "rejected": rejected},
         )
     return counts
 
@@ -818,8 +818,8 @@ async def check_file(job_id: int) -> ImportJob:
         raise
     else:
         status = "invalid" if counts["errors"] else "validated"
-        if counts["errors"]:
-            await drop_stage(job_id)
+        # (With row errors the checked rows are kept too, for a day: the user may load the valid
+        # rows and take the rejected ones away to fix.)
         await progress(
             status=status,
             phase="",
@@ -832,16 +832,69 @@ async def check_file(job_id: int) -> ImportJob:
         return await db.get(ImportJob, job_id)
 
 
-async def load_file(job_id: int, actor: User | None) -> ImportJob:
-    """Load a validated job (one transaction) and tidy up."""
+def partial_possible(job: ImportJob) -> bool:
+    """A checked file with row errors (not a file-level failure) whose rows are still kept."""
+    errors, rows = job.counts.get("errors", 0), job.counts.get("rows", 0)
+    return job.status == "invalid" and 0 < errors < rows
+
+
+def rejected_path(job_id: int) -> Path:
+    from flask import current_app
+
+    return Path(current_app.instance_path) / "imports" / f"rejected-{int(job_id)}.csv"
+
+
+async def set_rejected_aside(job: ImportJob) -> int:
+    """For a partial load: write the rows that broke a rule, with their reasons, to a CSV that can be
+    fixed and imported again (formula-safe), and take them out of the rows to load."""
+    from portal.voters.queries import neutralise
+
+    norm = _norm_table(job.id)
+    columns = [key for key in FIELDS if key in job.mapping]
+    async with database().engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    f"SELECT n.line, {', '.join('n.' + c for c in columns)}, r.reasons FROM {norm} n "
+                    "JOIN (SELECT line, string_agg(column_name || ' ' || reason, '; ' ORDER BY id) "
+                    "AS reasons FROM import_issue WHERE job_id = :job AND kind = 'error' GROUP BY line) r "
+                    "USING (line) ORDER BY n.line"
+                ),
+                {"job": job.id},
+            )
+        ).all()
+        path = rejected_path(job.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["line", *columns, "reasons"])
+            writer.writerows([row[0], *(neutralise(v or "") for v in row[1:])] for row in rows)
+        await conn.execute(
+            text(
+                f"DELETE FROM {norm} WHERE line IN "
+                "(SELECT line FROM import_issue WHERE job_id = :job AND kind = 'error')"
+            ),
+            {"job": job.id},
+        )
+        await conn.commit()
+    return len(rows)
+
+
+async def load_file(job_id: int, actor: User | None, partial: bool = False) -> ImportJob:
+    """Load a validated job (one transaction) and tidy up. `partial`: a job with row errors loads
+    its valid rows, and the rejected ones go to a file of their own for review."""
     progress = Progress(job_id)
     async with transaction() as db:
         job = await db.get(ImportJob, job_id)
-    if job.status not in ("validated", "loading"):  # "loading": the view marked it as started
+    allowed = ("validated", "invalid", "loading") if partial else ("validated", "loading")
+    if job.status not in allowed or (job.status == "invalid" and not partial_possible(job)):
         raise ImportFailed(f"This import is {job.status}; only a checked file can be loaded.")
     await progress(status="loading", phase="Writing the roll (one transaction)", progress=0.85, force=True)
+    rejected = 0
     try:
-        counts = await load(job, actor)
+        if partial and job.counts.get("errors"):
+            rejected = await set_rejected_aside(job)
+        counts = await load(job, actor, rejected=rejected)
     except Exception as error:
         log.exception("import %s: the load failed", job_id)
         message = f"Nothing was loaded: the load failed on the server (logged as import {job_id})."
@@ -864,7 +917,7 @@ async def load_file(job_id: int, actor: User | None) -> ImportJob:
         status="loaded",
         phase="",
         progress=1.0,
-        counts={**job.counts, **counts},
+        counts={**job.counts, **counts, "rejected": rejected},
         finished_at=datetime.now(UTC),
         force=True,
     )

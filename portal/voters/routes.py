@@ -6,7 +6,17 @@ import io
 import uuid
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, flash, request, stream_with_context, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 
 from portal import aio
 from portal.audit.queries import record_event
@@ -327,6 +337,7 @@ async def import_job(job_id: int):
         fields=importing.FIELDS,
         date_formats=importing.DATE_FORMATS,
         form=ImportConfirmForm(),
+        partial_possible=importing.partial_possible(job),
     )
 
 
@@ -373,11 +384,16 @@ async def import_load(job_id: int):
     if not form.validate_on_submit():
         abort(400, "The form expired; reload the page.")
     job, _, _ = await _job_or_404(job_id)
-    if job.status != "validated":
+    partial = request.form.get("partial") == "1"
+    if partial and not importing.partial_possible(job):
+        abort(409, f"This import is {job.status}; only a checked file with some valid rows loads partly.")
+    if not partial and job.status != "validated":
         abort(409, f"This import is {job.status}; only a checked file without errors can be loaded.")
     async with transaction() as db:
         await importing.mark_loading(db, job_id)
-    importing.start(current_app._get_current_object(), importing.load_file, job_id, current_actor())
+    importing.start(
+        current_app._get_current_object(), importing.load_file, job_id, current_actor(), partial
+    )
     return go_to(url_for(".import_job", job_id=job_id))
 
 
@@ -396,3 +412,15 @@ async def import_issues(job_id: int):
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="import-{job_id}-{kind}s.csv"'},
     )
+
+
+@bp.get("/imports/<int:job_id>/rejected.csv")
+@allow(*IMPORTERS)
+async def import_rejected(job_id: int):
+    """The rows a partial load left out, with their reasons: fix them and import the file again."""
+    await _job_or_404(job_id)
+    path = importing.rejected_path(job_id)
+    if not path.exists():
+        abort(404, "This import set no rows aside.")
+    name = f"import-{job_id}-rejected.csv"
+    return send_file(path, mimetype="text/csv", as_attachment=True, download_name=name)
