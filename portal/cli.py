@@ -217,6 +217,13 @@ def audit_verify(heads: tuple[str, ...]) -> None:
     "(default: all rows or none).",
 )
 @click.option(
+    "--create-missing",
+    "create_missing",
+    default="",
+    metavar="precincts,parties",
+    help="Create the precincts and/or parties the file names but the portal lacks, then check again.",
+)
+@click.option(
     "--load", "load_job", type=int, default=None, metavar="JOB_ID", help="Load a job checked earlier."
 )
 @click.option(
@@ -235,6 +242,7 @@ def import_voters(
     username: str | None,
     check_only: bool,
     partial: bool,
+    create_missing: str,
     load_job: int | None,
     errors_file: Path | None,
 ) -> None:
@@ -248,6 +256,9 @@ def import_voters(
     started = time.perf_counter()
     if (file is None) == (load_job is None):
         raise click.UsageError("give a FILE to import, or --load JOB_ID for a job checked earlier")
+    kinds = tuple(k.strip() for k in create_missing.split(",") if k.strip())
+    if set(kinds) - {"precincts", "parties"}:
+        raise click.BadParameter("precincts, parties or both", param_hint="--create-missing")
 
     async def actor_named(db):
         actor = await get_user_by_username(db, username) if username else None
@@ -302,6 +313,17 @@ def import_voters(
             )
             job.date_format = date_format
         job = await importing.check_file(job.id)
+        if kinds and job.status == "invalid":
+            async with transaction() as db:
+                made = await importing.create_missing_reference(db, job, actor, kinds)
+            if any(made):
+                click.echo(f"created {made[0]:,} precincts and {made[1]:,} parties named in the file")
+                await importing.drop_stage(job.id)
+                async with transaction() as db:
+                    await importing.prepare_check(
+                        db, job.id, mapping=job.mapping, date_format=job.date_format
+                    )
+                job = await importing.check_file(job.id)
         if check_only:
             return job, None
         if job.status == "validated" or (partial and importing.partial_possible(job)):

@@ -687,3 +687,54 @@ def test_cli_partial_load(app, run, tmp_path, create_precinct):
     assert "1 rows break a rule and were set aside" in result.output and "2 inserted" in result.output
     assert count_voters(run) == 2 and "line 3" in result.output
     assert len(errors.read_text().splitlines()) == 2
+
+
+def test_precincts_and_parties_named_in_the_file_are_created_in_one_step(importer, run):
+    from portal.models import Party, Precinct
+
+    header = HEADER + ",Precinct Name"
+    lines = [
+        voter_line(1, precinct="201-A", party="UNA") + ",Maple Hall",
+        voter_line(2, precinct="201-A", party="DEM") + ",Maple Hall",
+        voter_line(3, precinct="202-B", party="GRE") + ",Oak Library",
+        voter_line(4) + ",",
+    ]
+    data = (header + "\n" + "\n".join(lines) + "\n").encode()
+    job_id = job_id_from(upload(importer, data))
+    job = check(importer, run, job_id)
+    assert job.status == "invalid" and job.counts["errors"] == 3
+    page = importer.get(f"/voters/imports/{job_id}").text
+    assert "Named in the file, missing in the portal" in page
+    assert "201-A</span> (2 rows)" in page and "UNA</span> (1 rows)" in page and "GRE" in page
+    response = importer.post(f"/voters/imports/{job_id}/create-missing")
+    assert response.status_code == 303
+    job = wait(run, job_id)
+    assert job.status == "validated", job.message
+
+    async def made():
+        async with reading() as db:
+            rows = (await db.execute(select(Precinct.code, Precinct.name))).all()
+            precincts = {code: name for code, name in rows}
+            parties = set((await db.scalars(select(Party.abbreviation))).all())
+            return precincts, parties
+
+    precincts, parties = run(made())
+    assert precincts["201-A"] == "Maple Hall" and precincts["202-B"] == "Oak Library"
+    assert {"UNA", "GRE", "DEM"} <= parties
+    importer.post(f"/voters/imports/{job_id}/load")
+    assert wait(run, job_id).status == "loaded" and count_voters(run) == 4
+
+
+def test_cli_creates_missing_precincts_and_parties(app, run, tmp_path, create_precinct):
+    create_precinct(code="111-C")
+    named = tmp_path / "named.csv"
+    named.write_bytes(csv_bytes([voter_line(1, precinct="301-A", party="LIB"), voter_line(2)]))
+    runner = app.test_cli_runner()
+    only_precincts = runner.invoke(
+        args=["import-voters", "--create-missing", "precincts", "--check-only", str(named)]
+    )
+    assert "created 1 precincts and 0 parties" in only_precincts.output and only_precincts.exit_code == 1
+    result = runner.invoke(args=["import-voters", "--create-missing", "precincts,parties", str(named)])
+    assert result.exit_code == 0 and "created 0 precincts and 1 parties" in result.output, result.output
+    assert count_voters(run) == 2
+    assert runner.invoke(args=["import-voters", "--create-missing", "voters", str(named)]).exit_code == 2

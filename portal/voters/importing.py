@@ -76,6 +76,13 @@ FIELDS: dict[str, Field] = {
     "postal_code": Field("Postal code", False, ("postal_code", "zip", "zip_code", "zipcode", "postcode"), 10),
     "precinct": Field("Precinct", True, ("precinct", "precinct_code", "precinct_id", "pct"), 16),
     "party": Field("Party", False, ("party", "party_code", "party_affiliation", "affiliation"), 10),
+    # Only read to name precincts created from the file (the roll keeps the precinct, not its name).
+    "precinct_name": Field(
+        "Precinct name (for new precincts)",
+        False,
+        ("precinct_name", "precinct_desc", "precinct_description"),
+        120,
+    ),
     "status": Field("Status", False, ("status", "voter_status"), 16),
     "registration_date": Field(
         "Registration date",
@@ -542,7 +549,8 @@ async def normalise(job: ImportJob) -> None:
                            {v["address"]} AS address, {v["city"]} AS city,
                            {v["postal_code"]} AS postal_code,
                            upper({v["precinct"]}) AS precinct, upper({v["party"]}) AS party,
-                           lower({v["status"]}) AS status, {v["registration_date"]} AS registration_date
+                           lower({v["status"]}) AS status, {v["registration_date"]} AS registration_date,
+                           {v["precinct_name"]} AS precinct_name
                     FROM {stage_table} s
                 ) t
                 LEFT JOIN precinct p ON p.code = t.precinct
@@ -958,3 +966,85 @@ def start(app, step, *args) -> None:
                 logging.getLogger(__name__).exception("voter import %s failed", args[:1])
 
     aio.run_detached(job())
+
+
+# Reference data the file names but the portal lacks ----------------------------------------------------
+
+
+@dataclass
+class MissingReference:
+    precincts: list[tuple[str, int, str]] = field(default_factory=list)  # code, rows, name
+    parties: list[tuple[str, int]] = field(default_factory=list)  # abbreviation, rows
+    unusable: list[str] = field(default_factory=list)  # codes that cannot be created
+
+    def __bool__(self) -> bool:
+        return bool(self.precincts or self.parties)
+
+
+async def missing_reference(session: AsyncSession, job: ImportJob) -> MissingReference:
+    """Precincts and parties the checked file names that are not in the portal, with their rows
+    (from the kept rows of a check with row errors)."""
+    from portal.precincts.queries import PRECINCT_CODE
+
+    found = MissingReference()
+    if job.status != "invalid" or not await session.scalar(
+        text("SELECT to_regclass(:t) IS NOT NULL"), {"t": _norm_table(job.id)}
+    ):
+        return found
+    norm = _norm_table(job.id)
+    precincts = await session.execute(
+        text(
+            f"SELECT precinct, count(*), mode() WITHIN GROUP (ORDER BY precinct_name) FROM {norm} "
+            "WHERE precinct IS NOT NULL AND precinct_id IS NULL GROUP BY precinct ORDER BY precinct"
+        )
+    )
+    for code, rows, name in precincts:
+        if PRECINCT_CODE.match(code):
+            found.precincts.append((code, rows, (name or f"Precinct {code}")[:120]))
+        else:
+            found.unusable.append(code)
+    parties = await session.execute(
+        text(
+            f"SELECT party, count(*) FROM {norm} WHERE party IS NOT NULL AND party_id IS NULL "
+            "GROUP BY party ORDER BY party"
+        )
+    )
+    found.parties = [(abbr, rows) for abbr, rows in parties if len(abbr) <= 10]
+    return found
+
+
+async def create_missing_reference(
+    session: AsyncSession,
+    job: ImportJob,
+    actor: User | None,
+    kinds: tuple[str, ...] = ("precincts", "parties"),
+) -> tuple[int, int]:
+    """Create every precinct and party (of `kinds`) the file names and the portal lacks (one audit
+    event each list); (precincts, parties) created."""
+    from portal.models import Party, Precinct
+
+    missing = await missing_reference(session, job)
+    missing.precincts = missing.precincts if "precincts" in kinds else []
+    missing.parties = missing.parties if "parties" in kinds else []
+    session.add_all(
+        Precinct(code=code, name=name, polling_place="", updated_by_id=actor.id if actor else None)
+        for code, _, name in missing.precincts
+    )
+    taken = set((await session.scalars(select(Party.name))).all())
+    session.add_all(
+        Party(name=abbr if abbr not in taken else f"{abbr} (from import {job.id})", abbreviation=abbr,
+              updated_by_id=actor.id if actor else None)
+        for abbr, _ in missing.parties
+    )  # fmt: skip
+    await session.flush()
+    for entity, items in (("precinct", missing.precincts), ("party", missing.parties)):
+        if items:
+            await record_event(
+                session,
+                actor=actor,
+                action="bulk_create",
+                entity=entity,
+                entity_id=f"import-{job.id}",
+                after={"from_import": job.id, "codes": [item[0] for item in items]},
+            )
+    return len(missing.precincts), len(missing.parties)

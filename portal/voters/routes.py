@@ -327,9 +327,12 @@ async def import_job(job_id: int):
     if job.status in ("uploaded", "invalid", "validated") and Path(job.path).exists():
         analysis = await asyncio.to_thread(importing.analyse, Path(job.path), encoding=job.encoding)
         preview = analysis.preview
+    async with reading() as db:
+        missing = await importing.missing_reference(db, job)
     return render(
         "voters/import_job.html",
         "voters/_import_status.html",
+        missing=missing,
         job=job,
         errors=errors,
         duplicates=duplicates,
@@ -391,9 +394,7 @@ async def import_load(job_id: int):
         abort(409, f"This import is {job.status}; only a checked file without errors can be loaded.")
     async with transaction() as db:
         await importing.mark_loading(db, job_id)
-    importing.start(
-        current_app._get_current_object(), importing.load_file, job_id, current_actor(), partial
-    )
+    importing.start(current_app._get_current_object(), importing.load_file, job_id, current_actor(), partial)
     return go_to(url_for(".import_job", job_id=job_id))
 
 
@@ -424,3 +425,22 @@ async def import_rejected(job_id: int):
         abort(404, "This import set no rows aside.")
     name = f"import-{job_id}-rejected.csv"
     return send_file(path, mimetype="text/csv", as_attachment=True, download_name=name)
+
+
+@bp.post("/imports/<int:job_id>/create-missing")
+@allow(*IMPORTERS)
+async def import_create_missing(job_id: int):
+    """Create the precincts and parties the file names and the portal lacks, then check again."""
+    if not ImportConfirmForm().validate_on_submit():
+        abort(400, "The form expired; reload the page.")
+    job, _, _ = await _job_or_404(job_id)
+    if job.status != "invalid":
+        abort(409, f"This import is {job.status}.")
+    async with transaction() as db:
+        precincts, parties = await importing.create_missing_reference(db, job, current_actor())
+    flash(f"Created {precincts:,} precincts and {parties:,} parties; checking again.", "success")
+    await importing.drop_stage(job_id)
+    async with transaction() as db:
+        await importing.prepare_check(db, job_id, mapping=job.mapping, date_format=job.date_format)
+    importing.start(current_app._get_current_object(), importing.check_file, job_id)
+    return go_to(url_for(".import_job", job_id=job_id))
