@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from flask import abort
@@ -68,3 +70,40 @@ def _comparable(value: Any, like: Any) -> Any:
     if hasattr(value, "isoformat") and isinstance(like, str):
         return value.isoformat()
     return value
+
+
+# Bulk forms (candidates, precincts): pasted lines or a small UTF-8 CSV file -----------------------
+
+
+def decode_upload(data: bytes) -> str:
+    """UTF-8 (with or without BOM); anything else is refused rather than guessed."""
+    from portal.errors import FieldError
+
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise FieldError("file", "The file is not UTF-8 text. Save it as CSV UTF-8 and try again.") from error
+
+
+def bulk_text(form: FlaskForm, limit: int) -> str:
+    """A bulk form's lines: the chosen file's (at most `limit` bytes), else the pasted text."""
+    from portal.errors import FieldError
+
+    upload = form.file.data
+    if not (upload and upload.filename):
+        return form.lines.data or ""
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        size = f"{limit >> 20} MB" if limit >= 1 << 20 else f"{limit >> 10} KB"
+        raise FieldError("file", f"The file is larger than {size}.")
+    return decode_upload(data)
+
+
+def content_lines(text: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of every line with something in it; a first line whose first cell is
+    "code" is a header and left out. CR, LF and CRLF all end a line."""
+    lines = list(csv.reader(io.StringIO(text, newline="")))
+    content = [(n, cells) for n, cells in enumerate(lines, start=1) if any(c.strip() for c in cells)]
+    if content and content[0][1][0].strip().lower() == "code":
+        content = content[1:]
+    return content

@@ -3,8 +3,6 @@ certified election refuses everything and an open one refuses ballot changes."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
@@ -16,6 +14,7 @@ from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
 from portal.elections.queries import ElectionLocked, election_for_write, participating_precinct_ids
 from portal.errors import FieldError
+from portal.forms import content_lines
 from portal.models import Candidate, Contest, ContestPrecinct, Party, User
 
 CONTEST_AUDITED = ("office_title", "vote_for", "ballot_order", "is_measure")
@@ -397,14 +396,6 @@ class CandidateRow:
     write_in: bool
 
 
-def decode_upload(data: bytes) -> str:
-    """UTF-8 (with or without BOM); anything else is refused rather than guessed."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise FieldError("file", "The file is not UTF-8 text. Save it as CSV UTF-8 and try again.") from error
-
-
 async def parse_candidate_lines(
     session: AsyncSession, election_id: int, text: str
 ) -> tuple[list[CandidateRow], list[str]]:
@@ -422,10 +413,7 @@ async def parse_candidate_lines(
     rows: list[CandidateRow] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
-    lines = list(csv.reader(io.StringIO(text.replace("\r\n", "\n").replace("\r", "\n"))))
-    content = [(n, cells) for n, cells in enumerate(lines, start=1) if any(c.strip() for c in cells)]
-    if content and content[0][1][0].strip().lower() == "code":
-        content = content[1:]
+    content = content_lines(text)
     if not content:
         return [], ["No candidate lines were given."]
     if len(content) > BULK_MAX_LINES:

@@ -13,7 +13,7 @@ from portal.db import reading, transaction
 from portal.elections.forms import ConfirmForm
 from portal.elections.queries import election_for_write, participating_precinct_ids
 from portal.errors import FieldError, StaleEdit
-from portal.forms import form_version, show_field_error, stale_conflict
+from portal.forms import bulk_text, form_version, show_field_error, stale_conflict
 from portal.parties.queries import party_choices
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import render_form, saved
@@ -309,14 +309,8 @@ async def bulk_candidates(election_id: int, contest_id: int):
     form = BulkCandidatesForm()
     line_errors: list[str] = []
     if form.validate_on_submit():
-        text = form.lines.data or ""
-        upload = form.file.data
         try:
-            if upload and upload.filename:
-                data = upload.read(BULK_UPLOAD_LIMIT + 1)
-                if len(data) > BULK_UPLOAD_LIMIT:
-                    raise FieldError("file", f"The file is larger than {BULK_UPLOAD_LIMIT // 1024} KB.")
-                text = queries.decode_upload(data)
+            text = bulk_text(form, BULK_UPLOAD_LIMIT)
             async with transaction() as db:
                 added, line_errors = await queries.bulk_add_candidates(
                     db, actor=current_actor(), election_id=election_id, contest_id=contest_id, text=text

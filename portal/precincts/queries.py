@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 
@@ -13,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
+from portal.forms import content_lines
 from portal.models import Precinct, User, Voter
 
 AUDITED = ("code", "name", "polling_place")
@@ -181,10 +180,7 @@ BULK_MAX_LINES = 5000
 
 def parse_precinct_lines(text: str, taken: set[str]) -> tuple[list[dict], list[str]]:
     """Every line checked: `code, name[, polling place]`; (rows, errors with line numbers)."""
-    lines = list(csv.reader(io.StringIO(text, newline="")))
-    content = [(n, cells) for n, cells in enumerate(lines, start=1) if any(c.strip() for c in cells)]
-    if content and content[0][1][0].strip().lower() == "code":
-        content = content[1:]
+    content = content_lines(text)
     if not content:
         return [], ["No precinct lines were given."]
     if len(content) > BULK_MAX_LINES:

@@ -4,10 +4,9 @@ from flask import Blueprint, abort, flash, request, url_for
 
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.contests.queries import decode_upload
 from portal.db import reading, transaction
 from portal.errors import FieldError, StaleEdit
-from portal.forms import form_version, show_field_error
+from portal.forms import bulk_text, form_version, show_field_error
 from portal.inputs import arg_int
 from portal.precincts import queries
 from portal.precincts.forms import BulkPrecinctsForm, DeleteForm, PrecinctForm
@@ -159,14 +158,8 @@ async def bulk():
     form = BulkPrecinctsForm()
     line_errors: list[str] = []
     if form.validate_on_submit():
-        text = form.lines.data or ""
-        upload = form.file.data
         try:
-            if upload and upload.filename:
-                data = upload.read(BULK_UPLOAD_LIMIT + 1)
-                if len(data) > BULK_UPLOAD_LIMIT:
-                    raise FieldError("file", f"The file is larger than {BULK_UPLOAD_LIMIT >> 20} MB.")
-                text = decode_upload(data)
+            text = bulk_text(form, BULK_UPLOAD_LIMIT)
             async with transaction() as db:
                 added, line_errors = await queries.bulk_add_precincts(db, actor=current_actor(), text=text)
         except FieldError as error:
