@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import http.client
 import http.cookiejar
+import os
 import re
+import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -66,3 +69,28 @@ class EventStream:
     def close(self) -> None:
         self.response.close()  # the response's file holds the socket open too
         self.connection.close()
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def flask_server(port: int, env: dict) -> subprocess.Popen:
+    """The portal under `flask run` (threaded) in a process of its own, on 127.0.0.1:`port`."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "wsgi",
+            "run",
+            "--port",
+            str(port),
+            "--no-reload",
+            "--with-threads",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -17,6 +15,7 @@ import pytest
 from tests.browser import PageErrors, shot, sign_in
 from tests.conftest import TEST_PASSWORD, LiveServer
 from tests.pgcluster import free_port
+from tests.sse import flask_server
 from tests.test_live import enter_return
 from tests.test_resilience import admin_sql, connections_refused
 
@@ -86,24 +85,7 @@ def test_the_page_notices_a_server_that_goes_silent(database_url, browser, creat
         "PORTAL_LIVE_HEARTBEAT_SECONDS": "0.5",
         "PORTAL_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flask",
-            "--app",
-            "wsgi",
-            "run",
-            "--port",
-            str(port),
-            "--no-reload",
-            "--with-threads",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = flask_server(port, env)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for(base)

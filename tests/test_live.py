@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 
 from portal.live.hub import sse_message
 from tests.conftest import TEST_PASSWORD, LiveServer
-from tests.sse import EventStream, sign_in_cookie
+from tests.sse import EventStream, flask_server, sign_in_cookie
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -179,29 +177,7 @@ def test_two_server_processes_both_see_a_change(database_url, create_election, c
     try:
         for _ in range(2):
             port = _free_port()
-            servers.append(
-                (
-                    port,
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "flask",
-                            "--app",
-                            "wsgi",
-                            "run",
-                            "--port",
-                            str(port),
-                            "--no-reload",
-                            "--with-threads",
-                        ],
-                        cwd=ROOT,
-                        env=env,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    ),
-                )
-            )
+            servers.append((port, flask_server(port, env)))
         for port, _ in servers:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 20
