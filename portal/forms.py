@@ -99,11 +99,16 @@ def bulk_text(form: FlaskForm, limit: int) -> str:
     return decode_upload(data)
 
 
-def content_lines(text: str) -> list[tuple[int, list[str]]]:
-    """(line number, cells) of every line with something in it; a first line whose first cell is
-    "code" is a header and left out. CR, LF and CRLF all end a line."""
+def content_lines(text: str, *, limit: int, noun: str) -> tuple[list[tuple[int, list[str]]], list[str]]:
+    """(line number, cells) of every line with something in it, and what is wrong with the whole
+    (none given, too many). A first line whose first cell is "code" is a header and left out;
+    CR, LF and CRLF all end a line."""
     lines = list(csv.reader(io.StringIO(text, newline="")))
     content = [(n, cells) for n, cells in enumerate(lines, start=1) if any(c.strip() for c in cells)]
     if content and content[0][1][0].strip().lower() == "code":
         content = content[1:]
-    return content
+    if not content:
+        return [], [f"No {noun} lines were given."]
+    if len(content) > limit:
+        return [], [f"At most {limit:,} lines at a time ({len(content):,} given)."]
+    return content, []

@@ -23,24 +23,21 @@ class PasswordChangeForm(FlaskForm):
     )
 
 
-class EnrolForm(FlaskForm):
-    password = PasswordField(
-        "Your password",
-        validators=[DataRequired("Enter your password."), Length(max=200)],
-        render_kw={"autocomplete": "current-password"},
-    )
-    code = StringField(
-        "Code from the app",
-        validators=[DataRequired("Enter the 6-digit code the app shows."), Length(max=10)],
-        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
-    )
-
-
 class PasswordConfirmForm(FlaskForm):
     password = PasswordField(
         "Your password",
         validators=[DataRequired("Enter your password."), Length(max=200)],
         render_kw={"autocomplete": "current-password"},
+    )
+
+
+class EnrolForm(PasswordConfirmForm):
+    """The code from the app, with the account's password (a stolen session cannot enrol)."""
+
+    code = StringField(
+        "Code from the app",
+        validators=[DataRequired("Enter the 6-digit code the app shows."), Length(max=10)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
 
 

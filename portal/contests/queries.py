@@ -413,11 +413,9 @@ async def parse_candidate_lines(
     rows: list[CandidateRow] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
-    content = content_lines(text)
-    if not content:
-        return [], ["No candidate lines were given."]
-    if len(content) > BULK_MAX_LINES:
-        return [], [f"At most {BULK_MAX_LINES} lines at a time ({len(content)} given)."]
+    content, problems = content_lines(text, limit=BULK_MAX_LINES, noun="candidate")
+    if problems:
+        return [], problems
     for n, cells in content:
         cells = [c.strip() for c in cells] + ["", "", ""]
         code, name, party, write_in = cells[0].upper(), cells[1], cells[2].upper(), cells[3].lower()

@@ -180,11 +180,9 @@ BULK_MAX_LINES = 5000
 
 def parse_precinct_lines(text: str, taken: set[str]) -> tuple[list[dict], list[str]]:
     """Every line checked: `code, name[, polling place]`; (rows, errors with line numbers)."""
-    content = content_lines(text)
-    if not content:
-        return [], ["No precinct lines were given."]
-    if len(content) > BULK_MAX_LINES:
-        return [], [f"At most {BULK_MAX_LINES:,} lines at a time ({len(content):,} given)."]
+    content, problems = content_lines(text, limit=BULK_MAX_LINES, noun="precinct")
+    if problems:
+        return [], problems
     rows, errors, seen = [], [], {}
     for n, cells in content:
         cells = [c.strip() for c in cells] + ["", ""]
