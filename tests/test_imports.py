@@ -705,7 +705,7 @@ def test_precincts_and_parties_named_in_the_file_are_created_in_one_step(importe
     assert job.status == "invalid" and job.counts["errors"] == 3
     page = importer.get(f"/voters/imports/{job_id}").text
     assert "Named in the file, missing in the portal" in page
-    assert "201-A</span> (2 rows)" in page and "UNA</span> (1 rows)" in page and "GRE" in page
+    assert "201-A</span> (2 rows)" in page and "UNA</span> (1 row)" in page and "GRE" in page
     response = importer.post(f"/voters/imports/{job_id}/create-missing")
     assert response.status_code == 303
     job = wait(run, job_id)
