@@ -141,7 +141,7 @@ async def enrol():
                     db, actor=user, action="two_factor_enrol", entity="user", entity_id=user.id,
                     after={"second_factor": "totp", "recovery_codes": len(codes), "sessions_ended": ended},
                 )  # fmt: skip
-            return render("account/recovery_codes.html", codes=codes)
+            return render("account/recovery_codes.html", codes=codes, username=me.username)
     issuer = current_app.config.get("REPORT_ISSUER_ABBREVIATION") or "Tally Portal"
     uri = pyotp.TOTP(secret).provisioning_uri(name=me.username, issuer_name=f"Tally Portal {issuer}")
     return render(
@@ -191,4 +191,4 @@ async def new_codes():
             db, actor=me, action="recovery_codes_replaced", entity="user", entity_id=me.id,
             after={"recovery_codes": len(codes)},
         )  # fmt: skip
-    return render("account/recovery_codes.html", codes=codes)
+    return render("account/recovery_codes.html", codes=codes, username=me.username)
