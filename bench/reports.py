@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 PRECINCTS, CONTESTS, CANDIDATES, VOTERS_PER_PRECINCT = 2000, 10, 4, 500
 SETUP = [
     f"INSERT INTO precinct (code, name) SELECT 'P' || lpad(g::text, 5, '0'), 'Precinct ' || g FROM generate_series(1, {PRECINCTS}) g",
-    "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, address, precinct_id, registration_date) "
-    f"SELECT 'V' || lpad(g::text, 8, '0'), 'First' || g, 'Last' || (g % 5000), date '1950-01-01' + (g % 20000), g || ' Main St', "
+    "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, birth_year, address, precinct_id, registration_date) "
+    f"SELECT 'V' || lpad(g::text, 8, '0'), 'First' || g, 'Last' || (g % 5000), date '1950-01-01' + (g % 20000), extract(year FROM date '1950-01-01' + (g % 20000)), g || ' Main St', "
     f"(SELECT min(id) FROM precinct) + (g - 1) % {PRECINCTS}, date '2010-01-01' FROM generate_series(1, {PRECINCTS * VOTERS_PER_PRECINCT}) g",
     "INSERT INTO election (name, election_date, kind, status) VALUES ('County General 2026', '2026-11-03', 'general', 'open')",
     "INSERT INTO election_precinct SELECT (SELECT id FROM election), id FROM precinct",

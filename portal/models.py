@@ -25,6 +25,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -290,6 +291,12 @@ class Voter(Versioned, Base):
         CheckConstraint(one_of("status", VOTER_STATUSES), name="status"),
         CheckConstraint("state_voter_id ~ '^[A-Z0-9]{4,20}$'", name="voter_id_format"),
         CheckConstraint("date_of_birth >= '1900-01-01'", name="birth_plausible"),
+        # The year is always known; the full date when the state's file gives it.
+        CheckConstraint("birth_year >= 1900", name="birth_year_plausible"),
+        CheckConstraint(
+            "date_of_birth IS NULL OR birth_year = extract(year FROM date_of_birth)",
+            name="birth_year_matches",
+        ),
         # Keyset search and sort at a million rows over stored lower-case keys in the "C" collation
         # (they serve ORDER BY and LIKE 'prefix%'; PostgreSQL does not treat C.UTF-8 as C for
         # LIKE). Filters are INCLUDEd, so counts and page keys are index-only scans.
@@ -311,7 +318,8 @@ class Voter(Versioned, Base):
     first_name: Mapped[str] = mapped_column(String(80))
     middle_name: Mapped[str] = mapped_column(String(80), server_default="")
     last_name: Mapped[str] = mapped_column(String(80))
-    date_of_birth: Mapped[date] = mapped_column(Date)
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    birth_year: Mapped[int] = mapped_column(SmallInteger)
     address: Mapped[str] = mapped_column(String(200))
     city: Mapped[str] = mapped_column(String(80), server_default="")
     postal_code: Mapped[str] = mapped_column(String(10), server_default="")
@@ -481,7 +489,12 @@ class ImportJob(Base):
     delimiter: Mapped[str] = mapped_column(String(1))
     date_format: Mapped[str] = mapped_column(String(8), server_default="iso")
     header: Mapped[list[str]] = mapped_column(JSONB)
-    mapping: Mapped[dict[str, int]] = mapped_column(JSONB)
+    # field -> column index, or a list of indexes joined with spaces (an address in parts)
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    has_header: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    preset: Mapped[str] = mapped_column(String(80), server_default="")
+    # Code lists: {"status": {code: status}, "party": {code: abbreviation or ""}, "precinct": {code: code}}
+    codes: Mapped[dict[str, dict[str, str]]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     status: Mapped[str] = mapped_column(String(16), server_default="uploaded")
     phase: Mapped[str] = mapped_column(String(40), server_default="")
     progress: Mapped[float] = mapped_column(Float, server_default="0")
@@ -491,6 +504,20 @@ class ImportJob(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ImportPreset(Base):
+    """A column mapping saved under a name: fields by column name, date format and code lists."""
+
+    __tablename__ = "import_preset"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSONB)  # field -> column name, or a list of names
+    date_format: Mapped[str] = mapped_column(String(8))
+    codes: Mapped[dict[str, dict[str, str]]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = created_at_column()
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
 
 class ImportIssue(Base):

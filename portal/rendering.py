@@ -116,7 +116,15 @@ def nav_items() -> list[NavItem]:
     ]
 
 
+def born(voter: Any) -> str:
+    """A voter's date of birth, or their birth year where the state's file gives only the year."""
+    if voter.date_of_birth:
+        return voter.date_of_birth.isoformat()
+    return f"{voter.birth_year} (year only)"
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_filter(born)
     @app.context_processor
     def layout_context() -> dict[str, Any]:
         return {"htmx_config": HTMX_CONFIG, "nav_items": nav_items, "now": lambda: datetime.now(UTC)}

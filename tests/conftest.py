@@ -348,6 +348,7 @@ def create_voters(run, create_precinct):
         precinct = precinct or create_precinct()
         names = names or [(f"Last{n:05d}", f"First{n:05d}") for n in range(count or 0)]
         records = []
+        born = fields.get("date_of_birth", date(1980, 1, 1))
         for last, first in names:
             n = next(counter)
             records.append(
@@ -356,7 +357,8 @@ def create_voters(run, create_precinct):
                     first,
                     "",
                     last,
-                    fields.get("date_of_birth", date(1980, 1, 1)),
+                    born,
+                    born.year if born else fields["birth_year"],
                     fields.get("address", f"{n} Main St"),
                     "Riverton",
                     "27601",

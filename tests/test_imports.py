@@ -110,7 +110,7 @@ def test_preview_check_and_load(importer, run):
     assert 'name="map_date_of_birth"' in preview and "Check every row" in preview
     job = check(importer, run, job_id)
     assert job.status == "validated", job.message
-    assert job.counts == {"rows": 2, "new": 2, "updated": 0, "errors": 0, "duplicates": 0}
+    assert job.counts == {"rows": 2, "new": 2, "updated": 0, "errors": 0, "duplicates": 0, "weak_duplicates": 0}
     page = importer.get(f"/voters/imports/{job_id}").text
     assert "Every row passed the checks. Nothing is stored yet." in page and "Load 2 rows" in page
     assert count_voters(run) == 0
@@ -213,7 +213,7 @@ def test_missing_required_columns(importer, run):
         data={"map_state_voter_id": "0", "map_last_name": "1", "map_first_name": "2"},
     )
     assert response.status_code == 422
-    assert "Map the required columns: Date of birth, Address, Precinct." in response.text
+    assert "Map the required columns: Address, Precinct, Date of birth or birth year." in response.text
 
 
 def test_every_bad_row_is_reported_and_nothing_is_loaded(importer, run):

@@ -109,8 +109,8 @@ def roll(sql, create_user, create_precinct):
     ids = {"user": user.id, "precinct": precinct.id}
     for n in (1, 2):
         ids[f"voter{n}"] = sql(
-            "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, address, precinct_id,"
-            " registration_date) VALUES (:vid, 'Ann', 'Lee', '1980-01-01', '1 Main St', :p, '2020-01-01')"
+            "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, birth_year, address,"
+            " precinct_id, registration_date) VALUES (:vid, 'Ann', 'Lee', '1980-01-01', 1980, '1 Main St', :p, '2020-01-01')"
             " RETURNING id",
             vid=f"V000{n}",
             p=precinct.id,
@@ -134,8 +134,8 @@ def roll(sql, create_user, create_precinct):
 def test_voter_id_is_unique(sql, roll):
     with pytest.raises(IntegrityError, match="uq_voter_state_voter_id"):
         sql(
-            "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, address, precinct_id,"
-            " registration_date) VALUES ('V0001', 'B', 'C', '1980-01-01', 'x', :p, '2020-01-01')",
+            "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, birth_year, address,"
+            " precinct_id, registration_date) VALUES ('V0001', 'B', 'C', '1980-01-01', 1980, 'x', :p, '2020-01-01')",
             p=roll["precinct"],
         )
 
@@ -158,6 +158,8 @@ def test_one_check_in_per_voter_per_election(sql, roll):
         ("UPDATE contest SET vote_for = 0", "ck_contest_vote_for_positive"),
         ("UPDATE voter SET status = 'deleted'", "ck_voter_status"),
         ("UPDATE voter SET date_of_birth = '1850-01-01'", "ck_voter_birth_plausible"),
+        ("UPDATE voter SET birth_year = 1979", "ck_voter_birth_year_matches"),
+        ("UPDATE voter SET date_of_birth = NULL, birth_year = 1850", "ck_voter_birth_year_plausible"),
         ("UPDATE candidate SET status = 'elected'", "ck_candidate_status"),
         ("UPDATE precinct SET code = 'lower case'", "ck_precinct_code_format"),
         ("UPDATE user_account SET role = 'root'", "ck_user_account_role"),

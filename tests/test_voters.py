@@ -128,7 +128,13 @@ def test_create_and_show_a_voter(clerk, create_precinct):
         ({"state_voter_id": "ab"}, "state_voter_id", "4 to 20 letters and digits"),
         ({"state_voter_id": "NC 123"}, "state_voter_id", "4 to 20 letters and digits"),
         ({"date_of_birth": "1850-01-01"}, "date_of_birth", "between 1900 and today"),
-        ({"date_of_birth": "10/12/1985"}, "date_of_birth", "Enter the date of birth (YYYY-MM-DD)."),
+        ({"date_of_birth": "10/12/1985"}, "date_of_birth", "Enter the date of birth as YYYY-MM-DD"),
+        ({"date_of_birth": ""}, "birth_year", "Enter the date of birth, or at least the birth year."),
+        ({"date_of_birth": "", "birth_year": "1850"}, "birth_year", "between 1900 and"),
+        ({"date_of_birth": "", "birth_year": "19x5"}, "birth_year", "Not a valid integer"),
+        ({"birth_year": "1984"}, "birth_year", "The date of birth says 1985"),
+        ({"date_of_birth": "", "birth_year": "1990", "registration_date": "2005-12-31"}, "registration_date",
+         "under 16 when registered"),
         ({"registration_date": "2099-01-01"}, "registration_date", "cannot be in the future"),
         ({"registration_date": "1990-01-01"}, "registration_date", "under 16 when registered"),
         ({"precinct_code": "NOPE-9"}, "precinct_code", "There is no precinct NOPE-9."),
@@ -163,6 +169,30 @@ def test_likely_duplicates_are_flagged_not_merged(clerk, create_precinct, create
     assert response.status_code == 303
     page = clerk.get(response.location).text
     assert "Possible duplicate" in page and "2 voters" in clerk.get("/voters?q=lovelace").text
+
+
+def test_a_voter_known_by_birth_year_only(clerk, client_as, create_precinct, create_voters):
+    """A state's file often gives the year only: the form takes it, the pages and the export show
+    it, and a same-name voter born that year is a weaker match than one with the same full date."""
+    precinct = create_precinct(code="111-C")
+    create_voters([("Lovelace", "Ada")], precinct=precinct, date_of_birth=date(1985, 12, 10))
+    create_voters([("Lovelace", "Ada")], precinct=precinct, date_of_birth=None, birth_year=1985)
+    response = clerk.post(
+        "/voters/new", data={**VOTER, "precinct_code": "111-C", "date_of_birth": "", "birth_year": "1985"}
+    )
+    assert response.status_code == 303
+    page = clerk.get(response.location).text
+    assert "1985 (year only)" in page
+    assert page.count("Weaker match: same name and") == 2 and "Possible duplicate" not in page
+    full = clerk.get(
+        clerk.post("/voters/new", data={**VOTER, "state_voter_id": "NC999", "precinct_code": "111-C"}).location
+    ).text
+    assert "Possible duplicate: same name and" in full and "Weaker match" in full
+    export = client_as("manager").get("/voters/export.csv?q=lovelace").text.splitlines()
+    assert "date_of_birth,birth_year" in export[0]
+    assert any(",,1985," in line for line in export) and any(",1985-12-10,1985," in line for line in export)
+    edit = clerk.get(f"/voters/{response.location.rsplit('/', 1)[1]}/edit").text
+    assert 'name="birth_year"' in edit and 'value="1985"' in edit
 
 
 def test_edit_stale_edit_and_remove(client_as, create_precinct, create_voters):

@@ -74,6 +74,7 @@ VOTER_COLUMNS = [
     "middle_name",
     "last_name",
     "date_of_birth",
+    "birth_year",
     "address",
     "city",
     "postal_code",
@@ -137,7 +138,8 @@ def voter_records(
             first,
             middle,
             last,
-            born,
+            born if n % 12 else None,  # a twelfth known by birth year only, as many state files give it
+            born.year,
             f"{rng.randrange(1, 9999)} {rng.choice(STREETS)} {rng.choice(STREET_KINDS)}",
             city,
             postal,

@@ -2,7 +2,7 @@ from datetime import date
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
@@ -37,7 +37,14 @@ class VoterForm(FlaskForm):
         "Last name", filters=[strip], validators=[DataRequired("Enter the last name."), Length(max=80), NAME]
     )
     date_of_birth = DateField(
-        "Date of birth", validators=[DataRequired("Enter the date of birth (YYYY-MM-DD).")]
+        "Date of birth",
+        validators=[Optional()],
+        description="YYYY-MM-DD. Where only the year is known, leave this blank and give the year.",
+    )
+    birth_year = IntegerField(
+        "Birth year",
+        validators=[Optional()],
+        description="Filled from the date of birth when there is one.",
     )
     address = StringField(
         "Street address", filters=[strip], validators=[DataRequired("Enter the address."), Length(max=200)]
@@ -69,8 +76,32 @@ class VoterForm(FlaskForm):
     version = HiddenField()
 
     def validate_date_of_birth(self, field):
+        if field.raw_data and field.raw_data[0].strip() and field.data is None:
+            field.errors.clear()  # (one message, not WTForms' "Not a valid date value." as well)
+            raise ValidationError("Enter the date of birth as YYYY-MM-DD, or leave it blank and give the year.")
         if field.data and not date(1900, 1, 1) <= field.data <= date.today():
             raise ValidationError("Enter a date of birth between 1900 and today.")
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        neither = self.date_of_birth.data is None and self.birth_year.data is None
+        if neither and not self.date_of_birth.errors and not self.birth_year.errors:
+            self.birth_year.errors = ["Enter the date of birth, or at least the birth year."]
+            return False
+        return valid
+
+    def validate_birth_year(self, field):
+        born = self.date_of_birth.data
+        if field.data is None:  # (not a number: WTForms said so)
+            return
+        if not 1900 <= field.data <= date.today().year:
+            raise ValidationError(f"Enter a birth year between 1900 and {date.today().year}.")
+        if born and born.year != field.data:
+            raise ValidationError(f"The date of birth says {born.year}; leave the year blank or make them agree.")
+
+    def born_in(self) -> int:
+        """The birth year: from the full date when there is one."""
+        return self.date_of_birth.data.year if self.date_of_birth.data else self.birth_year.data
 
     def validate_registration_date(self, field):
         if not field.data:
@@ -79,6 +110,9 @@ class VoterForm(FlaskForm):
             raise ValidationError("The registration date cannot be in the future.")
         born = self.date_of_birth.data
         if born and (field.data - born).days < 16 * 365:
+            raise ValidationError("The voter would have been under 16 when registered.")
+        year = self.birth_year.data
+        if not born and year and field.data < date(year + 16, 1, 1):  # (even if born on 1 January)
             raise ValidationError("The voter would have been under 16 when registered.")
 
 

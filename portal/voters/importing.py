@@ -63,9 +63,11 @@ FIELDS: dict[str, Field] = {
     "last_name": Field("Last name", True, ("last_name", "lastname", "surname", "family_name", "last"), 80),
     "first_name": Field("First name", True, ("first_name", "firstname", "given_name", "first"), 80),
     "middle_name": Field("Middle name", False, ("middle_name", "middlename", "middle", "middle_initial"), 80),
+    # One of the two is needed: many states publish the birth year only.
     "date_of_birth": Field(
-        "Date of birth", True, ("date_of_birth", "dob", "birth_date", "birthdate", "born"), 10
+        "Date of birth", False, ("date_of_birth", "dob", "birth_date", "birthdate", "born"), 10
     ),
+    "birth_year": Field("Birth year", False, ("birth_year", "birthyear", "year_of_birth", "yob", "birth_yr"), 4),
     "address": Field(
         "Address",
         True,
@@ -113,9 +115,25 @@ class Analysis:
     mapping: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
+    has_header: bool = True
+    date_format: str = ""  # from a recognised layout
+    preset: str = ""  # the layout or saved preset that mapped the file
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)
+
     @property
     def missing(self) -> list[str]:
-        return [FIELDS[f].label for f, spec in FIELDS.items() if spec.required and f not in self.mapping]
+        return missing_fields(self.mapping)
+
+
+BIRTH = ("date_of_birth", "birth_year")
+
+
+def missing_fields(mapping: dict) -> list[str]:
+    """The labels of the required fields a mapping leaves out (a date of birth or a birth year)."""
+    missing = [FIELDS[f].label for f, spec in FIELDS.items() if spec.required and f not in mapping]
+    if not any(key in mapping for key in BIRTH):
+        missing.append("Date of birth or birth year")
+    return missing
 
 
 def _normalise(name: str) -> str:
@@ -355,14 +373,35 @@ def _stage_table(job_id: int) -> str:
 
 
 def _column(job: ImportJob, key: str) -> str:
-    """SQL for a mapped field's trimmed value (NULL when empty or not mapped)."""
+    """SQL for a mapped field's trimmed value (NULL when empty or not mapped). A field mapped to
+    several columns (an address in parts) joins their non-empty values with spaces."""
     index = job.mapping.get(key)
-    return f"NULLIF(btrim(s.c{int(index)}), '')" if index is not None else "NULL::text"
+    if index is None:
+        return "NULL::text"
+    if isinstance(index, list):
+        parts = ", ".join(f"NULLIF(btrim(s.c{int(i)}), '')" for i in index)
+        return f"NULLIF(concat_ws(' ', {parts}), '')"
+    return f"NULLIF(btrim(s.c{int(index)}), '')"
 
 
 def _label(job: ImportJob, key: str) -> str:
     index = job.mapping.get(key)
-    return job.header[index] if index is not None else FIELDS[key].label
+    if index is None:
+        return FIELDS[key].label
+    return " + ".join(job.header[i] for i in index) if isinstance(index, list) else job.header[index]
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def coded(value_sql: str, codes: dict[str, str] | None, otherwise: str) -> str:
+    """SQL for a value read through a code list (file code, upper case -> stored value; an empty
+    stored value means none); a value not in the list is `otherwise`."""
+    if not codes:
+        return otherwise
+    cases = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in sorted(codes.items()))
+    return f"NULLIF(CASE upper({value_sql}) {cases} ELSE {otherwise} END, '')"
 
 
 async def _file_chunks(path: Path, progress: Progress, size: int):
@@ -385,8 +424,10 @@ async def stage(job: ImportJob, progress: Progress) -> int:
     engine = database().engine
     async with engine.connect() as conn:
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        first_line = 2 if job.has_header else 1
         await conn.exec_driver_sql(
-            f"CREATE UNLOGGED TABLE {table} (line bigint GENERATED ALWAYS AS IDENTITY (START WITH 2), "
+            f"CREATE UNLOGGED TABLE {table} (line bigint GENERATED ALWAYS AS IDENTITY "
+            f"(START WITH {first_line}), "
             + ", ".join(f"{c} text" for c in columns)
             + ")"
         )
@@ -397,7 +438,7 @@ async def stage(job: ImportJob, progress: Progress) -> int:
                 source=_file_chunks(Path(job.path), progress, job.size_bytes),
                 columns=columns,
                 format="csv",
-                header=True,
+                header=job.has_header,
                 delimiter=job.delimiter,
                 encoding="UTF8" if job.encoding == "utf-8" else "LATIN1",
             )
@@ -454,6 +495,11 @@ PARSE_DATE = {
 }
 
 
+STRONG = "same name and date of birth as"
+WEAK = "same name and birth year as"
+WEAK_NOTE = " (a weaker match: one of the two has no full date of birth)"
+
+
 def date_sql(job: ImportJob, value: str) -> str:
     """A date from text in the job's format, or NULL when the text is not a real date."""
     pattern, year, month, day = PARSE_DATE[job.date_format]
@@ -477,7 +523,7 @@ def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
     for key, spec in FIELDS.items():
         if spec.required:
             checks.append((key, f"n.{key} IS NULL", "'is empty'"))
-        if spec.max_length and key not in ("date_of_birth", "registration_date", "state_voter_id"):
+        if spec.max_length and key not in ("date_of_birth", "birth_year", "registration_date", "state_voter_id"):
             checks.append(
                 (
                     key,
@@ -497,6 +543,22 @@ def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
             "n.dob < DATE '1900-01-01' OR n.dob > current_date",
             "'is not a plausible date of birth'",
         ),
+        ("birth_year", "n.birth_year !~ '^\\d{4}$'", "'is not a year (YYYY)'"),
+        (
+            "birth_year",
+            "n.birth_year ~ '^\\d{4}$' AND (n.born_year < 1900 OR n.born_year > extract(year FROM current_date))",
+            "'is not a plausible birth year'",
+        ),
+        (
+            "birth_year",
+            "n.dob IS NOT NULL AND n.birth_year ~ '^\\d{4}$' AND n.birth_year::int <> n.born_year",
+            "'does not match the year of the date of birth'",
+        ),
+        (
+            "birth_year" if "date_of_birth" not in job.mapping else "date_of_birth",
+            "n.date_of_birth IS NULL AND n.birth_year IS NULL",
+            "'is empty: a voter needs a date of birth or a birth year'",
+        ),
         (
             "registration_date",
             "n.registration_date IS NOT NULL AND n.registered IS NULL",
@@ -510,6 +572,11 @@ def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
         ),
         ("registration_date", "n.registered > current_date", "'is in the future'"),
         ("registration_date", "n.registered < n.dob + 5844", "'is before the voter turned 16'"),
+        (
+            "registration_date",
+            "n.dob IS NULL AND n.registered < make_date(n.born_year + 16, 1, 1)",
+            "'is before the voter turned 16'",
+        ),
         (
             "status",
             "n.status NOT IN ('active', 'inactive', 'removed')",
@@ -538,7 +605,14 @@ async def normalise(job: ImportJob) -> None:
     checks = _checks(job)
     any_bad = " OR ".join(f"COALESCE({failed}, false)" for _, failed, _ in checks)
 
+    codes = job.codes or {}
+    precinct = coded(v["precinct"], codes.get("precinct"), f"upper({v['precinct']})")
+    party = coded(v["party"], codes.get("party"), f"upper({v['party']})")
+    status = coded(v["status"], codes.get("status"), f"lower({v['status']})")
     query = f"""SELECT n.*, ({any_bad}) AS bad FROM (
+                SELECT u.*, COALESCE(extract(year FROM u.dob)::int,
+                                     CASE WHEN u.birth_year ~ '^\\d{{4}}$' THEN u.birth_year::int END) AS born_year
+                FROM (
                 SELECT t.*, p.id AS precinct_id, pa.id AS party_id,
                        {date_sql(job, "t.date_of_birth")} AS dob,
                        {date_sql(job, "t.registration_date")} AS registered
@@ -546,16 +620,18 @@ async def normalise(job: ImportJob) -> None:
                     SELECT s.line, upper({v["state_voter_id"]}) AS state_voter_id,
                            {v["last_name"]} AS last_name, {v["first_name"]} AS first_name,
                            {v["middle_name"]} AS middle_name, {v["date_of_birth"]} AS date_of_birth,
+                           {v["birth_year"]} AS birth_year,
                            {v["address"]} AS address, {v["city"]} AS city,
                            {v["postal_code"]} AS postal_code,
-                           upper({v["precinct"]}) AS precinct, upper({v["party"]}) AS party,
-                           lower({v["status"]}) AS status, {v["registration_date"]} AS registration_date,
+                           {precinct} AS precinct, {party} AS party,
+                           {status} AS status, {v["registration_date"]} AS registration_date,
                            {v["precinct_name"]} AS precinct_name
                     FROM {stage_table} s
                 ) t
                 LEFT JOIN precinct p ON p.code = t.precinct
                 LEFT JOIN party pa ON pa.abbreviation = t.party
                 OFFSET 0  -- a fence: parse each date once, not once per check that reads it
+                ) u
             ) n"""
 
     async with database().engine.connect() as conn:
@@ -594,22 +670,29 @@ async def validate(job: ImportJob, progress: Progress) -> dict[str, int]:
                   WHERE state_voter_id IS NOT NULL GROUP BY state_voter_id HAVING count(*) > 1) d
             JOIN {norm} n USING (state_voter_id)
             WHERE n.line > d.first""",
-        # Likely duplicates: the same name and date of birth under another voter ID. Flagged only.
+        # Likely duplicates: the same name and date of birth under another voter ID; a weaker
+        # match where one of the two is known by birth year only. Flagged only, never merged.
         f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
             SELECT {job.id}, 'duplicate', n.line, :label_state_voter_id, n.state_voter_id,
-                   'same name and date of birth as voter ' || min(o.state_voter_id)
+                   CASE WHEN bool_or(o.date_of_birth = n.dob)
+                        THEN '{STRONG} voter ' || min(o.state_voter_id) FILTER (WHERE o.date_of_birth = n.dob)
+                        ELSE '{WEAK} voter ' || min(o.state_voter_id) || '{WEAK_NOTE}' END
             FROM {norm} n JOIN voter o
               ON o.last_key = lower(n.last_name) AND o.first_key = lower(n.first_name)
-             AND o.date_of_birth = n.dob AND o.state_voter_id <> n.state_voter_id
+             AND o.birth_year = n.born_year AND o.state_voter_id <> n.state_voter_id
+             AND (o.date_of_birth = n.dob OR o.date_of_birth IS NULL OR n.dob IS NULL)
             GROUP BY n.line, n.state_voter_id""",
         f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
             SELECT {job.id}, 'duplicate', n.line, :label_state_voter_id, n.state_voter_id,
-                   'same name and date of birth as line ' || d.first
-            FROM (SELECT lower(last_name) AS last, lower(first_name) AS first_name, dob, min(line) AS first
-                  FROM {norm} WHERE dob IS NOT NULL
-                  GROUP BY 1, 2, 3 HAVING count(*) > 1) d
+                   CASE WHEN d.strong THEN '{STRONG} line ' ELSE '{WEAK} line ' END || d.first
+                   || CASE WHEN d.strong THEN '' ELSE '{WEAK_NOTE}' END
+            FROM (SELECT lower(last_name) AS last, lower(first_name) AS first_name, born_year,
+                         dob, min(line) AS first, dob IS NOT NULL AS strong
+                  FROM {norm} WHERE born_year IS NOT NULL
+                  GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d
             JOIN {norm} n
-              ON lower(n.last_name) = d.last AND lower(n.first_name) = d.first_name AND n.dob = d.dob
+              ON lower(n.last_name) = d.last AND lower(n.first_name) = d.first_name
+             AND n.born_year = d.born_year AND n.dob IS NOT DISTINCT FROM d.dob
             WHERE n.line > d.first""",
     ]
 
@@ -626,15 +709,22 @@ async def validate(job: ImportJob, progress: Progress) -> dict[str, int]:
             text("SELECT count(DISTINCT line) FROM import_issue WHERE job_id = :j AND kind = 'error'"),
             {"j": job.id},
         )
-        duplicates = await db.scalar(
-            text("SELECT count(DISTINCT line) FROM import_issue WHERE job_id = :j AND kind = 'duplicate'"),
-            {"j": job.id},
-        )
+        duplicates, weak = (
+            await db.execute(
+                text(
+                    "SELECT count(DISTINCT line) FILTER (WHERE reason LIKE :strong),"
+                    " count(DISTINCT line) FILTER (WHERE reason NOT LIKE :strong)"
+                    " FROM import_issue WHERE job_id = :j AND kind = 'duplicate'"
+                ),
+                {"j": job.id, "strong": STRONG + "%"},
+            )
+        ).one()
         existing = await db.scalar(text(f"SELECT count(*) FROM {norm} n JOIN voter o USING (state_voter_id)"))
     return {
         "rows": total,
         "errors": errors,
         "duplicates": duplicates,
+        "weak_duplicates": weak,
         "new": total - existing,
         "updated": existing,
     }
@@ -643,7 +733,7 @@ async def validate(job: ImportJob, progress: Progress) -> dict[str, int]:
 # A new voter: blank optional fields are empty (status: active). A registration date is never
 # made up: the check refuses a new voter without one.
 VALUES_FROM_NORM = (
-    "n.state_voter_id, n.first_name, COALESCE(n.middle_name, ''), n.last_name, n.dob, n.address, "
+    "n.state_voter_id, n.first_name, COALESCE(n.middle_name, ''), n.last_name, n.dob, n.born_year, n.address, "
     "COALESCE(n.city, ''), COALESCE(n.postal_code, ''), n.precinct_id, n.party_id, "
     "COALESCE(n.status, 'active'), n.registered, :actor"
 )
@@ -653,7 +743,9 @@ UPDATED_FROM_NORM = {
     "first_name": "n.first_name",
     "middle_name": "COALESCE(n.middle_name, v.middle_name)",
     "last_name": "n.last_name",
-    "date_of_birth": "n.dob",
+    # A file with the year only keeps a full date on the roll from the same year.
+    "date_of_birth": "COALESCE(n.dob, CASE WHEN v.birth_year = n.born_year THEN v.date_of_birth END)",
+    "birth_year": "n.born_year",
     "address": "n.address",
     "city": "COALESCE(n.city, v.city)",
     "postal_code": "COALESCE(n.postal_code, v.postal_code)",
@@ -667,6 +759,7 @@ COMPARED = (
     "middle_name",
     "last_name",
     "date_of_birth",
+    "birth_year",
     "address",
     "city",
     "postal_code",
@@ -727,7 +820,7 @@ async def load(job: ImportJob, actor: User | None, *, rejected: int = 0) -> dict
     norm = _norm_table(job.id)
     assert list(UPDATED_FROM_NORM) == list(COMPARED)
     plain_insert = f"""
-        INSERT INTO voter (state_voter_id, first_name, middle_name, last_name, date_of_birth, address,
+        INSERT INTO voter (state_voter_id, first_name, middle_name, last_name, date_of_birth, birth_year, address,
                            city, postal_code, precinct_id, party_id, status, registration_date, updated_by_id)
         SELECT {VALUES_FROM_NORM} FROM {norm} n"""
     # Updates first (only rows that really change get a new version), then the new voters. The

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import NotFound
@@ -22,6 +22,7 @@ AUDITED = (
     "middle_name",
     "last_name",
     "date_of_birth",
+    "birth_year",
     "address",
     "city",
     "postal_code",
@@ -36,6 +37,7 @@ EXPORT_COLUMNS = (
     "first_name",
     "middle_name",
     "date_of_birth",
+    "birth_year",
     "address",
     "city",
     "postal_code",
@@ -104,23 +106,36 @@ async def _check_unique_id(session: AsyncSession, state_voter_id: str, except_id
         )
 
 
+@dataclass
+class Match:
+    """Another voter with the same name: `strong` when both full dates of birth agree, weaker when
+    only the birth year does (one of the two is known by year only)."""
+
+    voter: Voter
+    strong: bool
+
+
 async def possible_duplicates(
     session: AsyncSession,
     *,
     first_name: str,
     last_name: str,
-    date_of_birth: date,
+    date_of_birth: date | None,
+    birth_year: int,
     except_id: int | None = None,
-) -> list[Voter]:
-    """Voters with the same name and date of birth (flagged for review, never merged)."""
+) -> list[Match]:
+    """Voters with the same name and date of birth, or birth year where a full date is missing
+    (flagged for review, never merged). Strong matches first."""
     from portal.voters.search import FIRST, LAST
 
-    query = select(Voter).where(
-        last_name.lower() == LAST, first_name.lower() == FIRST, Voter.date_of_birth == date_of_birth
-    )
+    same_birth = Voter.birth_year == birth_year
+    if date_of_birth is not None:
+        same_birth &= or_(Voter.date_of_birth == date_of_birth, Voter.date_of_birth.is_(None))
+    query = select(Voter).where(last_name.lower() == LAST, first_name.lower() == FIRST, same_birth)
     if except_id is not None:
         query = query.where(Voter.id != except_id)
-    return list((await session.scalars(query.limit(5))).all())
+    found = (await session.scalars(query.order_by(Voter.date_of_birth.is_(None), Voter.id).limit(5))).all()
+    return [Match(v, date_of_birth is not None and v.date_of_birth == date_of_birth) for v in found]
 
 
 async def create_voter(session: AsyncSession, *, actor: User, data: dict) -> Voter:
@@ -197,6 +212,7 @@ async def export_chunk(
                 voter.first_name,
                 voter.middle_name,
                 voter.date_of_birth,
+                voter.birth_year,
                 voter.address,
                 voter.city,
                 voter.postal_code,

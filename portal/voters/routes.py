@@ -67,6 +67,7 @@ def _data(form: VoterForm, precinct_id: int) -> dict:
         "middle_name": form.middle_name.data or "",
         "last_name": form.last_name.data,
         "date_of_birth": form.date_of_birth.data,
+        "birth_year": form.born_in(),
         "address": form.address.data,
         "city": form.city.data or "",
         "postal_code": form.postal_code.data or "",
@@ -88,6 +89,7 @@ async def _duplicates_note(form: VoterForm, except_id: int | None) -> list:
             first_name=form.first_name.data,
             last_name=form.last_name.data,
             date_of_birth=form.date_of_birth.data,
+            birth_year=form.born_in(),
             except_id=except_id,
         )
 
@@ -110,9 +112,16 @@ async def create():
             flash(
                 f"{voter.first_name} {voter.last_name} ({voter.state_voter_id}) added to the roll.", "success"
             )
-            if duplicates:
+            strong = sum(match.strong for match in duplicates)
+            if strong:
                 flash(
-                    f"Possible duplicate: {len(duplicates)} other voter(s) share this name and birth date.",
+                    f"Possible duplicate: {strong} other voter(s) share this name and date of birth.",
+                    "warning",
+                )
+            if len(duplicates) > strong:
+                flash(
+                    f"Weaker match: {len(duplicates) - strong} other voter(s) share this name and birth year "
+                    "(without a full date to compare).",
                     "warning",
                 )
             return go_to(url_for(".detail", voter_id=voter.id))
@@ -136,6 +145,7 @@ async def detail(voter_id: int):
             first_name=detail.voter.first_name,
             last_name=detail.voter.last_name,
             date_of_birth=detail.voter.date_of_birth,
+            birth_year=detail.voter.birth_year,
             except_id=voter_id,
         )
     return render("voters/voter.html", detail=detail, duplicates=duplicates)
@@ -361,7 +371,7 @@ async def import_check(job_id: int):
         column = whole_number(request.form.get(f"map_{key}", ""), maximum=len(job.header) - 1)
         if column is not None:
             mapping[key] = column
-    missing = [spec.label for key, spec in importing.FIELDS.items() if spec.required and key not in mapping]
+    missing = importing.missing_fields(mapping)
     twice = {i for i in mapping.values() if list(mapping.values()).count(i) > 1}
     date_format = request.form.get("date_format", "iso")
     if missing or twice or date_format not in importing.DATE_FORMATS:
