@@ -194,12 +194,31 @@ def audit_verify(heads: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+def _layout_title(preset: str) -> str:
+    from portal.voters.layouts import LAYOUTS
+
+    return f"{preset} ({LAYOUTS[preset].title})" if preset in LAYOUTS else f"saved preset “{preset}”"
+
+
 @click.command("import-voters")
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--encoding", type=click.Choice(["auto", "utf-8", "latin-1"]), default="auto", show_default=True
 )
-@click.option("--date-format", type=click.Choice(["iso", "us", "dmy"]), default="iso", show_default=True)
+@click.option(
+    "--date-format",
+    type=click.Choice(["iso", "us", "dmy"]),
+    default=None,
+    help="How the file writes dates (default: the layout's, else iso).",
+)
+@click.option(
+    "--preset",
+    default="auto",
+    show_default=True,
+    metavar="NAME|auto",
+    help="A published layout (nc-ncvoter, oh-swvf, fl-extract, wa-vrdb) or a preset saved in the portal; "
+    "auto recognises the file by its header (or, without one, by its columns).",
+)
 @click.option(
     "--map",
     "maps",
@@ -237,7 +256,8 @@ def audit_verify(heads: tuple[str, ...]) -> None:
 def import_voters(
     file: Path | None,
     encoding: str,
-    date_format: str,
+    date_format: str | None,
+    preset: str,
     maps: tuple[str, ...],
     username: str | None,
     check_only: bool,
@@ -287,6 +307,20 @@ def import_voters(
         return
 
     analysis = importing.analyse(file, encoding=encoding)
+
+    async def choose():
+        async with transaction() as db:
+            await importing.choose_preset(db, analysis, preset)
+
+    if not analysis.problems:
+        try:
+            aio.run(choose())
+        except importing.ImportFailed as failure:
+            click.echo(f"{file}: {failure}", err=True)
+            _dispose()
+            sys.exit(2)
+    if analysis.preset:
+        click.echo(f"layout: {_layout_title(analysis.preset)}")
     try:
         analysis.mapping.update(_parse_maps(maps, analysis.header))
     except ValueError as error:
@@ -310,8 +344,10 @@ def import_voters(
                 size=analysis.size,
                 sha256=_sha256(file),
                 analysis=analysis,
+                date_format=date_format or "iso",
             )
-            job.date_format = date_format
+            if date_format:
+                job.date_format = date_format
         job = await importing.check_file(job.id)
         if kinds and job.status == "invalid":
             async with transaction() as db:

@@ -125,6 +125,7 @@ def born(voter: Any) -> str:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(born)
+
     @app.context_processor
     def layout_context() -> dict[str, Any]:
         return {"htmx_config": HTMX_CONFIG, "nav_items": nav_items, "now": lambda: datetime.now(UTC)}

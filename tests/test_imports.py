@@ -110,7 +110,14 @@ def test_preview_check_and_load(importer, run):
     assert 'name="map_date_of_birth"' in preview and "Check every row" in preview
     job = check(importer, run, job_id)
     assert job.status == "validated", job.message
-    assert job.counts == {"rows": 2, "new": 2, "updated": 0, "errors": 0, "duplicates": 0, "weak_duplicates": 0}
+    assert job.counts == {
+        "rows": 2,
+        "new": 2,
+        "updated": 0,
+        "errors": 0,
+        "duplicates": 0,
+        "weak_duplicates": 0,
+    }
     page = importer.get(f"/voters/imports/{job_id}").text
     assert "Every row passed the checks. Nothing is stored yet." in page and "Load 2 rows" in page
     assert count_voters(run) == 0

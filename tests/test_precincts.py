@@ -196,8 +196,8 @@ def test_delete_is_refused_while_voters_are_registered(client_as, create_precinc
             await db.execute(
                 text(
                     "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, birth_year,"
-                    " address, precinct_id, registration_date) VALUES ('V1234', 'A', 'B', '1970-01-01', 1970, 'x', :p,"
-                    " '2000-01-01')"
+                    " address, precinct_id, registration_date)"
+                    " VALUES ('V1234', 'A', 'B', '1970-01-01', 1970, 'x', :p, '2000-01-01')"
                 ),
                 {"p": precinct.id},
             )

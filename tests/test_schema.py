@@ -110,7 +110,8 @@ def roll(sql, create_user, create_precinct):
     for n in (1, 2):
         ids[f"voter{n}"] = sql(
             "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, birth_year, address,"
-            " precinct_id, registration_date) VALUES (:vid, 'Ann', 'Lee', '1980-01-01', 1980, '1 Main St', :p, '2020-01-01')"
+            " precinct_id, registration_date)"
+            " VALUES (:vid, 'Ann', 'Lee', '1980-01-01', 1980, '1 Main St', :p, '2020-01-01')"
             " RETURNING id",
             vid=f"V000{n}",
             p=precinct.id,
@@ -135,7 +136,8 @@ def test_voter_id_is_unique(sql, roll):
     with pytest.raises(IntegrityError, match="uq_voter_state_voter_id"):
         sql(
             "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, birth_year, address,"
-            " precinct_id, registration_date) VALUES ('V0001', 'B', 'C', '1980-01-01', 1980, 'x', :p, '2020-01-01')",
+            " precinct_id, registration_date)"
+            " VALUES ('V0001', 'B', 'C', '1980-01-01', 1980, 'x', :p, '2020-01-01')",
             p=roll["precinct"],
         )
 

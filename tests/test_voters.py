@@ -133,8 +133,11 @@ def test_create_and_show_a_voter(clerk, create_precinct):
         ({"date_of_birth": "", "birth_year": "1850"}, "birth_year", "between 1900 and"),
         ({"date_of_birth": "", "birth_year": "19x5"}, "birth_year", "Not a valid integer"),
         ({"birth_year": "1984"}, "birth_year", "The date of birth says 1985"),
-        ({"date_of_birth": "", "birth_year": "1990", "registration_date": "2005-12-31"}, "registration_date",
-         "under 16 when registered"),
+        (
+            {"date_of_birth": "", "birth_year": "1990", "registration_date": "2005-12-31"},
+            "registration_date",
+            "under 16 when registered",
+        ),
         ({"registration_date": "2099-01-01"}, "registration_date", "cannot be in the future"),
         ({"registration_date": "1990-01-01"}, "registration_date", "under 16 when registered"),
         ({"precinct_code": "NOPE-9"}, "precinct_code", "There is no precinct NOPE-9."),
@@ -184,9 +187,8 @@ def test_a_voter_known_by_birth_year_only(clerk, client_as, create_precinct, cre
     page = clerk.get(response.location).text
     assert "1985 (year only)" in page
     assert page.count("Weaker match: same name and") == 2 and "Possible duplicate" not in page
-    full = clerk.get(
-        clerk.post("/voters/new", data={**VOTER, "state_voter_id": "NC999", "precinct_code": "111-C"}).location
-    ).text
+    again = {**VOTER, "state_voter_id": "NC999", "precinct_code": "111-C"}
+    full = clerk.get(clerk.post("/voters/new", data=again).location).text
     assert "Possible duplicate: same name and" in full and "Weaker match" in full
     export = client_as("manager").get("/voters/export.csv?q=lovelace").text.splitlines()
     assert "date_of_birth,birth_year" in export[0]
@@ -284,7 +286,7 @@ def test_form_and_import_share_one_rule_for_names():
     from portal.inputs import NAME_FORBIDDEN, NAME_FORBIDDEN_SQL, name_problem
     from portal.voters import importing
 
-    job = SimpleNamespace(date_format="iso")
+    job = SimpleNamespace(date_format="iso", mapping={})
     checks = {key: sql for key, sql, _ in importing._checks(job) if key in importing.NAME_FIELDS}
     assert all(NAME_FORBIDDEN_SQL in sql for sql in checks.values()) and len(checks) == 3
     for bad in ("=1+1", "+1", "-1", "@x", "<b>", "a\x07b"):

@@ -78,7 +78,9 @@ class VoterForm(FlaskForm):
     def validate_date_of_birth(self, field):
         if field.raw_data and field.raw_data[0].strip() and field.data is None:
             field.errors.clear()  # (one message, not WTForms' "Not a valid date value." as well)
-            raise ValidationError("Enter the date of birth as YYYY-MM-DD, or leave it blank and give the year.")
+            raise ValidationError(
+                "Enter the date of birth as YYYY-MM-DD, or leave it blank and give the year."
+            )
         if field.data and not date(1900, 1, 1) <= field.data <= date.today():
             raise ValidationError("Enter a date of birth between 1900 and today.")
 
@@ -97,7 +99,9 @@ class VoterForm(FlaskForm):
         if not 1900 <= field.data <= date.today().year:
             raise ValidationError(f"Enter a birth year between 1900 and {date.today().year}.")
         if born and born.year != field.data:
-            raise ValidationError(f"The date of birth says {born.year}; leave the year blank or make them agree.")
+            raise ValidationError(
+                f"The date of birth says {born.year}; leave the year blank or make them agree."
+            )
 
     def born_in(self) -> int:
         """The birth year: from the full date when there is one."""

@@ -32,6 +32,16 @@ from portal.audit.queries import record_event
 from portal.db import database, transaction
 from portal.inputs import NAME_FORBIDDEN_SQL, NAME_RULE
 from portal.models import ImportIssue, ImportJob, User
+from portal.voters.layouts import (
+    LAYOUTS,
+    Layout,
+    headerless_layout,
+    mapping_by_name,
+    preset_fits,
+    recognise,
+    saved_presets,
+)
+from portal.voters.layouts import normalised as _normalise
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +77,9 @@ FIELDS: dict[str, Field] = {
     "date_of_birth": Field(
         "Date of birth", False, ("date_of_birth", "dob", "birth_date", "birthdate", "born"), 10
     ),
-    "birth_year": Field("Birth year", False, ("birth_year", "birthyear", "year_of_birth", "yob", "birth_yr"), 4),
+    "birth_year": Field(
+        "Birth year", False, ("birth_year", "birthyear", "year_of_birth", "yob", "birth_yr"), 4
+    ),
     "address": Field(
         "Address",
         True,
@@ -116,6 +128,7 @@ class Analysis:
     problems: list[str] = field(default_factory=list)
 
     has_header: bool = True
+    first_row: list[str] = field(default_factory=list)
     date_format: str = ""  # from a recognised layout
     preset: str = ""  # the layout or saved preset that mapped the file
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -134,10 +147,6 @@ def missing_fields(mapping: dict) -> list[str]:
     if not any(key in mapping for key in BIRTH):
         missing.append("Date of birth or birth year")
     return missing
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
 
 
 def suggest_mapping(header: list[str]) -> dict[str, int]:
@@ -208,6 +217,12 @@ def analyse(path: Path, *, encoding: str = "auto") -> Analysis:
             f"The file has {len(rows[0]):,} columns; a voter file has at most {MAX_COLUMNS}."
         )
         return analysis
+    analysis.first_row = rows[0]
+    layout = headerless_layout(rows[0])
+    if layout:
+        use_layout(analysis, layout)
+        analysis.preview = [[c[:80] for c in r] for r in rows[:5]]
+        return analysis
     analysis.header = [h.strip()[:80] for h in rows[0]]
     analysis.preview = [[c[:80] for c in r] for r in rows[1:6]]
     if len(analysis.header) < 3:
@@ -221,10 +236,58 @@ def analyse(path: Path, *, encoding: str = "auto") -> Analysis:
         if _normalise(name) in seen:
             analysis.problems.append(f"Columns {seen[_normalise(name)]} and {n} have the same name “{name}”.")
         seen[_normalise(name)] = n
-    analysis.mapping = suggest_mapping(analysis.header)
+    recognised = recognise(analysis.header)
+    if recognised:
+        use_layout(analysis, recognised[0])
+    else:
+        analysis.mapping = suggest_mapping(analysis.header)
     if len(rows) == 1 and len(head) == size:
         analysis.problems.append("The file has a header but no voter rows.")
     return analysis
+
+
+def use_layout(analysis: Analysis, layout: Layout) -> None:
+    """Map the file by a published layout: fields, date format, code lists (a layout without a
+    header gives the file its column names)."""
+    if not layout.has_header:
+        if len(analysis.first_row) != len(layout.columns):
+            raise ImportFailed(
+                f"The file has {len(analysis.first_row)} columns; "
+                f"the {layout.title} has {len(layout.columns)}."
+            )
+        analysis.header = list(layout.columns)
+    analysis.has_header = layout.has_header
+    analysis.mapping = mapping_by_name(analysis.header, layout.fields) or {}
+    missing = missing_fields(analysis.mapping)
+    if missing:
+        raise ImportFailed(f"The file lacks the {layout.title}'s columns for: {', '.join(missing)}.")
+    analysis.date_format, analysis.codes, analysis.preset = layout.date_format, layout.codes, layout.key
+
+
+async def choose_preset(session: AsyncSession, analysis: Analysis, name: str = "auto") -> None:
+    """`auto`: a saved preset that fits the file wins over the published layout recognised by
+    `analyse` (it is this office's own); otherwise the name of a published layout or a saved
+    preset, which must fit. Raises ImportFailed when the named one does not."""
+    presets = await saved_presets(session)
+    if name == "auto":
+        fitting = [(p, m) for p in presets if (m := preset_fits(p, analysis.header)) is not None]
+        if fitting:
+            preset, mapping = max(fitting, key=lambda pm: len(pm[1]))
+            analysis.mapping, analysis.preset = mapping, preset.name
+            analysis.date_format, analysis.codes = preset.date_format, preset.codes
+        return
+    if name in LAYOUTS:
+        use_layout(analysis, LAYOUTS[name])
+        return
+    preset = next((p for p in presets if p.name == name), None)
+    if preset is None:
+        known = ", ".join([*LAYOUTS, *(p.name for p in presets)])
+        raise ImportFailed(f"There is no preset “{name}”. Presets: {known}.")
+    mapping = preset_fits(preset, analysis.header)
+    if mapping is None:
+        raise ImportFailed(f"The file lacks columns the preset “{name}” names.")
+    analysis.mapping, analysis.preset = mapping, preset.name
+    analysis.date_format, analysis.codes = preset.date_format, preset.codes
 
 
 def save_upload(stream, destination: Path, limit: int) -> tuple[int, str]:
@@ -281,7 +344,9 @@ async def create_job(
     size: int,
     sha256: str,
     analysis: Analysis,
+    date_format: str = "iso",
 ) -> ImportJob:
+    """The job for an analysed upload (a recognised layout's date format wins over `date_format`)."""
     await expire_old_checks(session)
     job = ImportJob(
         created_by_id=actor.id if actor else None,
@@ -293,6 +358,10 @@ async def create_job(
         delimiter=analysis.delimiter,
         header=analysis.header,
         mapping=analysis.mapping,
+        has_header=analysis.has_header,
+        preset=analysis.preset,
+        codes=analysis.codes,
+        date_format=analysis.date_format or date_format,
         status="uploaded",
     )
     session.add(job)
@@ -427,9 +496,7 @@ async def stage(job: ImportJob, progress: Progress) -> int:
         first_line = 2 if job.has_header else 1
         await conn.exec_driver_sql(
             f"CREATE UNLOGGED TABLE {table} (line bigint GENERATED ALWAYS AS IDENTITY "
-            f"(START WITH {first_line}), "
-            + ", ".join(f"{c} text" for c in columns)
-            + ")"
+            f"(START WITH {first_line}), " + ", ".join(f"{c} text" for c in columns) + ")"
         )
         raw = (await conn.get_raw_connection()).driver_connection
         try:
@@ -523,7 +590,12 @@ def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
     for key, spec in FIELDS.items():
         if spec.required:
             checks.append((key, f"n.{key} IS NULL", "'is empty'"))
-        if spec.max_length and key not in ("date_of_birth", "birth_year", "registration_date", "state_voter_id"):
+        if spec.max_length and key not in (
+            "date_of_birth",
+            "birth_year",
+            "registration_date",
+            "state_voter_id",
+        ):
             checks.append(
                 (
                     key,
@@ -546,7 +618,8 @@ def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
         ("birth_year", "n.birth_year !~ '^\\d{4}$'", "'is not a year (YYYY)'"),
         (
             "birth_year",
-            "n.birth_year ~ '^\\d{4}$' AND (n.born_year < 1900 OR n.born_year > extract(year FROM current_date))",
+            "n.birth_year ~ '^\\d{4}$' "
+            "AND (n.born_year < 1900 OR n.born_year > extract(year FROM current_date))",
             "'is not a plausible birth year'",
         ),
         (
@@ -610,8 +683,10 @@ async def normalise(job: ImportJob) -> None:
     party = coded(v["party"], codes.get("party"), f"upper({v['party']})")
     status = coded(v["status"], codes.get("status"), f"lower({v['status']})")
     query = f"""SELECT n.*, ({any_bad}) AS bad FROM (
-                SELECT u.*, COALESCE(extract(year FROM u.dob)::int,
-                                     CASE WHEN u.birth_year ~ '^\\d{{4}}$' THEN u.birth_year::int END) AS born_year
+                SELECT u.*, COALESCE(
+                    extract(year FROM u.dob)::int,
+                    CASE WHEN u.birth_year ~ '^\\d{{4}}$' THEN u.birth_year::int END
+                ) AS born_year
                 FROM (
                 SELECT t.*, p.id AS precinct_id, pa.id AS party_id,
                        {date_sql(job, "t.date_of_birth")} AS dob,
@@ -733,7 +808,8 @@ async def validate(job: ImportJob, progress: Progress) -> dict[str, int]:
 # A new voter: blank optional fields are empty (status: active). A registration date is never
 # made up: the check refuses a new voter without one.
 VALUES_FROM_NORM = (
-    "n.state_voter_id, n.first_name, COALESCE(n.middle_name, ''), n.last_name, n.dob, n.born_year, n.address, "
+    "n.state_voter_id, n.first_name, COALESCE(n.middle_name, ''), n.last_name, n.dob, n.born_year, "
+    "n.address, "
     "COALESCE(n.city, ''), COALESCE(n.postal_code, ''), n.precinct_id, n.party_id, "
     "COALESCE(n.status, 'active'), n.registered, :actor"
 )
@@ -820,8 +896,9 @@ async def load(job: ImportJob, actor: User | None, *, rejected: int = 0) -> dict
     norm = _norm_table(job.id)
     assert list(UPDATED_FROM_NORM) == list(COMPARED)
     plain_insert = f"""
-        INSERT INTO voter (state_voter_id, first_name, middle_name, last_name, date_of_birth, birth_year, address,
-                           city, postal_code, precinct_id, party_id, status, registration_date, updated_by_id)
+        INSERT INTO voter (state_voter_id, first_name, middle_name, last_name, date_of_birth, birth_year,
+                           address, city, postal_code, precinct_id, party_id, status, registration_date,
+                           updated_by_id)
         SELECT {VALUES_FROM_NORM} FROM {norm} n"""
     # Updates first (only rows that really change get a new version), then the new voters. The
     # load holds the roll's rows it writes; a voter added meanwhile by someone else with the same

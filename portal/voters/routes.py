@@ -299,6 +299,7 @@ async def import_upload():
                 path.unlink(missing_ok=True)
             else:
                 async with transaction() as db:
+                    await importing.choose_preset(db, analysis)
                     job = await importing.create_job(
                         db,
                         actor=current_actor(),
@@ -307,8 +308,8 @@ async def import_upload():
                         size=size,
                         sha256=digest,
                         analysis=analysis,
+                        date_format=form.date_format.data,
                     )
-                    job.date_format = form.date_format.data
                 return go_to(url_for(".import_job", job_id=job.id))
     return render(
         "voters/import.html",
