@@ -73,15 +73,17 @@ def wait(run, job_id: int, timeout: float = 30) -> ImportJob:
     raise AssertionError(f"import {job_id} still {job.status}")
 
 
-def check(client, run, job_id: int, mapping: dict | None = None, date_format="iso") -> ImportJob:
+def check(client, run, job_id: int, mapping: dict | None = None, date_format=None) -> ImportJob:
+    """Post the mapping form as the page shows it (with `mapping` and `date_format` changed)."""
     page = client.get(f"/voters/imports/{job_id}").text
     selected = {}
     for block in page.split("<select")[1:]:
-        name = re.search(r'name="(map_\w+)"', block)
-        chosen = re.search(r'<option value="(\d+)" selected', block.split("</select>")[0])
+        name = re.search(r'name="(map_\w+|date_format)"', block)
+        chosen = re.search(r'<option value="([\w,]+)" selected', block.split("</select>")[0])
         if name and chosen:
             selected[name.group(1)] = chosen.group(1)
-    data = {**selected, **(mapping or {}), "date_format": date_format}
+    data = {**selected, **(mapping or {})}
+    data["date_format"] = date_format or selected.get("date_format", "iso")
     response = client.post(f"/voters/imports/{job_id}/check", data=data)
     assert response.status_code == 303, response.text
     return wait(run, job_id)
@@ -712,8 +714,9 @@ def test_precincts_and_parties_named_in_the_file_are_created_in_one_step(importe
     assert job.status == "invalid" and job.counts["errors"] == 3
     page = importer.get(f"/voters/imports/{job_id}").text
     assert "Named in the file, missing in the portal" in page
-    assert "201-A</span> (2 rows)" in page and "UNA</span> (1 row)" in page and "GRE" in page
-    response = importer.post(f"/voters/imports/{job_id}/create-missing")
+    cell = '<td class="font-monospace">{}</td><td class="text-end font-monospace">{}</td>'
+    assert cell.format("201-A", 2) in page and cell.format("UNA", 1) in page and cell.format("GRE", 1) in page
+    response = importer.post(f"/voters/imports/{job_id}/reference")
     assert response.status_code == 303
     job = wait(run, job_id)
     assert job.status == "validated", job.message

@@ -1145,10 +1145,11 @@ def start(app, step, *args) -> None:
 class MissingReference:
     precincts: list[tuple[str, int, str]] = field(default_factory=list)  # code, rows, name
     parties: list[tuple[str, int]] = field(default_factory=list)  # abbreviation, rows
+    statuses: list[tuple[str, int]] = field(default_factory=list)  # code, rows (mapped, never created)
     unusable: list[str] = field(default_factory=list)  # codes that cannot be created
 
     def __bool__(self) -> bool:
-        return bool(self.precincts or self.parties)
+        return bool(self.precincts or self.parties or self.statuses)
 
 
 async def missing_reference(session: AsyncSession, job: ImportJob) -> MissingReference:
@@ -1180,7 +1181,65 @@ async def missing_reference(session: AsyncSession, job: ImportJob) -> MissingRef
         )
     )
     found.parties = [(abbr, rows) for abbr, rows in parties if len(abbr) <= 10]
+    statuses = await session.execute(
+        text(
+            f"SELECT upper(status), count(*) FROM {norm} "
+            "WHERE status NOT IN ('active', 'inactive', 'removed') GROUP BY 1 ORDER BY 1"
+        )
+    )
+    found.statuses = [(code, rows) for code, rows in statuses if len(code) <= 40]
     return found
+
+
+async def resolve_reference(
+    session: AsyncSession, job: ImportJob, actor: User | None, form
+) -> dict[str, int]:
+    """Apply the import page's choices for what the file names and the portal lacks: a precinct
+    (`precinct_N`: blank creates it, a code reads it as that existing precinct), a party
+    (`party_N`: "create", "none" or an existing abbreviation), a status (`status_N`: active,
+    inactive or removed). Mapped codes go to the job's code lists (saved with a preset)."""
+    from portal.models import Party, Precinct  # (the precincts and parties named so far)
+
+    missing = await missing_reference(session, job)
+    codes = {kind: dict(values) for kind, values in (job.codes or {}).items()}
+    precincts = set((await session.scalars(select(Precinct.code))).all())
+    parties = set((await session.scalars(select(Party.abbreviation))).all())
+    create_precincts, create_parties = [], []
+    for n, item in enumerate(missing.precincts):
+        chosen = form.get(f"precinct_{n}", "").strip().upper()
+        if not chosen:
+            create_precincts.append(item)
+        elif chosen in precincts:
+            codes.setdefault("precinct", {})[item[0]] = chosen
+        else:
+            raise ImportFailed(f"There is no precinct {chosen[:20]} to read {item[0]} as.")
+    for n, item in enumerate(missing.parties):
+        chosen = form.get(f"party_{n}", "create")
+        if chosen == "create":
+            create_parties.append(item)
+        elif chosen == "none" or chosen in parties:
+            codes.setdefault("party", {})[item[0]] = "" if chosen == "none" else chosen
+        else:
+            raise ImportFailed(f"There is no party {chosen[:20]} to read {item[0]} as.")
+    for n, (code, _) in enumerate(missing.statuses):
+        chosen = form.get(f"status_{n}", "")
+        if chosen in ("active", "inactive", "removed"):
+            codes.setdefault("status", {})[code] = chosen
+    mapped = sum(len(v) for v in codes.values()) - sum(len(v) for v in (job.codes or {}).values())
+    missing.precincts, missing.parties = create_precincts, create_parties
+    made = await _create_reference(session, job, actor, missing)
+    await session.execute(update(ImportJob).where(ImportJob.id == job.id).values(codes=codes))
+    if mapped:
+        await record_event(
+            session,
+            actor=actor,
+            action="map_codes",
+            entity="import",
+            entity_id=job.id,
+            after={"codes": codes},
+        )
+    job.codes = codes
+    return {"precincts": made[0], "parties": made[1], "mapped": mapped}
 
 
 async def create_missing_reference(
@@ -1191,11 +1250,17 @@ async def create_missing_reference(
 ) -> tuple[int, int]:
     """Create every precinct and party (of `kinds`) the file names and the portal lacks (one audit
     event each list); (precincts, parties) created."""
-    from portal.models import Party, Precinct
-
     missing = await missing_reference(session, job)
     missing.precincts = missing.precincts if "precincts" in kinds else []
     missing.parties = missing.parties if "parties" in kinds else []
+    return await _create_reference(session, job, actor, missing)
+
+
+async def _create_reference(
+    session: AsyncSession, job: ImportJob, actor: User | None, missing: MissingReference
+) -> tuple[int, int]:
+    from portal.models import Party, Precinct
+
     session.add_all(
         Precinct(code=code, name=name, polling_place="", updated_by_id=actor.id if actor else None)
         for code, _, name in missing.precincts
@@ -1218,3 +1283,52 @@ async def create_missing_reference(
                 after={"from_import": job.id, "codes": [item[0] for item in items]},
             )
     return len(missing.precincts), len(missing.parties)
+
+
+# Saved presets -------------------------------------------------------------------------------------
+
+PRESET_NAME = re.compile(r"^[\w][\w .()/-]{0,79}$")
+
+
+def preset_name_problem(name: str) -> str | None:
+    if not PRESET_NAME.match(name):
+        return (
+            "Name the preset with 1 to 80 letters, digits, spaces or . ( ) / - (e.g. “County export 2026”)."
+        )
+    if name in LAYOUTS or name == "auto":
+        return f"“{name}” is the name of a published layout; choose another."
+    return None
+
+
+async def save_preset(session: AsyncSession, job: ImportJob, name: str, actor: User | None) -> bool:
+    """Save the job's mapping (by column name), date format and code lists as `name`; True when
+    it replaced a preset of that name."""
+    from portal.models import ImportPreset
+    from portal.voters.layouts import fields_by_name
+
+    preset = await session.scalar(select(ImportPreset).where(ImportPreset.name == name))
+    replaced = preset is not None
+    if preset is None:
+        preset = ImportPreset(name=name, created_by_id=actor.id if actor else None)
+        session.add(preset)
+    preset.fields = fields_by_name(job.header, job.mapping)
+    preset.date_format, preset.codes = job.date_format, job.codes or {}
+    await session.flush()
+    await record_event(
+        session,
+        actor=actor,
+        action="update" if replaced else "create",
+        entity="import_preset",
+        entity_id=preset.id,
+        after={
+            "name": name,
+            "fields": preset.fields,
+            "date_format": preset.date_format,
+            "codes": preset.codes,
+        },
+    )
+    return replaced
+
+
+def preset_title(name: str) -> str:
+    return LAYOUTS[name].title if name in LAYOUTS else f"your saved preset “{name}”" if name else ""

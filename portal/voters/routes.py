@@ -17,6 +17,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from sqlalchemy import select
 
 from portal import aio
 from portal.audit.queries import record_event
@@ -26,6 +27,7 @@ from portal.db import reading, transaction
 from portal.errors import FieldError, StaleEdit
 from portal.forms import form_version, show_field_error, stale_conflict
 from portal.inputs import whole_number
+from portal.models import Party, Precinct
 from portal.parties.queries import party_choices
 from portal.rendering import go_to, render, render_form
 from portal.security import upload_limit
@@ -338,12 +340,20 @@ async def import_job(job_id: int):
     if job.status in ("uploaded", "invalid", "validated") and Path(job.path).exists():
         analysis = await asyncio.to_thread(importing.analyse, Path(job.path), encoding=job.encoding)
         preview = analysis.preview
+    known_precincts, known_parties = [], []
     async with reading() as db:
         missing = await importing.missing_reference(db, job)
+        if missing.precincts:
+            known_precincts = (await db.scalars(select(Precinct.code).order_by(Precinct.code))).all()
+        if missing.parties:
+            known_parties = (await db.scalars(select(Party).order_by(Party.name))).all()
     return render(
         "voters/import_job.html",
         "voters/_import_status.html",
         missing=missing,
+        known_precincts=known_precincts,
+        known_parties=known_parties,
+        preset_title=importing.preset_title(job.preset),
         job=job,
         errors=errors,
         duplicates=duplicates,
@@ -367,13 +377,16 @@ async def import_check(job_id: int):
         abort(409, f"This import is {job.status}.")
     if not Path(job.path).exists():
         abort(409, "The uploaded file is no longer kept (a check expires after a day); upload it again.")
-    mapping: dict[str, int] = {}
+    mapping: dict[str, int | list[int]] = {}
     for key in importing.FIELDS:
-        column = whole_number(request.form.get(f"map_{key}", ""), maximum=len(job.header) - 1)
-        if column is not None:
-            mapping[key] = column
+        # One column, or several joined (a layout's address in parts: "7,9,12").
+        value = request.form.get(f"map_{key}", "")
+        parts = [whole_number(part, maximum=len(job.header) - 1) for part in value.split(",")[:12]]
+        if parts and None not in parts:
+            mapping[key] = parts if len(parts) > 1 else parts[0]
     missing = importing.missing_fields(mapping)
-    twice = {i for i in mapping.values() if list(mapping.values()).count(i) > 1}
+    used = [i for v in mapping.values() for i in (v if isinstance(v, list) else [v])]
+    twice = {i for i in used if used.count(i) > 1}
     date_format = request.form.get("date_format", "iso")
     if missing or twice or date_format not in importing.DATE_FORMATS:
         message = (
@@ -438,20 +451,52 @@ async def import_rejected(job_id: int):
     return send_file(path, mimetype="text/csv", as_attachment=True, download_name=name)
 
 
-@bp.post("/imports/<int:job_id>/create-missing")
+def _recheck(job_id: int) -> Response:
+    importing.start(current_app._get_current_object(), importing.check_file, job_id)
+    return go_to(url_for(".import_job", job_id=job_id))
+
+
+@bp.post("/imports/<int:job_id>/reference")
 @allow(*IMPORTERS)
-async def import_create_missing(job_id: int):
-    """Create the precincts and parties the file names and the portal lacks, then check again."""
+async def import_reference(job_id: int):
+    """For each precinct, party and status the file names and the portal lacks: create it, or
+    read it as an existing one (kept in the job's code lists); then check again."""
     if not ImportConfirmForm().validate_on_submit():
         abort(400, "The form expired; reload the page.")
     job, _, _ = await _job_or_404(job_id)
     if job.status != "invalid":
         abort(409, f"This import is {job.status}.")
-    async with transaction() as db:
-        precincts, parties = await importing.create_missing_reference(db, job, current_actor())
-    flash(f"Created {precincts:,} precincts and {parties:,} parties; checking again.", "success")
+    try:
+        async with transaction() as db:
+            made = await importing.resolve_reference(db, job, current_actor(), request.form)
+    except importing.ImportFailed as failure:
+        abort(422, str(failure))
+    flash(
+        f"Created {made['precincts']:,} precincts and {made['parties']:,} parties; "
+        f"{made['mapped']:,} codes read as existing ones. Checking again.",
+        "success",
+    )
     await importing.drop_stage(job_id)
     async with transaction() as db:
         await importing.prepare_check(db, job_id, mapping=job.mapping, date_format=job.date_format)
-    importing.start(current_app._get_current_object(), importing.check_file, job_id)
+    return _recheck(job_id)
+
+
+@bp.post("/imports/<int:job_id>/preset")
+@allow(*IMPORTERS)
+async def import_save_preset(job_id: int):
+    """Save this job's mapping, date format and code lists under a name, for next time."""
+    if not ImportConfirmForm().validate_on_submit():
+        abort(400, "The form expired; reload the page.")
+    job, _, _ = await _job_or_404(job_id)
+    name = request.form.get("name", "").strip()
+    problem = importing.preset_name_problem(name)
+    if problem:
+        abort(422, problem)
+    async with transaction() as db:
+        replaced = await importing.save_preset(db, job, name, current_actor())
+    flash(
+        f"Preset “{name}” {'replaced' if replaced else 'saved'}: files with these columns map themselves.",
+        "success",
+    )
     return go_to(url_for(".import_job", job_id=job_id))
