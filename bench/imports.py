@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", 1_000_000))
+UPDATE_ROWS = ROWS // 10
 
 
 async def _codes(url: str) -> tuple[list[str], list[str]]:
@@ -58,8 +59,7 @@ def run_measured(command: list[str], env: dict) -> tuple[float, float, subproces
     return seconds, peak / (1 << 20), subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
-def psql_copy_seconds(url: str, csv_path: Path) -> float:
-    """`psql \\copy` of the file into a bare table (same columns, no keys or indexes)."""
+def psql_args(url: str) -> list[str]:
     psql = shutil.which("psql")
     if not psql:
         raise SystemExit("psql is needed for the comparison (apt-get install postgresql-client)")
@@ -78,6 +78,12 @@ def psql_copy_seconds(url: str, csv_path: Path) -> float:
         "-d",
         parsed.database,
     ]
+    return args
+
+
+def psql_copy_seconds(url: str, csv_path: Path) -> float:
+    """`psql \\copy` of the file into a bare table (same columns, no keys or indexes)."""
+    args = psql_args(url)
     columns = ", ".join(
         f"{name} {kind}"
         for name, kind in [
@@ -103,6 +109,115 @@ def psql_copy_seconds(url: str, csv_path: Path) -> float:
     return time.perf_counter() - started
 
 
+VOTER_COPY_COLUMNS = (
+    "state_voter_id, first_name, middle_name, last_name, date_of_birth, birth_year, address, city, "
+    "postal_code, precinct_id, party_id, status, registration_date"
+)
+
+
+def copy_rebuild_seconds(url: str, workdir: Path) -> float:
+    """The honest floor for a load into the roll: the rows the import just loaded, copied out,
+    then `COPY` into the real `voter` table with its secondary indexes and foreign keys dropped and
+    rebuilt in the same transaction (what the import's bulk load does). Leaves the roll empty."""
+    args = psql_args(url)
+    rows = workdir / "voter-rows.csv"
+    subprocess.run(
+        [*args, "-c", f"\\copy (SELECT {VOTER_COPY_COLUMNS} FROM voter) TO '{rows}' CSV"], check=True
+    )
+
+    def catalog(query: str) -> list[str]:
+        out = subprocess.run([*args, "-At", "-c", query], check=True, capture_output=True, text=True).stdout
+        return [line for line in out.splitlines() if line]
+
+    indexes = catalog(
+        "SELECT i.indexrelid::regclass::text || '|' || pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid = 'voter'::regclass AND NOT i.indisprimary AND NOT i.indisunique"
+    )
+    keys = catalog(
+        "SELECT conname || '|' || pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'voter'::regclass AND contype = 'f'"
+    )
+    subprocess.run([*args, "-c", "TRUNCATE voter, check_in"], check=True)
+    script = workdir / "copy-rebuild.sql"
+    script.write_text(
+        "BEGIN;\n"
+        + "".join(f'ALTER TABLE voter DROP CONSTRAINT "{k.split("|")[0]}";\n' for k in keys)
+        + "".join(f"DROP INDEX {i.split('|')[0]};\n" for i in indexes)
+        + "SET LOCAL maintenance_work_mem = '256MB';\n"
+        + f"\\copy voter ({VOTER_COPY_COLUMNS}) FROM '{rows}' CSV\n"
+        + "".join(i.split("|", 1)[1] + ";\n" for i in indexes)
+        + "".join(
+            f'ALTER TABLE voter ADD CONSTRAINT "{k.split("|")[0]}" {k.split("|", 1)[1]};\n' for k in keys
+        )
+        + "COMMIT;\n"
+    )
+    started = time.perf_counter()
+    subprocess.run([*args, "-v", "ON_ERROR_STOP=1", "-f", str(script)], check=True)
+    seconds = time.perf_counter() - started
+    subprocess.run([*args, "-c", "TRUNCATE voter, check_in"], check=True)
+    return seconds
+
+
+NC_STATUS = {"active": ("A", "ACTIVE"), "inactive": ("I", "INACTIVE"), "removed": ("R", "REMOVED")}
+
+
+def write_nc_file(
+    path: Path, count: int, precinct_codes: list[str], *, first: int = 0, seed: int = 11
+) -> None:
+    """`count` voters in North Carolina's ncvoter layout (67 columns, tab, every value quoted,
+    CRLF, birth year only), with plausible values in the columns the import does not read."""
+    import csv
+    import random
+
+    from portal.demo.seed import voter_records
+    from portal.voters.layouts import LAYOUTS
+
+    columns = LAYOUTS["nc-ncvoter"].columns
+    parties = ["DEM", "REP", "LIB", "GRN", "IND"]
+    rng = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, delimiter="\t", quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        writer.writerow(columns)
+        for n, record in enumerate(
+            voter_records(rng, count, list(range(len(precinct_codes))), list(range(5)), first, 1), start=first
+        ):
+            _, first_name, middle, last, _, year, address, city, postal, precinct, party, status, reg, _ = (
+                record
+            )
+            code, desc = NC_STATUS[status]
+            row = {
+                "county_id": "92", "county_desc": "WAKE", "voter_reg_num": f"{n:012d}", "ncid": f"BN{n:08d}",
+                "last_name": last.upper(), "first_name": first_name.upper(), "middle_name": middle.upper(),
+                "status_cd": code, "voter_status_desc": desc, "reason_cd": "AV",
+                "voter_status_reason_desc": "VERIFIED", "res_street_address": address.upper(),
+                "res_city_desc": city.upper(), "state_cd": "NC", "zip_code": postal,
+                "mail_addr1": address.upper(), "mail_city": city.upper(), "mail_state": "NC",
+                "mail_zipcode": postal, "confidential_ind": "N", "registr_dt": reg.strftime("%m/%d/%Y"),
+                "race_code": "U", "ethnic_code": "UN", "party_cd": parties[party] if party is not None else "UNA",
+                "gender_code": "U", "birth_year": str(year), "age_at_year_end": str(2026 - year),
+                "birth_state": "NC", "drivers_lic": "Y", "precinct_abbrv": precinct_codes[precinct],
+                "precinct_desc": f"PRECINCT {precinct_codes[precinct]}", "municipality_abbrv": "RAL",
+                "municipality_desc": "RALEIGH", "cong_dist_abbrv": "2", "super_court_abbrv": "10A",
+                "judic_dist_abbrv": "10", "nc_senate_abbrv": "15", "nc_house_abbrv": "34",
+                "county_commiss_abbrv": "4", "county_commiss_desc": "COMMISSIONER DIST 4",
+                "school_dist_abbrv": "6", "school_dist_desc": "SCHOOL DIST 6", "vtd_abbrv": precinct_codes[precinct],
+                "vtd_desc": precinct_codes[precinct],
+            }  # fmt: skip
+            writer.writerow([row.get(c, "") for c in columns])
+
+
+def import_measured(url: str, path: Path, label: str) -> tuple[float, float]:
+    env = {**os.environ, "PORTAL_DATABASE_URL": url}
+    seconds, peak_mb, result = run_measured(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "import-voters", str(path)], env
+    )
+    print(result.stdout.strip(), result.stderr.strip()[-2000:], sep="\n")
+    if result.returncode != 0:
+        raise SystemExit(f"{label}: import failed with exit code {result.returncode}")
+    print(f"{label}: {seconds:.2f} s, peak RSS {peak_mb:.0f} MB")
+    return seconds, peak_mb
+
+
 def main() -> None:
     url = scratch_database("tally_bench_import")
     workdir = Path(tempfile.mkdtemp())
@@ -120,22 +235,36 @@ def main() -> None:
         print(f"wrote {ROWS:,} rows ({size_mb:.0f} MB)")
         copy_seconds = psql_copy_seconds(url, csv_path)
         print(f"psql \\copy into a bare table: {copy_seconds:.2f} s")
-        env = {**os.environ, "PORTAL_DATABASE_URL": url}
-        seconds, peak_mb, result = run_measured(
-            [sys.executable, "-m", "flask", "--app", "wsgi", "import-voters", str(csv_path)], env
-        )
-        print(result.stdout.strip(), result.stderr.strip()[-2000:], sep="\n")
-        if result.returncode != 0:
-            raise SystemExit(f"import failed with exit code {result.returncode}")
+        seconds, peak_mb = import_measured(url, csv_path, "plain CSV into an empty roll")
+        rebuild = copy_rebuild_seconds(url, workdir)
+        print(f"COPY into voter, indexes and foreign keys dropped and rebuilt: {rebuild:.2f} s")
+        nc_path = workdir / "ncvoter_Statewide.txt"
+        write_nc_file(nc_path, ROWS, precincts)
+        nc_mb = nc_path.stat().st_size / (1 << 20)
+        print(f"wrote {ROWS:,} rows in the ncvoter layout ({nc_mb:.0f} MB)")
+        nc_seconds, nc_peak = import_measured(url, nc_path, "NC layout into an empty roll")
+        update_path = workdir / "ncvoter_update.txt"
+        write_nc_file(update_path, UPDATE_ROWS, precincts, first=ROWS - UPDATE_ROWS // 2, seed=12)
+        update_seconds, _ = import_measured(url, update_path, "100k update (half new, half changed)")
         figures = {
             "import_rows": ROWS,
             "import_seconds": round(seconds, 2),
             "import_peak_rss_mb": round(peak_mb, 1),
             "psql_copy_seconds": round(copy_seconds, 2),
             "import_to_psql_copy_ratio": round(seconds / copy_seconds, 1),
+            "copy_rebuild_seconds": round(rebuild, 2),
+            "import_to_copy_rebuild_ratio": round(seconds / rebuild, 2),
             "import_file_mb": round(size_mb, 1),
+            "import_nc_seconds": round(nc_seconds, 2),
+            "import_nc_peak_rss_mb": round(nc_peak, 1),
+            "import_nc_file_mb": round(nc_mb, 1),
+            "import_nc_to_plain_ratio": round(nc_seconds / seconds, 2),
+            "import_update_100k_seconds": round(update_seconds, 2),
             "import_measured": "flask import-voters as its own process (check + load, one transaction), "
-            "RSS of that process sampled every 20 ms; empty roll, 2,000 precincts",
+            "RSS of that process sampled every 20 ms; empty roll, 2,000 precincts. copy_rebuild: psql "
+            "\\copy of the same rows into voter with its secondary indexes and foreign keys dropped and "
+            "rebuilt in one transaction. Update: 100,000 NC-layout rows into the 1,000,000-voter roll "
+            "the NC import left, half of them new and half changed.",
         }
         print(json.dumps(figures, indent=2))
     finally:

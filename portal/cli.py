@@ -389,7 +389,8 @@ def import_voters(
         sys.exit(1)
     click.echo(
         f"checked {counts['rows']:,} rows: {counts['new']:,} new, {counts['updated']:,} already on the roll, "
-        f"{counts['duplicates']:,} possible duplicates"
+        f"{counts['duplicates']:,} possible duplicates, "
+        f"{counts.get('weak_duplicates', 0):,} weaker matches (name and birth year only)"
     )
     if loaded is None:
         click.echo(

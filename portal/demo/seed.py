@@ -112,9 +112,15 @@ def precinct_code(index: int) -> str:
 
 
 def voter_records(
-    rng: random.Random, count: int, precinct_ids: list[int], party_ids: list[int], start: int = 0
+    rng: random.Random,
+    count: int,
+    precinct_ids: list[int],
+    party_ids: list[int],
+    start: int = 0,
+    year_only_every: int = 12,
 ):
-    """Yield voter rows as tuples in VOTER_COLUMNS order."""
+    """Yield voter rows as tuples in VOTER_COLUMNS order; every `year_only_every`-th voter is known
+    by birth year only (as many state files give it; 0: none)."""
     today = date(2026, 11, 1)
     party_weights = [0.34, 0.31, 0.04, 0.03, 0.08]
     if len(party_ids) != len(party_weights):  # other party lists: even shares of 80%
@@ -138,7 +144,7 @@ def voter_records(
             first,
             middle,
             last,
-            born if n % 12 else None,  # a twelfth known by birth year only, as many state files give it
+            None if year_only_every and n % year_only_every == 0 else born,
             born.year,
             f"{rng.randrange(1, 9999)} {rng.choice(STREETS)} {rng.choice(STREET_KINDS)}",
             city,

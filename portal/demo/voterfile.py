@@ -43,13 +43,14 @@ def write_voter_csv(
     with path.open("w", encoding=encoding, newline="") as fh:
         writer = csv.writer(fh, lineterminator=newline)
         writer.writerow(HEADER)
-        records = voter_records(rng, count, list(codes), list(parties), start=first_id)
+        records = voter_records(rng, count, list(codes), list(parties), start=first_id, year_only_every=0)
         for (
             vid,
             first,
             middle,
             last,
             born,
+            _year,
             address,
             city,
             postal,
