@@ -101,3 +101,46 @@ def test_a_file_above_16_mb_uploads_in_chromium(live_server, browser, create_use
     expect(page.locator("h2", has_text="How the columns map")).to_be_visible(timeout=60_000)
     expect(page.locator("text=state.csv").first).to_be_visible()
     assert "413" not in page.title() and errors.messages == []
+
+
+def test_a_north_carolina_file_in_chromium(
+    live_server, browser, create_user, create_precinct, create_party, tmp_path
+):
+    """A file in NC's published layout maps itself; after the check the missing precinct is read
+    as an existing one and the missing party created, from the page; then it loads."""
+    from playwright.sync_api import expect
+
+    from tests.voter_files import nc_row, state_file
+
+    create_precinct(code="01-07")
+    create_party(abbreviation="DEM")
+    path = tmp_path / "ncvoter92.txt"
+    rows = [
+        nc_row(1),
+        nc_row(2, party_cd="LIB", first_name="NOOR"),
+        nc_row(3, precinct_abbrv="01-09", first_name="IDA"),
+    ]
+    path.write_bytes(state_file("nc-ncvoter", rows))
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = PageErrors(page)
+    sign_in(page, live_server.url, create_user("manager"))
+    page.goto(f"{live_server.url}/voters/import")
+    page.set_input_files("#file", str(path))
+    page.click("text=Upload and preview")
+    expect(page.locator(".import-layout")).to_contain_text("North Carolina statewide voter file (ncvoter)")
+    expect(page.locator("#date_format")).to_have_value("us")
+    shot(page, "import-nc-recognised")
+    page.click("text=Check every row")
+    expect(page.locator(".missing-reference")).to_be_visible(timeout=30_000)
+    page.fill("input[name=precinct_0]", "01-07")
+    shot(page, "import-nc-missing")
+    page.click("text=Apply and check again")
+    expect(page.locator("text=Every row passed the checks")).to_be_visible(timeout=30_000)
+    page.click("text=Load 3 rows")
+    expect(page.locator("text=Loaded: 3 new voters")).to_be_visible(timeout=30_000)
+    page.goto(f"{live_server.url}/voters?q=moore")
+    expect(page.locator("#voter-list .voter-row")).to_have_count(3)
+    page.locator("#voter-list .voter-row a").first.click()
+    expect(page.locator("dd", has_text="1974 (year only)")).to_be_visible()
+    shot(page, "voter-year-only")
+    assert errors.messages == []
