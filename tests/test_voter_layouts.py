@@ -52,6 +52,13 @@ def test_north_carolina_file_maps_itself_and_codes_are_read(client_as, run, crea
     assert job.status == "invalid" and job.counts["errors"] == 2, job.message
     page = importer.get(f"/voters/imports/{job_id}").text
     assert "GRE" in page and "01-09" in page and 'name="precinct_0"' in page and 'name="party_0"' in page
+    for bad, message in (
+        ({"precinct_0": "NOPE-1"}, "There is no precinct NOPE-1 to read 01-09 as."),
+        ({"precinct_0": "01-07", "party_0": "XYZ"}, "There is no party XYZ to read GRE as."),
+    ):
+        refused = importer.post(f"/voters/imports/{job_id}/reference", data=bad)
+        assert refused.status_code == 422 and message in refused.text
+    assert wait(run, job_id).codes == job.codes  # nothing kept from a refused choice
     response = importer.post(
         f"/voters/imports/{job_id}/reference", data={"precinct_0": "01-07", "party_0": "create"}
     )
