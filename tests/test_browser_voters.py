@@ -134,6 +134,10 @@ def test_a_north_carolina_file_in_chromium(
     expect(page.locator(".missing-reference")).to_be_visible(timeout=30_000)
     page.fill("input[name=precinct_0]", "01-07")
     shot(page, "import-nc-missing")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the page itself does not scroll sideways
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "import-nc-missing-390")
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.click("text=Apply and check again")
     expect(page.locator("text=Every row passed the checks")).to_be_visible(timeout=30_000)
     page.click("text=Load 3 rows")
@@ -143,4 +147,14 @@ def test_a_north_carolina_file_in_chromium(
     page.locator("#voter-list .voter-row a").first.click()
     expect(page.locator("dd", has_text="1974 (year only)")).to_be_visible()
     shot(page, "voter-year-only")
+    page.emulate_media(media="print")
+    shot(page, "voter-year-only-print")
+    page.emulate_media(media="screen")
+    page.click("text=Edit")
+    expect(page.locator("#birth_year")).to_have_value("1974")
+    expect(page.locator("#date_of_birth")).to_have_value("")
+    page.fill("#birth_year", "1850")
+    page.click("text=Save voter")
+    expect(page.locator("#birth_year.is-invalid")).to_be_visible()
+    shot(page, "voter-form-year-only")
     assert errors.messages == []

@@ -269,3 +269,26 @@ def test_birth_year_only_rows_in_a_plain_csv(client_as, run, create_precinct):
     voter = voters(run)["NC000001"][0]
     assert voter.date_of_birth == date(1974, 5, 6) and voter.address == "9 New Rd"
     assert voter.registration_date == date(2000, 1, 1)
+
+
+def test_a_tampered_joined_mapping_is_refused(client_as, run, create_precinct):
+    """The mapping form sends a joined field as "7,9,12": a column twice, a column past the last
+    one or a value that is not a number is refused with the reason, and the job stays as it was."""
+    create_precinct(code="2710")
+    importer = client_as("manager")
+    job_id = job_id_from(upload(importer, state_file("wa-vrdb", [washington_row(1)])))
+    page = importer.get(f"/voters/imports/{job_id}").text
+    assert 'value="7,8,12,9,10,13,11,14" selected' in page
+    for tampered, message in (
+        ("7,7", "A file column can feed only one field."),
+        ("7,99", "Map the required columns: Address."),
+        ("7,<b>", "Map the required columns: Address."),
+    ):
+        response = importer.post(
+            f"/voters/imports/{job_id}/check",
+            data={"map_state_voter_id": "0", "map_last_name": "3", "map_first_name": "1",
+                  "map_birth_year": "5", "map_precinct": "19", "map_address": tampered,
+                  "date_format": "iso"},
+        )  # fmt: skip
+        assert response.status_code == 422 and message in response.text, tampered
+    assert wait(run, job_id).status == "uploaded"

@@ -39,7 +39,7 @@ class VoterForm(FlaskForm):
     date_of_birth = DateField(
         "Date of birth",
         validators=[Optional()],
-        description="YYYY-MM-DD. Where only the year is known, leave this blank and give the year.",
+        description="Where only the year is known, leave this blank and give the year.",
     )
     birth_year = IntegerField(
         "Birth year",

@@ -1191,6 +1191,18 @@ async def missing_reference(session: AsyncSession, job: ImportJob) -> MissingRef
     return found
 
 
+async def known_reference(session: AsyncSession, missing: MissingReference) -> dict[str, list]:
+    """What a missing precinct or party can be read as: the portal's precinct codes and parties."""
+    from portal.models import Party, Precinct
+
+    known: dict[str, list] = {"precincts": [], "parties": []}
+    if missing.precincts:
+        known["precincts"] = list(await session.scalars(select(Precinct.code).order_by(Precinct.code)))
+    if missing.parties:
+        known["parties"] = list(await session.scalars(select(Party).order_by(Party.name)))
+    return known
+
+
 async def resolve_reference(
     session: AsyncSession, job: ImportJob, actor: User | None, form
 ) -> dict[str, int]:

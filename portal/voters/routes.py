@@ -17,7 +17,6 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from sqlalchemy import select
 
 from portal import aio
 from portal.audit.queries import record_event
@@ -27,7 +26,6 @@ from portal.db import reading, transaction
 from portal.errors import FieldError, StaleEdit
 from portal.forms import form_version, show_field_error, stale_conflict
 from portal.inputs import whole_number
-from portal.models import Party, Precinct
 from portal.parties.queries import party_choices
 from portal.rendering import go_to, render, render_form
 from portal.security import upload_limit
@@ -340,19 +338,14 @@ async def import_job(job_id: int):
     if job.status in ("uploaded", "invalid", "validated") and Path(job.path).exists():
         analysis = await asyncio.to_thread(importing.analyse, Path(job.path), encoding=job.encoding)
         preview = analysis.preview
-    known_precincts, known_parties = [], []
     async with reading() as db:
         missing = await importing.missing_reference(db, job)
-        if missing.precincts:
-            known_precincts = (await db.scalars(select(Precinct.code).order_by(Precinct.code))).all()
-        if missing.parties:
-            known_parties = (await db.scalars(select(Party).order_by(Party.name))).all()
+        known = await importing.known_reference(db, missing)
     return render(
         "voters/import_job.html",
         "voters/_import_status.html",
         missing=missing,
-        known_precincts=known_precincts,
-        known_parties=known_parties,
+        known=known,
         preset_title=importing.preset_title(job.preset),
         job=job,
         errors=errors,
@@ -397,6 +390,11 @@ async def import_check(job_id: int):
             else "Choose the date format."
         )
         abort(422, message)
+    return await _check_again(job_id, mapping, date_format)
+
+
+async def _check_again(job_id: int, mapping: dict, date_format: str) -> Response:
+    """Check the staged upload (again) in the background; the job page shows its progress."""
     await importing.drop_stage(job_id)  # (a check that passed kept its tables)
     async with transaction() as db:
         await importing.prepare_check(db, job_id, mapping=mapping, date_format=date_format)
@@ -451,11 +449,6 @@ async def import_rejected(job_id: int):
     return send_file(path, mimetype="text/csv", as_attachment=True, download_name=name)
 
 
-def _recheck(job_id: int) -> Response:
-    importing.start(current_app._get_current_object(), importing.check_file, job_id)
-    return go_to(url_for(".import_job", job_id=job_id))
-
-
 @bp.post("/imports/<int:job_id>/reference")
 @allow(*IMPORTERS)
 async def import_reference(job_id: int):
@@ -476,10 +469,7 @@ async def import_reference(job_id: int):
         f"{made['mapped']:,} codes read as existing ones. Checking again.",
         "success",
     )
-    await importing.drop_stage(job_id)
-    async with transaction() as db:
-        await importing.prepare_check(db, job_id, mapping=job.mapping, date_format=job.date_format)
-    return _recheck(job_id)
+    return await _check_again(job_id, job.mapping, job.date_format)
 
 
 @bp.post("/imports/<int:job_id>/preset")
