@@ -115,6 +115,10 @@ def is_connection_failure(error: BaseException | None) -> bool:
             "connection" in str(error) or "another operation is in progress" in str(error)
         ):
             return True  # "connection is closed", a connection left mid-operation by a failure
+        if isinstance(error, asyncpg.ObjectNotInPrerequisiteStateError) and (
+            "not currently accepting connections" in str(error)
+        ):
+            return True  # 55000 at connect: the database was taken offline (ALLOW_CONNECTIONS false)
         if isinstance(error, OSError) and _raised_in_driver(error):
             return True  # a missing socket file, an unknown host, "Multiple exceptions: ..."
         error = getattr(error, "orig", None) or error.__cause__ or error.__context__

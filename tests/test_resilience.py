@@ -109,8 +109,20 @@ def test_lost_and_refused_connections_are_told_from_other_errors(database_url, r
         finally:
             await engine.dispose()
 
+    async def taken_offline():  # ALTER DATABASE .. ALLOW_CONNECTIONS false: 55000 at connect
+        engine = create_async_engine(database_url)
+        try:
+            with pytest.raises(Exception) as raised:
+                async with engine.connect():
+                    pass
+            return raised.value
+        finally:
+            await engine.dispose()
+
     assert is_connection_failure(asyncio.run(terminated_mid_session()))
     assert is_connection_failure(asyncio.run(refused()))
+    with connections_refused(database_url):
+        assert is_connection_failure(asyncio.run(taken_offline()))
     assert not is_connection_failure(asyncio.run(refused_statement()))  # division by zero: a 500
     try:
         open("/nonexistent/file")  # noqa: SIM115 - a missing file is not a lost database

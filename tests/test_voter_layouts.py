@@ -292,3 +292,27 @@ def test_a_tampered_joined_mapping_is_refused(client_as, run, create_precinct):
         )  # fmt: skip
         assert response.status_code == 422 and message in response.text, tampered
     assert wait(run, job_id).status == "uploaded"
+
+
+def test_an_import_goes_on_across_a_database_restart(client_as, run, database_url, create_precinct):
+    """Every connection is cut between the steps (what a restart does to the pool): the next step
+    is served. While connections are refused, saving a preset answers 503 with what happened, and
+    nothing is half-saved; once the database is back it saves."""
+    from tests.test_resilience import _wait_until_gone, connections_refused, terminate_all_but_admin
+
+    def restart():
+        _wait_until_gone(database_url, terminate_all_but_admin(database_url))
+
+    create_precinct(code="2710")
+    importer = client_as("manager")
+    job_id = job_id_from(upload(importer, state_file("wa-vrdb", [washington_row(1)])))
+    restart()
+    job = check(importer, run, job_id)
+    assert job.status == "validated", job.message
+    restart()
+    with connections_refused(database_url):
+        refused = importer.post(f"/voters/imports/{job_id}/preset", data={"name": "WA weekly"})
+    assert refused.status_code == 503 and "Nothing was saved" in refused.text
+    assert importer.post(f"/voters/imports/{job_id}/preset", data={"name": "WA weekly"}).status_code == 303
+    importer.post(f"/voters/imports/{job_id}/load")
+    assert wait(run, job_id).status == "loaded" and "WA000000001" in voters(run)
