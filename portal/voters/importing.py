@@ -664,7 +664,7 @@ def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
             (
                 key,
                 f"n.{key} ~ '{NAME_FORBIDDEN_SQL}'",
-                "'" + NAME_RULE.replace("'", "''") + "'",
+                sql_literal(NAME_RULE),
             )
         )
     return checks
