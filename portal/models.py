@@ -42,6 +42,9 @@ CANDIDATE_STATUSES = ("qualified", "withdrawn")
 VOTER_STATUSES = ("active", "inactive", "removed")
 CHECK_IN_METHODS = ("in_person", "early", "mail", "provisional")
 RETURN_STATUSES = ("entered", "verified")
+# Counting groups: the voting methods a canvass reports separately (NIST SP 1500-100 CountItemType
+# in portal/reports/nist.py). Every election declares the ones it counts; returns are kept per method.
+VOTING_METHODS = ("election_day", "early", "absentee", "provisional")
 INCIDENT_STATUSES = ("open", "resolved")
 
 NAMING = {
@@ -242,6 +245,16 @@ class Contest(Versioned, Base):
     __mapper_args__ = {"version_id_col": Versioned.version}
 
 
+class CountingGroup(Base):
+    """A voting method an election counts and reports separately (default: all four)."""
+
+    __tablename__ = "counting_group"
+    __table_args__ = (CheckConstraint(one_of("method", VOTING_METHODS), name="method"),)
+
+    election_id: Mapped[int] = mapped_column(ForeignKey("election.id", ondelete="CASCADE"), primary_key=True)
+    method: Mapped[str] = mapped_column(String(16), primary_key=True)
+
+
 class ContestPrecinct(Base):
     """The precincts whose ballot carries a contest."""
 
@@ -364,7 +377,8 @@ class CheckIn(Base):
 
 
 class PrecinctReturn(Base):
-    """One version of a precinct's figures for one contest. Amendments add a version."""
+    """One version of a precinct's figures for one contest and one counting group (voting method).
+    Amendments add a version."""
 
     __tablename__ = "precinct_return"
     __table_args__ = (
@@ -376,12 +390,23 @@ class PrecinctReturn(Base):
         CheckConstraint("verified_by_id IS NULL OR verified_by_id <> entered_by_id", name="four_eyes"),
         CheckConstraint("(status = 'verified') = (verified_by_id IS NOT NULL)", name="verified_has_verifier"),
         UniqueConstraint(
-            "election_id", "precinct_id", "contest_id", "revision", name="uq_precinct_return_revision"
+            "election_id",
+            "precinct_id",
+            "contest_id",
+            "method",
+            "revision",
+            name="uq_precinct_return_revision",
         ),
         ForeignKeyConstraint(
             ["contest_id", "election_id"],
             ["contest.id", "contest.election_id"],
             name="fk_precinct_return_contest_election",
+        ),
+        # Only a method the election counts (removing a counted method with returns is refused).
+        ForeignKeyConstraint(
+            ["election_id", "method"],
+            ["counting_group.election_id", "counting_group.method"],
+            name="fk_precinct_return_counting_group",
         ),
     )
 
@@ -389,6 +414,7 @@ class PrecinctReturn(Base):
     election_id: Mapped[int] = mapped_column(Integer)
     precinct_id: Mapped[int] = mapped_column(ForeignKey("precinct.id"))
     contest_id: Mapped[int] = mapped_column(Integer)
+    method: Mapped[str] = mapped_column(String(16))
     revision: Mapped[int] = mapped_column(Integer, server_default="1")
     ballots_cast: Mapped[int] = mapped_column(Integer)
     overvotes: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -257,7 +257,9 @@ def live_server(app_factory):
 @pytest.fixture
 def create_election(db_call, run, create_user, create_precinct):
     """create_election(status="open", contests=[("Mayor", 1, ["Ann", "Bob"])]): an election with its
-    precincts, contests and candidates, built through the data layer (status set afterwards)."""
+    precincts, contests and candidates, built through the data layer (status set afterwards). It
+    counts election-day ballots only unless `methods` says otherwise (one return per precinct and
+    contest, as most tests want)."""
     from types import SimpleNamespace
 
     from portal.contests.queries import create_candidate, create_contest
@@ -265,7 +267,13 @@ def create_election(db_call, run, create_user, create_precinct):
 
     counter = iter(range(1, 10_000))
 
-    def factory(name=None, status="draft", precincts=2, contests=(("Mayor", 1, ["Ann Able", "Bob Baker"]),)):
+    def factory(
+        name=None,
+        status="draft",
+        precincts=2,
+        contests=(("Mayor", 1, ["Ann Able", "Bob Baker"]),),
+        methods=("election_day",),
+    ):
         n = next(counter)
         actor = create_user("admin")
         places = [create_precinct() for _ in range(precincts)]
@@ -276,6 +284,7 @@ def create_election(db_call, run, create_user, create_precinct):
             election_date=__import__("datetime").date(2026, 11, 3),
             kind="general",
             precinct_ids=[p.id for p in places],
+            methods=list(methods),
         )
         made, candidates = [], []
         for c, (title, vote_for, names) in enumerate(contests, start=1):

@@ -9,7 +9,13 @@ from portal.db import reading, transaction
 from portal.signals import election_status_changed
 from tests.conftest import HX, move_election
 
-ELECTION = {"name": "General 2026", "election_date": "2026-11-03", "kind": "general", "all_precincts": "y"}
+ELECTION = {
+    "name": "General 2026",
+    "election_date": "2026-11-03",
+    "kind": "general",
+    "all_precincts": "y",
+    "methods": ["election_day", "early", "absentee", "provisional"],
+}
 
 
 def test_list_shows_status_and_counts(client_as, create_election):
@@ -165,9 +171,9 @@ def _verify_returns(run, made, precincts):
                 for contest in made.contests:
                     await db.execute(
                         text(
-                            "INSERT INTO precinct_return (election_id, precinct_id, contest_id,"
+                            "INSERT INTO precinct_return (election_id, precinct_id, contest_id, method,"
                             " ballots_cast, entered_by_id, status, verified_by_id)"
-                            " VALUES (:e, :p, :c, 0, :u, 'verified', :v)"
+                            " VALUES (:e, :p, :c, 'election_day', 0, :u, 'verified', :v)"
                         ),
                         {"e": made.election.id, "p": precinct.id, "c": contest.id, "u": clerk, "v": checker},
                     )

@@ -53,7 +53,9 @@ QUERY_PARAMETERS = {
     "checkin.desk": ("q", "election"),
     "audit.index": ("q", "user", "entity", "action", "since", "until", "before"),
     "audit.export": ("q", "user", "entity", "action", "since", "until"),
-    "returns.verify": ("mode",),
+    "returns.verify": ("mode", "method"),
+    "returns.entry": ("method",),
+    "returns.check_contest": ("method",),
     "auth.login": ("next",),
 }
 

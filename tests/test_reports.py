@@ -129,12 +129,11 @@ def test_nist_export_validates_against_the_official_schema(reported, client_as, 
     assert question["@type"] == "ElectionResults.BallotMeasureContest"
     assert (mayor["SubUnitsReported"], mayor["TotalSubUnits"]) == (1, 2)
     ann = mayor["ContestSelection"][0]
-    assert ann["VoteCounts"][0] == {
-        "@type": "ElectionResults.VoteCounts",
-        "GpUnitId": "gpu-jurisdiction",
-        "Type": "total",
-        "Count": 60,
-    }
+    # The election counts election-day ballots only: per unit, that method's count, then the total.
+    assert ann["VoteCounts"][:2] == [
+        {"@type": "ElectionResults.VoteCounts", "GpUnitId": "gpu-jurisdiction", "Type": t, "Count": 60}
+        for t in ("election-day", "total")
+    ]
     assert mayor["ContestSelection"][2]["IsWriteIn"] is True
     assert mayor["OtherCounts"][0]["Overvotes"] == 1 and mayor["OtherCounts"][0]["Undervotes"] == 4
     parties = {p["Abbreviation"]["Text"][0]["Content"]: p["Color"] for p in report["Party"]}
@@ -144,7 +143,10 @@ def test_nist_export_validates_against_the_official_schema(reported, client_as, 
     ] == "withdrawn"
     units = {u["@id"]: u for u in report["GpUnit"]}
     assert units["gpu-jurisdiction"]["Type"] == "county" and len(units) == 3
-    assert election["BallotCounts"][0]["BallotsCast"] == 70
+    assert [(b["Type"], b["BallotsCast"]) for b in election["BallotCounts"][:2]] == [
+        ("election-day", 70),
+        ("total", 70),
+    ]
 
 
 def test_certified_before_records_were_kept_still_reproducible(reported, client_as, app, validator):
@@ -183,11 +185,14 @@ def test_canvass_csv_is_formula_safe(reported, client_as):
         .get_data(as_text=True)
     )
     rows = list(csv.reader(io.StringIO(body)))
-    assert rows[0] == ["precinct", "precinct_name", "contest", "choice", "party", "votes", "status"]
-    choices = [row[3] for row in rows[1:]]
+    assert rows[0] == ["precinct", "precinct_name", "contest", "method", "choice", "party", "votes", "status"]
+    choices = [row[4] for row in rows[1:]]
     assert "'=SUM(A1)" in choices and "=SUM(A1)" not in choices
-    assert [rows[1][3], rows[1][4], rows[1][5], rows[1][6]] == ["Ann Able", "FWD", "60", "entered"]
-    assert any(row[3] == "Ballots cast" and row[5] == "70" for row in rows)
+    assert rows[1][3:] == ["election_day", "Ann Able", "FWD", "60", "entered"]
+    assert [row[3] for row in rows if row[4] == "Ballots cast" and row[6] == "70"] == [
+        "election_day",
+        "total",
+    ] * 2  # two contests
 
 
 def test_cli_export_unknown_election(app):
@@ -293,14 +298,10 @@ def test_summary_and_turnout_csv(reported, client_as):
     client = client_as("observer")
     base = f"/elections/{reported.election.id}/reports"
     summary = list(csv.reader(io.StringIO(client.get(f"{base}/summary.csv").get_data(as_text=True))))
-    assert summary[0] == ["contest", "choice", "party", "votes", "percent"]
-    assert ["Mayor", "Ann Able", "FWD", "60", "92.31"] in summary and [
-        "Mayor",
-        "'=SUM(A1)",
-        "",
-        "0",
-        "0.00",
-    ] in summary
+    assert summary[0] == ["contest", "method", "choice", "party", "votes", "percent"]
+    assert ["Mayor", "election_day", "Ann Able", "FWD", "60", ""] in summary
+    assert ["Mayor", "total", "Ann Able", "FWD", "60", "92.31"] in summary
+    assert ["Mayor", "total", "'=SUM(A1)", "", "0", "0.00"] in summary
     turnout = list(csv.reader(io.StringIO(client.get(f"{base}/turnout.csv").get_data(as_text=True))))
     assert turnout[0][:3] == ["precinct", "precinct_name", "registered"] and len(turnout) == 3
     assert client.get(f"{base}/voters.csv").status_code == 404

@@ -120,6 +120,7 @@ def roll(sql, create_user, create_precinct):
         "INSERT INTO election (name, election_date, kind) VALUES ('E', :d, 'general') RETURNING id",
         d=date(2026, 11, 3),
     )[0][0]
+    sql("INSERT INTO counting_group (election_id, method) VALUES (:e, 'election_day')", e=ids["election"])
     ids["contest"] = sql(
         "INSERT INTO contest (election_id, office_title) VALUES (:e, 'Mayor') RETURNING id", e=ids["election"]
     )[0][0]
@@ -174,16 +175,31 @@ def test_check_constraints(sql, roll, statement, constraint):
 
 def test_returns_refuse_negative_counts_and_self_verification(sql, roll):
     insert = (
-        "INSERT INTO precinct_return (election_id, precinct_id, contest_id, ballots_cast, overvotes,"
-        " undervotes, entered_by_id, status, verified_by_id) VALUES (:e, :p, :c, :b, :o, 0, :u, :s, :v)"
+        "INSERT INTO precinct_return (election_id, precinct_id, contest_id, method, ballots_cast, overvotes,"
+        " undervotes, entered_by_id, status, verified_by_id) VALUES (:e, :p, :c, :m, :b, :o, 0, :u, :s, :v)"
     )
-    base = dict(e=roll["election"], p=roll["precinct"], c=roll["contest"], u=roll["user"])
+    base = dict(e=roll["election"], p=roll["precinct"], c=roll["contest"], u=roll["user"], m="election_day")
     with pytest.raises(IntegrityError, match="ck_precinct_return_ballots_cast"):
         sql(insert, **base, b=-1, o=0, s="entered", v=None)
     with pytest.raises(IntegrityError, match="ck_precinct_return_overvotes"):
         sql(insert, **base, b=1, o=-2, s="entered", v=None)
     with pytest.raises(IntegrityError, match="ck_precinct_return_four_eyes"):
         sql(insert, **base, b=1, o=0, s="verified", v=roll["user"])
+
+
+def test_a_return_is_for_a_method_the_election_counts(sql, roll):
+    insert = (
+        "INSERT INTO precinct_return (election_id, precinct_id, contest_id, method, ballots_cast,"
+        " entered_by_id) VALUES (:e, :p, :c, :m, 1, :u)"
+    )
+    base = dict(e=roll["election"], p=roll["precinct"], c=roll["contest"], u=roll["user"])
+    with pytest.raises(IntegrityError, match="fk_precinct_return_counting_group"):
+        sql(insert, **base, m="early")  # a real method, not counted by this election
+    with pytest.raises(IntegrityError, match="ck_counting_group_method"):
+        sql("INSERT INTO counting_group (election_id, method) VALUES (:e, 'by_pigeon')", e=roll["election"])
+    sql(insert, **base, m="election_day")
+    sql("INSERT INTO counting_group (election_id, method) VALUES (:e, 'early')", e=roll["election"])
+    sql(insert, **base, m="early")  # its own revision 1: revisions are numbered per method
 
 
 def test_candidate_must_belong_to_its_contests_election(sql, roll):

@@ -16,9 +16,11 @@ from portal.audit.queries import record_event
 from portal.auth.queries import hash_password
 from portal.demo.names import CITIES, FIRST_NAMES, LAST_NAMES, POLLING_PLACES, STREET_KINDS, STREETS
 from portal.models import (
+    VOTING_METHODS,
     Candidate,
     Contest,
     ContestPrecinct,
+    CountingGroup,
     Election,
     ElectionPrecinct,
     Party,
@@ -206,6 +208,7 @@ async def load_demo(session: AsyncSession, *, voters: int, precincts: int, seed:
     await session.flush()
     for election in (general, primary):
         session.add_all(ElectionPrecinct(election_id=election.id, precinct_id=p) for p in precinct_ids)
+        session.add_all(CountingGroup(election_id=election.id, method=m) for m in VOTING_METHODS)
     order = 0
     for office, vote_for, candidates in GENERAL_CONTESTS:
         order += 1

@@ -6,7 +6,21 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from portal.forms import strip
-from portal.models import ELECTION_KINDS
+from portal.models import ELECTION_KINDS, VOTING_METHODS
+from portal.returns.methods import LABELS
+
+
+class MethodsField(SelectMultipleField):
+    """Ticked voting methods; anything else is named in the message, not "not a valid choice"."""
+
+    def pre_validate(self, form):
+        unknown = [v for v in self.data or [] if v not in VOTING_METHODS]
+        if unknown:
+            raise ValidationError(
+                f"Not a voting method: {', '.join(unknown)[:80]}. Choose from "
+                + ", ".join(LABELS.values())
+                + "."
+            )
 
 
 class ElectionForm(FlaskForm):
@@ -19,7 +33,17 @@ class ElectionForm(FlaskForm):
     precincts = SelectMultipleField(
         "Participating precincts", coerce=int, description="Used when not every precinct takes part."
     )
+    methods = MethodsField(
+        "Voting methods counted",
+        choices=[SelectChoice(m, LABELS[m]) for m in VOTING_METHODS],
+        default=list(VOTING_METHODS),
+        description="Returns are entered and reported separately for each.",
+    )
     version = HiddenField()
+
+    def validate_methods(self, field):
+        if not field.data:
+            raise ValidationError("Tick at least one voting method.")
 
     def validate_election_date(self, field):
         if field.data and not date(2000, 1, 1) <= field.data <= date(2100, 12, 31):

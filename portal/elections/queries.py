@@ -13,9 +13,11 @@ from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
 from portal.elections.lifecycle import lock_election, next_move
 from portal.models import (
+    VOTING_METHODS,
     Candidate,
     Contest,
     ContestPrecinct,
+    CountingGroup,
     Election,
     ElectionPrecinct,
     Party,
@@ -24,6 +26,7 @@ from portal.models import (
     User,
     Voter,
 )
+from portal.returns.methods import set_counted
 from portal.signals import election_status_changed
 
 AUDITED = ("name", "election_date", "kind", "status")
@@ -203,7 +206,14 @@ async def _set_participants(session: AsyncSession, election: Election, precinct_
 
 
 async def create_election(
-    session: AsyncSession, *, actor: User, name: str, election_date: date, kind: str, precinct_ids: list[int]
+    session: AsyncSession,
+    *,
+    actor: User,
+    name: str,
+    election_date: date,
+    kind: str,
+    precinct_ids: list[int],
+    methods: list[str] = VOTING_METHODS,
 ) -> Election:
     election = Election(
         name=name, election_date=election_date, kind=kind, status="draft", updated_by_id=actor.id
@@ -211,6 +221,7 @@ async def create_election(
     session.add(election)
     await session.flush()
     await _set_participants(session, election, precinct_ids)
+    _, counted_methods = await set_counted(session, election.id, list(methods))
     await session.flush()
     await record_event(
         session,
@@ -218,7 +229,11 @@ async def create_election(
         action="create",
         entity="election",
         entity_id=election.id,
-        after={**snapshot(election, AUDITED), "precincts": len(set(precinct_ids))},
+        after={
+            **snapshot(election, AUDITED),
+            "precincts": len(set(precinct_ids)),
+            "methods": counted_methods,
+        },
     )
     return election
 
@@ -233,8 +248,10 @@ async def update_election(
     election_date: date,
     kind: str,
     precinct_ids: list[int] | None,
+    methods: list[str] | None = None,
 ) -> Election:
-    """`precinct_ids` None keeps the participating precincts (they are fixed once open)."""
+    """`precinct_ids` None keeps the participating precincts (they are fixed once open); `methods`
+    None keeps the voting methods counted (they can change until the election closes)."""
     election = await election_for_write(session, election_id)
     await session.refresh(election, with_for_update=True)
     await check_version(session, election, seen_version, noun="election", fields=AUDITED)
@@ -247,6 +264,10 @@ async def update_election(
         if old != set(precinct_ids):
             await _set_participants(session, election, precinct_ids)
             before["precincts"], after["precincts"] = len(old), len(set(precinct_ids))
+    if methods is not None and election.status in ("draft", "open"):
+        old_methods, new_methods = await set_counted(session, election_id, methods)
+        if old_methods != new_methods:
+            before["methods"], after["methods"] = old_methods, new_methods
     if before == after:
         return election
     await session.flush()
@@ -277,15 +298,16 @@ async def delete_election(session: AsyncSession, *, actor: User, election_id: in
 
 async def missing_verified_returns(session: AsyncSession, election_id: int) -> list[str]:
     """Codes of participating precincts without a verified latest return for every contest on
-    their ballot."""
+    their ballot and every voting method the election counts."""
     latest = (
         select(
             PrecinctReturn.precinct_id,
             PrecinctReturn.contest_id,
+            PrecinctReturn.method,
             PrecinctReturn.status,
             func.row_number()
             .over(
-                partition_by=(PrecinctReturn.precinct_id, PrecinctReturn.contest_id),
+                partition_by=(PrecinctReturn.precinct_id, PrecinctReturn.contest_id, PrecinctReturn.method),
                 order_by=PrecinctReturn.revision.desc(),
             )
             .label("rank"),
@@ -294,7 +316,7 @@ async def missing_verified_returns(session: AsyncSession, election_id: int) -> l
         .subquery()
     )
     verified = (
-        select(latest.c.precinct_id, latest.c.contest_id)
+        select(latest.c.precinct_id, latest.c.contest_id, latest.c.method)
         .where(latest.c.rank == 1, latest.c.status == "verified")
         .subquery()
     )
@@ -302,11 +324,13 @@ async def missing_verified_returns(session: AsyncSession, election_id: int) -> l
         select(Precinct.code)
         .select_from(ContestPrecinct)
         .join(Contest, Contest.id == ContestPrecinct.contest_id)
+        .join(CountingGroup, CountingGroup.election_id == Contest.election_id)
         .join(Precinct, Precinct.id == ContestPrecinct.precinct_id)
         .outerjoin(
             verified,
             (verified.c.precinct_id == ContestPrecinct.precinct_id)
-            & (verified.c.contest_id == ContestPrecinct.contest_id),
+            & (verified.c.contest_id == ContestPrecinct.contest_id)
+            & (verified.c.method == CountingGroup.method),
         )
         .where(Contest.election_id == election_id, verified.c.contest_id.is_(None))
         .distinct()

@@ -12,6 +12,7 @@ from portal.errors import StaleEdit
 from portal.forms import form_version, stale_conflict
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import go_to, render, render_form, saved
+from portal.returns.methods import counted
 from portal.returns.queries import precinct_statuses
 from portal.tally import queries as tally
 
@@ -57,6 +58,7 @@ async def create():
                 election_date=form.election_date.data,
                 kind=form.kind.data,
                 precinct_ids=_chosen_precincts(form, all_ids),
+                methods=form.methods.data,
             )
         flash(f"Election “{election.name}” created as a draft.", "success")
         return go_to(_detail_url(election.id))
@@ -97,6 +99,7 @@ async def update(election_id: int):
     async with reading() as db:
         election = await queries.election_for_write(db, election_id)
         participating = await queries.participating_precinct_ids(db, election_id)
+        methods = await counted(db, election_id)
     form = ElectionForm(obj=election if request.method == "GET" else None)
     all_ids = await _with_precinct_choices(form)
     conflict = None
@@ -104,6 +107,7 @@ async def update(election_id: int):
         form.version.data = election.version
         form.all_precincts.data = set(participating) == set(all_ids)
         form.precincts.data = participating
+        form.methods.data = methods
     elif form.validate_on_submit():
         try:
             async with transaction() as db:
@@ -116,6 +120,7 @@ async def update(election_id: int):
                     election_date=form.election_date.data,
                     kind=form.kind.data,
                     precinct_ids=_chosen_precincts(form, all_ids),
+                    methods=form.methods.data if election.status in ("draft", "open") else None,
                 )
         except StaleEdit as stale:
             conflict = stale_conflict(form, stale, queries.AUDITED)

@@ -12,9 +12,14 @@ from portal.voters.queries import neutralise
 
 OUTSIDE = "Voters outside the election's precincts"
 CANVASS_HEADER = ["precinct", "precinct_name", "contest", "choice", "party", "votes", "status"]
+# By voting method (record format 2): one row per method, then the precinct's "total".
+METHOD_HEADER = ["precinct", "precinct_name", "contest", "method", "choice", "party", "votes", "status"]
+TOTAL = "total"
 
 
 def canvass_csv(canvass: Canvass) -> str:
+    if canvass.counted:
+        return _canvass_by_method_csv(canvass)
     parties = {p.id: p.abbreviation for p in canvass.parties}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -48,6 +53,39 @@ def canvass_csv(canvass: Canvass) -> str:
     return buffer.getvalue()
 
 
+def _canvass_by_method_csv(canvass: Canvass) -> str:
+    parties = {p.id: p.abbreviation for p in canvass.parties}
+    rows = []
+    for precinct in canvass.precincts:
+        for contest in canvass.contests:
+            combined = canvass.totals.get((contest.id, precinct.id))
+            if combined is None:
+                continue
+            people = canvass.candidates[contest.id]
+            for method in [*canvass.counted, TOTAL]:
+                if method == TOTAL:
+                    totals, votes = (
+                        combined,
+                        {c.id: canvass.votes.get((c.id, precinct.id), 0) for c in people},
+                    )
+                else:
+                    totals = canvass.split_totals.get((contest.id, precinct.id, method))
+                    if totals is None:
+                        continue
+                    votes = {c.id: canvass.split_votes.get((c.id, precinct.id, method), 0) for c in people}
+                ballots, over, under, status = totals
+                head = (precinct.code, precinct.name, contest.office_title, method)
+                rows += [
+                    (*head, c.ballot_name, parties.get(c.party_id, ""), votes[c.id], status) for c in people
+                ]
+                rows += [
+                    (*head, "Overvotes", "", over, status),
+                    (*head, "Undervotes", "", under, status),
+                    (*head, "Ballots cast", "", ballots, status),
+                ]
+    return _csv(METHOD_HEADER, rows)
+
+
 def _csv(header: list[str], rows) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -57,6 +95,8 @@ def _csv(header: list[str], rows) -> str:
 
 
 def summary_csv(canvass: Canvass) -> str:
+    if canvass.counted:
+        return _summary_by_method_csv(canvass)
     parties = {p.id: p.abbreviation for p in canvass.parties}
     rows = []
     for contest in canvass.contests:
@@ -73,6 +113,43 @@ def summary_csv(canvass: Canvass) -> str:
             (contest.office_title, "Ballots cast", "", ballots, ""),
         ]
     return _csv(["contest", "choice", "party", "votes", "percent"], rows)
+
+
+def _summary_by_method_csv(canvass: Canvass) -> str:
+    """Every choice's votes by method and in total; the percent is of the total's candidate votes."""
+    parties = {p.id: p.abbreviation for p in canvass.parties}
+    rows = []
+    for contest in canvass.contests:
+        people = canvass.candidates[contest.id]
+        candidate_votes = sum(canvass.candidate_total(c.id) for c in people)
+        for c in people:
+            party = parties.get(c.party_id, "")
+            for method in canvass.counted:
+                rows.append(
+                    (
+                        contest.office_title,
+                        method,
+                        c.ballot_name,
+                        party,
+                        canvass.candidate_method_total(c.id, method),
+                        "",
+                    )
+                )
+            votes = canvass.candidate_total(c.id)
+            share = f"{100 * votes / candidate_votes:.2f}" if candidate_votes else "0.00"
+            rows.append((contest.office_title, TOTAL, c.ballot_name, party, votes, share))
+        for method in [*canvass.counted, TOTAL]:
+            ballots, over, under = (
+                canvass.contest_total(contest.id)
+                if method == TOTAL
+                else canvass.contest_method_total(contest.id, method)
+            )
+            rows += [
+                (contest.office_title, method, "Overvotes", "", over, ""),
+                (contest.office_title, method, "Undervotes", "", under, ""),
+                (contest.office_title, method, "Ballots cast", "", ballots, ""),
+            ]
+    return _csv(["contest", "method", "choice", "party", "votes", "percent"], rows)
 
 
 def turnout_csv(canvass: Canvass) -> str:

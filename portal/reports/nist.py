@@ -1,7 +1,10 @@
 """Results as NIST SP 1500-100 V2 Election Results Reporting JSON (ElectionReport).
 
 The reporting units are the jurisdiction and each participating precinct; every selection has a
-vote count per precinct and a total; over- and undervotes and ballots cast likewise. Everything is
+vote count per precinct and a total; over- and undervotes and ballots cast likewise. A canvass kept
+by voting method (record format 2) gives, per unit, a count for each method with its
+`CountItemType` (election-day, early, absentee-mail, provisional) before the total; ballots cast
+likewise (OtherCounts has no type in the schema: over- and undervotes stay totals). Everything is
 built in a fixed order, and a certified election's GeneratedDate is its certification time, so the
 same certified election always exports the same bytes.
 """
@@ -12,6 +15,7 @@ import json
 from datetime import UTC, datetime
 
 from portal.reports.queries import Canvass
+from portal.returns.methods import NIST_TYPES
 
 JURISDICTION = "gpu-jurisdiction"
 KIND_TO_TYPE = {"general": "general", "primary": "primary", "special": "special", "organisational": "other"}
@@ -38,6 +42,39 @@ def _per_unit(kind: str, figure: str, per_precinct: dict[int, int], precincts) -
     return [entry(JURISDICTION, sum(per_precinct.values()))] + [
         entry(_gpu(p.id), per_precinct[p.id]) for p in precincts if p.id in per_precinct
     ]
+
+
+def _per_unit_by_method(
+    kind: str, figure: str, per_precinct: dict[int, dict[str, int]], methods: list[str], precincts
+) -> list[dict]:
+    """`kind` counts by method then in total: the jurisdiction's, then each precinct's that reported,
+    in precinct order. `per_precinct`: precinct id -> {method: figure} (the methods it reported)."""
+
+    def entries(unit: str, split: dict[str, int]) -> list[dict]:
+        found = [
+            {"@type": f"ElectionResults.{kind}", "GpUnitId": unit, "Type": NIST_TYPES[m], figure: split[m]}
+            for m in methods
+            if m in split
+        ]
+        found.append(
+            {
+                "@type": f"ElectionResults.{kind}",
+                "GpUnitId": unit,
+                "Type": "total",
+                figure: sum(split.values()),
+            }
+        )
+        return found
+
+    overall: dict[str, int] = {}
+    for split in per_precinct.values():
+        for method, value in split.items():
+            overall[method] = overall.get(method, 0) + value
+    found = entries(JURISDICTION, {m: overall.get(m, 0) for m in methods})
+    for p in precincts:
+        if p.id in per_precinct:
+            found += entries(_gpu(p.id), per_precinct[p.id])
+    return found
 
 
 def election_report(
@@ -79,15 +116,24 @@ def election_report(
         for party in canvass.parties
     ]
     candidates, contests = [], []
+    methods = canvass.counted
+    split_votes: dict[int, dict[int, dict[str, int]]] = {}  # candidate -> precinct -> method -> votes
+    for (candidate_id, precinct_id, method), votes in canvass.split_votes.items():
+        split_votes.setdefault(candidate_id, {}).setdefault(precinct_id, {})[method] = votes
     for contest in canvass.contests:
         selections = []
         for order, candidate in enumerate(canvass.candidates[contest.id], start=1):
-            per_precinct = {
-                p.id: canvass.votes[(candidate.id, p.id)]
-                for p in precincts
-                if (candidate.id, p.id) in canvass.votes
-            }
-            counts = _per_unit("VoteCounts", "Count", per_precinct, precincts)
+            if methods:
+                counts = _per_unit_by_method(
+                    "VoteCounts", "Count", split_votes.get(candidate.id, {}), methods, precincts
+                )
+            else:
+                per_precinct = {
+                    p.id: canvass.votes[(candidate.id, p.id)]
+                    for p in precincts
+                    if (candidate.id, p.id) in canvass.votes
+                }
+                counts = _per_unit("VoteCounts", "Count", per_precinct, precincts)
             if contest.is_measure:
                 selections.append(
                     {
@@ -158,10 +204,17 @@ def election_report(
             entry["VotesAllowed"] = contest.vote_for
             entry["NumberElected"] = contest.vote_for
         contests.append(entry)
-    ballots: dict[int, int] = {}
-    for (_, precinct_id), (cast, _, _, _) in canvass.totals.items():
-        ballots[precinct_id] = max(ballots.get(precinct_id, 0), cast)  # a ballot carries every contest
-    ballot_counts = _per_unit("BallotCounts", "BallotsCast", ballots, precincts)
+    if methods:
+        split: dict[int, dict[str, int]] = {}
+        for (_, precinct_id, method), (cast, _, _, _) in canvass.split_totals.items():
+            by_method = split.setdefault(precinct_id, {})
+            by_method[method] = max(by_method.get(method, 0), cast)  # a ballot carries every contest
+        ballot_counts = _per_unit_by_method("BallotCounts", "BallotsCast", split, methods, precincts)
+    else:
+        ballots: dict[int, int] = {}
+        for (_, precinct_id), (cast, _, _, _) in canvass.totals.items():
+            ballots[precinct_id] = max(ballots.get(precinct_id, 0), cast)  # a ballot carries every contest
+        ballot_counts = _per_unit("BallotCounts", "BallotsCast", ballots, precincts)
     day = election.election_date.isoformat()
     return {
         "@type": "ElectionResults.ElectionReport",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,10 +35,13 @@ from portal.models import (
     User,
     Voter,
 )
+from portal.returns.methods import LABELS as METHOD_LABELS
+from portal.returns.methods import counted as methods_counted
 from portal.returns.queries import PrecinctStatus
 from portal.tally.queries import CandidateTally, ContestTally, _latest_returns, rank_candidates
 
-RECORD_FORMAT = 1
+# 1: one figure per precinct and contest (certified before voting methods were kept); 2: by method.
+RECORD_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -100,9 +103,17 @@ class Canvass:
     registered: dict[int, int] = field(default_factory=dict)  # precinct id -> active voters
     methods: dict[int, dict[str, int]] = field(default_factory=dict)  # precinct id -> {method: check-ins}
     certified_at: datetime | None = None
+    # Voting methods counted, in order; empty for a format-1 record (one figure, printed as before).
+    counted: list[str] = field(default_factory=list)
+    # (contest id, precinct id, method) -> (ballots cast, overvotes, undervotes, return status)
+    split_totals: dict[tuple[int, int, str], tuple[int, int, int, str]] = field(default_factory=dict)
+    # (candidate id, precinct id, method) -> votes
+    split_votes: dict[tuple[int, int, str], int] = field(default_factory=dict)
 
     _candidate_totals: dict[int, int] = field(default_factory=dict)
     _contest_totals: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    _candidate_method_totals: dict[tuple[int, str], int] = field(default_factory=dict)
+    _contest_method_totals: dict[tuple[int, str], tuple[int, int, int]] = field(default_factory=dict)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Canvass:
@@ -116,6 +127,15 @@ class Canvass:
         for precinct_id, method, count in record["check_ins"]:
             methods.setdefault(precinct_id, {})[method] = count
         certified_at = record.get("certified_at")
+        counted, split_totals, split_votes = [], {}, {}
+        if record["format"] >= 2:
+            counted = list(record["methods"])
+            split_totals = {(c, p, m): (b, o, u, s) for c, p, m, b, o, u, s in record["returns"]}
+            split_votes = {(c, p, m): v for c, p, m, v in record["votes"]}
+            totals, votes = _combined(counted, split_totals, split_votes)
+        else:
+            totals = {(c, p): (b, o, u, s) for c, p, b, o, u, s in record["returns"]}
+            votes = {(c, p): v for c, p, v in record["votes"]}
         canvass = cls(
             election=ReportElection(**election),
             contests=contests,
@@ -123,11 +143,14 @@ class Canvass:
             parties=[ReportParty(**row) for row in record["parties"]],
             precincts=[ReportPrecinct(**row) for row in record["precincts"]],
             on_ballot={(c, p) for c, p in record["on_ballot"]},
-            votes={(c, p): v for c, p, v in record["votes"]},
-            totals={(c, p): (b, o, u, s) for c, p, b, o, u, s in record["returns"]},
+            votes=votes,
+            totals=totals,
             registered=dict(record["registered"]),
             methods=methods,
             certified_at=datetime.fromisoformat(certified_at) if certified_at else None,
+            counted=counted,
+            split_totals=split_totals,
+            split_votes=split_votes,
         )
         canvass.add_up()
         return canvass
@@ -139,6 +162,12 @@ class Canvass:
         for (contest_id, _), (ballots, over, under, _) in self.totals.items():
             b, o, u = self._contest_totals.get(contest_id, (0, 0, 0))
             self._contest_totals[contest_id] = (b + ballots, o + over, u + under)
+        for (candidate_id, _, method), votes in self.split_votes.items():
+            key = (candidate_id, method)
+            self._candidate_method_totals[key] = self._candidate_method_totals.get(key, 0) + votes
+        for (contest_id, _, method), (ballots, over, under, _) in self.split_totals.items():
+            b, o, u = self._contest_method_totals.get((contest_id, method), (0, 0, 0))
+            self._contest_method_totals[(contest_id, method)] = (b + ballots, o + over, u + under)
 
     def table_rows(
         self, contest_id: int, candidates: list[ReportCandidate], with_totals: bool
@@ -158,6 +187,53 @@ class Canvass:
                     cells += [f"{totals[1]:,}", f"{totals[2]:,}", f"{totals[0]:,}"]
             rows.append((precinct.code, Markup("<td>" + "</td><td>".join(cells) + "</td>")))  # noqa: S704 - digits only
         return rows
+
+    def method_rows(self, contest_id: int, candidates: list[ReportCandidate], with_totals: bool) -> Markup:
+        """A canvass-by-method table's body: per precinct one row per method counted and a
+        subtotal, in one <tbody> each (a printed page keeps a precinct's rows together). Built as
+        one string: at 2,000 precincts x 4 methods a template loop is the slowest part."""
+        labels = [(m, escape(METHOD_LABELS[m])) for m in self.counted]
+        span = len(self.counted) + 1
+        dash = "<td>—</td>" * (len(candidates) + (3 if with_totals else 0))
+        parts = []
+        for precinct in self.precincts:
+            if (contest_id, precinct.id) not in self.on_ballot:
+                continue
+            code = escape(precinct.code)
+            rows = []
+            for method, label in labels:
+                totals = self.split_totals.get((contest_id, precinct.id, method))
+                if totals is None:
+                    cells = dash
+                else:
+                    figures = [self.split_votes.get((c.id, precinct.id, method), 0) for c in candidates]
+                    if with_totals:
+                        figures += [totals[1], totals[2], totals[0]]
+                    cells = "<td>" + "</td><td>".join(f"{v:,}" for v in figures) + "</td>"
+                rows.append(f'<td class="method">{label}</td>{cells}')
+            totals = self.totals.get((contest_id, precinct.id))
+            if totals is None:
+                cells = dash
+            else:
+                figures = [self.votes.get((c.id, precinct.id), 0) for c in candidates]
+                if with_totals:
+                    figures += [totals[1], totals[2], totals[0]]
+                cells = "<td>" + "</td><td>".join(f"{v:,}" for v in figures) + "</td>"
+            head = f'<th scope="rowgroup" rowspan="{span}" class="fw-normal font-monospace">{code}</th>'
+            rows[0] = head + rows[0]
+            parts.append(
+                '<tbody class="canvass-precinct"><tr>'
+                + "</tr><tr>".join(rows)
+                + f'</tr><tr class="subtotal"><td class="method">Subtotal</td>{cells}</tr></tbody>'
+            )
+        return Markup("\n".join(parts))  # noqa: S704 - names escaped, figures are digits
+
+    def candidate_method_total(self, candidate_id: int, method: str) -> int:
+        return self._candidate_method_totals.get((candidate_id, method), 0)
+
+    def contest_method_total(self, contest_id: int, method: str) -> tuple[int, int, int]:
+        """(ballots cast, overvotes, undervotes) of one method over every precinct that reported it."""
+        return self._contest_method_totals.get((contest_id, method), (0, 0, 0))
 
     def contest_total(self, contest_id: int) -> tuple[int, int, int]:
         """(ballots cast, overvotes, undervotes) over every precinct that reported."""
@@ -207,9 +283,13 @@ class Canvass:
                 overvotes=over,
                 undervotes=under,
                 precincts=sum(1 for c, _ in self.on_ballot if c == contest.id),
-                entered=statuses.count("entered"),
+                entered=len(statuses) - statuses.count("verified"),
                 verified=statuses.count("verified"),
+                methods=list(self.counted),
+                ballots_by_method={m: self.contest_method_total(contest.id, m)[0] for m in self.counted},
             )
+            for row in tally.candidates:
+                row.by_method = {m: self.candidate_method_total(row.candidate.id, m) for m in self.counted}
             rank_candidates(tally)
             found.append(tally)
         return found
@@ -219,9 +299,29 @@ class Canvass:
         found = []
         for precinct in self.precincts:
             contests = [c.id for c in self.contests if (c.id, precinct.id) in self.on_ballot]
-            states = [self.totals[(c, precinct.id)][3] for c in contests if (c, precinct.id) in self.totals]
+            if not self.counted:
+                states = [self.totals[k][3] for c in contests if (k := (c, precinct.id)) in self.totals]
+                found.append(
+                    PrecinctStatus(precinct, len(contests), states.count("entered"), states.count("verified"))
+                )
+                continue
+            by_method = {}
+            for method in self.counted:
+                states = [
+                    self.split_totals[key][3]
+                    for c in contests
+                    if (key := (c, precinct.id, method)) in self.split_totals
+                ]
+                by_method[method] = (states.count("entered"), states.count("verified"))
             found.append(
-                PrecinctStatus(precinct, len(contests), states.count("entered"), states.count("verified"))
+                PrecinctStatus(
+                    precinct,
+                    len(contests),
+                    sum(e for e, _ in by_method.values()),
+                    sum(v for _, v in by_method.values()),
+                    len(self.counted),
+                    by_method,
+                )
             )
         return found
 
@@ -230,7 +330,35 @@ class Canvass:
         """NIST SP 1500-100 ResultsStatus."""
         if self.election.status == "certified":
             return "certified"
-        return "unofficial-complete" if set(self.totals) >= self.on_ballot else "unofficial-partial"
+        if self.counted:
+            complete = len(self.split_totals) >= len(self.on_ballot) * len(self.counted) and all(
+                s != "partial" for *_, s in self.totals.values()
+            )
+        else:
+            complete = set(self.totals) >= self.on_ballot
+        return "unofficial-complete" if complete else "unofficial-partial"
+
+
+def _combined(counted: list[str], split_totals: dict, split_votes: dict) -> tuple[dict, dict]:
+    """Per precinct and contest, the methods added up: (totals, votes). The status is "verified"
+    when every counted method is, "entered" when every method is in, else "partial"."""
+    totals: dict[tuple[int, int], tuple[int, int, int, str]] = {}
+    states: dict[tuple[int, int], list[str]] = {}
+    for (contest_id, precinct_id, _), (ballots, over, under, status) in split_totals.items():
+        key = (contest_id, precinct_id)
+        b, o, u, _ = totals.get(key, (0, 0, 0, ""))
+        totals[key] = (b + ballots, o + over, u + under, "")
+        states.setdefault(key, []).append(status)
+    for key, found in states.items():
+        if len(found) < len(counted):
+            status = "partial"
+        else:
+            status = "verified" if all(s == "verified" for s in found) else "entered"
+        totals[key] = (*totals[key][:3], status)
+    votes: dict[tuple[int, int], int] = {}
+    for (candidate_id, precinct_id, _), count in split_votes.items():
+        votes[(candidate_id, precinct_id)] = votes.get((candidate_id, precinct_id), 0) + count
+    return totals, votes
 
 
 def _columns(shape: type, model: type) -> list:
@@ -267,6 +395,7 @@ async def collect_record(
             "status": election.status,
         },
         "certified_at": None,
+        "methods": await methods_counted(session, election_id),
         "precincts": precincts,
         "contests": [],
         "candidates": [],
@@ -337,17 +466,18 @@ async def _results(session: AsyncSession, election_id: int) -> dict[str, Any]:
             select(
                 latest.c.contest_id,
                 latest.c.precinct_id,
+                latest.c.method,
                 latest.c.ballots_cast,
                 latest.c.overvotes,
                 latest.c.undervotes,
                 latest.c.status,
-            ).order_by(latest.c.contest_id, latest.c.precinct_id),
+            ).order_by(latest.c.contest_id, latest.c.precinct_id, latest.c.method),
         ),
         "votes": await fetch_numbers(
             session,
-            select(ReturnVote.candidate_id, latest.c.precinct_id, ReturnVote.votes)
+            select(ReturnVote.candidate_id, latest.c.precinct_id, latest.c.method, ReturnVote.votes)
             .join(latest, latest.c.id == ReturnVote.return_id)
-            .order_by(ReturnVote.candidate_id, latest.c.precinct_id),
+            .order_by(ReturnVote.candidate_id, latest.c.precinct_id, latest.c.method),
         ),
     }
 

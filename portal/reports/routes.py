@@ -12,6 +12,7 @@ from portal.elections.queries import get_election
 from portal.rendering import render
 from portal.reports import exports, nist
 from portal.reports.queries import canvass
+from portal.returns.methods import LABELS as METHOD_LABELS
 
 bp = Blueprint("reports", __name__, url_prefix="/elections/<int:election_id>/reports")
 
@@ -108,6 +109,7 @@ async def report(election_id: int, name: str):
         name=name,
         csv_reports=CSV_REPORTS,
         printed_at=datetime.now(UTC),
+        method_labels=METHOD_LABELS,
         board=current_app.config.get("CANVASS_BOARD", []),
     )
 

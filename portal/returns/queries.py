@@ -1,8 +1,10 @@
 """Returns data access and the tally rules (DOMAIN.md, "Tally invariants").
 
-For each precinct and contest: sum of candidate votes + overvotes + undervotes = ballots cast ×
-vote-for-N; no negative counts; ballots cast above the precinct's check-ins is shown as a warning
-with both figures. A correction is a new revision; earlier revisions stay readable.
+Returns are kept per precinct, contest and counting group (voting method, see methods.py); every
+rule below applies to each. For each precinct, contest and method: sum of candidate votes +
+overvotes + undervotes = ballots cast × vote-for-N; no negative counts; ballots cast above the
+check-ins whose ballots the method counts is shown as a warning with both figures. A correction is
+a new revision; earlier revisions stay readable.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from portal.models import (
     ReturnVote,
     User,
 )
+from portal.returns import methods
 
 MAX_COUNT = 10_000_000
 TOTAL_FIELDS = ("ballots_cast", "overvotes", "undervotes")
@@ -51,6 +54,8 @@ class ContestBallot:
     revisions: list[tuple[PrecinctReturn, str, str]] = field(
         default_factory=list
     )  # (return, entered by, verified by)
+    method: str = "election_day"
+    others: dict[str, PrecinctReturn] = field(default_factory=dict)  # method -> its latest revision
 
 
 @dataclass
@@ -131,8 +136,8 @@ def check_figures(figures: Figures, ballot: ContestBallot, check_ins: int, check
         )
     if check_ins and figures.ballots_cast > check_ins:
         check.warnings.append(
-            f"{contest.office_title}: {figures.ballots_cast:,} ballots cast but only {check_ins:,} voters "
-            "checked in at this precinct."
+            f"{contest.office_title}: {figures.ballots_cast:,} {methods.label(ballot.method)} ballots cast "
+            f"but only {check_ins:,} {methods.label(ballot.method)} voters checked in at this precinct."
         )
     return check
 
@@ -161,17 +166,45 @@ async def precinct_in_election(session: AsyncSession, election_id: int, precinct
     return precinct
 
 
-async def check_ins_at(session: AsyncSession, election_id: int, precinct_id: int) -> int:
+async def counted_method(session: AsyncSession, election: Election, method: str | None) -> str:
+    """The method asked for (the first counted one when none is), if the election counts it."""
+    counted = await methods.counted(session, election.id)
+    if method is None:
+        return counted[0] if counted else "election_day"
+    if method not in counted:
+        known = methods.LABELS.get(method)
+        raise methods.MethodRefused(
+            f"{election.name} does not count {known or repr(method[:40])} ballots"
+            + ("" if known else " (not a voting method)")
+            + ". It counts: "
+            + ", ".join(methods.LABELS[m] for m in counted)
+            + ". Nothing was saved."
+        )
+    return method
+
+
+async def check_ins_at(
+    session: AsyncSession, election_id: int, precinct_id: int, method: str | None = None
+) -> int:
+    """Voters checked in at the precinct; with `method`, those whose ballot that method counts."""
+    issued = [c for c, m in methods.FROM_CHECK_IN.items() if m == method] if method else None
     return (
         await session.scalar(
-            select(func.count()).where(CheckIn.election_id == election_id, CheckIn.precinct_id == precinct_id)
+            select(func.count()).where(
+                CheckIn.election_id == election_id,
+                CheckIn.precinct_id == precinct_id,
+                *([CheckIn.method.in_(issued)] if issued is not None else []),
+            )
         )
         or 0
     )
 
 
-async def precinct_ballot(session: AsyncSession, election_id: int, precinct_id: int) -> list[ContestBallot]:
-    """The contests on this precinct's ballot, in ballot order, with their candidates and returns."""
+async def precinct_ballot(
+    session: AsyncSession, election_id: int, precinct_id: int, method: str = "election_day"
+) -> list[ContestBallot]:
+    """The contests on this precinct's ballot, in ballot order, with their candidates and this
+    method's returns (and the latest revision of every other method's)."""
     contests = (
         await session.scalars(
             select(Contest)
@@ -189,14 +222,17 @@ async def precinct_ballot(session: AsyncSession, election_id: int, precinct_id: 
                 .order_by(Candidate.ballot_order, Candidate.id)
             )
         ).all()
-        ballot = ContestBallot(contest, list(candidates))
-        revisions = (
+        ballot = ContestBallot(contest, list(candidates), method=method)
+        every = (
             await session.scalars(
                 select(PrecinctReturn)
                 .where(PrecinctReturn.precinct_id == precinct_id, PrecinctReturn.contest_id == contest.id)
-                .order_by(PrecinctReturn.revision.desc())
+                .order_by(PrecinctReturn.method, PrecinctReturn.revision.desc())
             )
         ).all()
+        for stored in every:
+            ballot.others.setdefault(stored.method, stored)
+        revisions = [r for r in every if r.method == method]
         names = (
             {u.id: u.display_name for u in (await session.scalars(select(User))).all()} if revisions else {}
         )
@@ -239,6 +275,7 @@ async def save_return(
         election_id=election_id,
         precinct_id=precinct_id,
         contest_id=ballot.contest.id,
+        method=ballot.method,
         revision=revision,
         ballots_cast=figures.ballots_cast,
         overvotes=figures.overvotes,
@@ -250,6 +287,10 @@ async def save_return(
     try:
         await session.flush()
     except IntegrityError as error:  # another clerk saved this revision a moment ago
+        if "fk_precinct_return_counting_group" in str(error.orig):  # the method was removed meanwhile
+            raise methods.MethodRefused(
+                f"{methods.label(ballot.method)} is no longer counted in this election. Nothing was saved."
+            ) from error
         raise Conflict(
             f"{ballot.contest.office_title}: someone saved figures for this precinct a moment ago. "
             "Reload to see them."
@@ -270,6 +311,7 @@ async def save_return(
             "election_id": election_id,
             "precinct_id": precinct_id,
             "contest_id": ballot.contest.id,
+            "method": ballot.method,
             "revision": revision,
             **_plain(figures),
         },
@@ -362,7 +404,7 @@ async def verify_return(
         entity="precinct_return",
         entity_id=latest.id,
         before={"status": "entered"},
-        after={"status": "verified", "revision": latest.revision},
+        after={"status": "verified", "revision": latest.revision, "method": latest.method},
     )
     return latest
 
@@ -380,56 +422,98 @@ async def verifiers(session: AsyncSession, return_ids: list[int]) -> list[str]:
 
 @dataclass
 class PrecinctStatus:
+    """How far a precinct's returns are: per contest on its ballot and method counted, the latest
+    revision entered or verified."""
+
     precinct: Precinct
     contests: int
     entered: int
     verified: int
+    groups: int = 1  # methods counted
+    by_method: dict[str, tuple[int, int]] = field(default_factory=dict)  # method -> (entered, verified)
+
+    @property
+    def expected(self) -> int:
+        return self.contests * self.groups
 
     @property
     def label(self) -> str:
-        if self.contests and self.verified == self.contests:
-            return "verified"
-        if self.entered + self.verified == 0:
-            return "not reported"
-        return "entered" if self.entered + self.verified == self.contests else "partial"
+        return _label(self.expected, self.entered, self.verified)
+
+    def method_label(self, method: str) -> str:
+        return _label(self.contests, *self.by_method.get(method, (0, 0)))
+
+
+def _label(expected: int, entered: int, verified: int) -> str:
+    if expected and verified == expected:
+        return "verified"
+    if entered + verified == 0:
+        return "not reported"
+    return "entered" if entered + verified == expected else "partial"
 
 
 async def precinct_statuses(session: AsyncSession, election_id: int) -> list[PrecinctStatus]:
-    """Every participating precinct with how many of its contests are entered and verified."""
+    """Every participating precinct with how many of its returns (contests × methods counted) are
+    entered and verified, in all and by method."""
     latest = (
-        select(PrecinctReturn.precinct_id, PrecinctReturn.contest_id, PrecinctReturn.status)
+        select(
+            PrecinctReturn.precinct_id,
+            PrecinctReturn.contest_id,
+            PrecinctReturn.method,
+            PrecinctReturn.status,
+        )
         .where(PrecinctReturn.election_id == election_id)
-        .distinct(PrecinctReturn.precinct_id, PrecinctReturn.contest_id)
-        .order_by(PrecinctReturn.precinct_id, PrecinctReturn.contest_id, PrecinctReturn.revision.desc())
-        .subquery()
-    )
-    on_ballot = (
-        select(ContestPrecinct.precinct_id, func.count().label("contests"))
-        .join(Contest, Contest.id == ContestPrecinct.contest_id)
-        .where(Contest.election_id == election_id)
-        .group_by(ContestPrecinct.precinct_id)
-        .subquery()
-    )
-    done = (
-        select(
-            latest.c.precinct_id,
-            func.count().filter(latest.c.status == "entered").label("entered"),
-            func.count().filter(latest.c.status == "verified").label("verified"),
+        .distinct(PrecinctReturn.precinct_id, PrecinctReturn.contest_id, PrecinctReturn.method)
+        .order_by(
+            PrecinctReturn.precinct_id,
+            PrecinctReturn.contest_id,
+            PrecinctReturn.method,
+            PrecinctReturn.revision.desc(),
         )
-        .group_by(latest.c.precinct_id)
         .subquery()
     )
-    rows = await session.execute(
-        select(
-            Precinct,
-            func.coalesce(on_ballot.c.contests, 0),
-            func.coalesce(done.c.entered, 0),
-            func.coalesce(done.c.verified, 0),
+    on_ballot = dict(
+        (
+            await session.execute(
+                select(ContestPrecinct.precinct_id, func.count())
+                .join(Contest, Contest.id == ContestPrecinct.contest_id)
+                .where(Contest.election_id == election_id)
+                .group_by(ContestPrecinct.precinct_id)
+            )
         )
+        .tuples()
+        .all()
+    )
+    done: dict[int, dict[str, tuple[int, int]]] = {}
+    for precinct_id, method, entered, verified in (
+        await session.execute(
+            select(
+                latest.c.precinct_id,
+                latest.c.method,
+                func.count().filter(latest.c.status == "entered"),
+                func.count().filter(latest.c.status == "verified"),
+            ).group_by(latest.c.precinct_id, latest.c.method)
+        )
+    ).tuples():
+        done.setdefault(precinct_id, {})[method] = (entered, verified)
+    groups = len(await methods.counted(session, election_id))
+    precincts = await session.scalars(
+        select(Precinct)
         .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Precinct.id)
-        .outerjoin(on_ballot, on_ballot.c.precinct_id == Precinct.id)
-        .outerjoin(done, done.c.precinct_id == Precinct.id)
         .where(ElectionPrecinct.election_id == election_id)
         .order_by(Precinct.code)
     )
-    return [PrecinctStatus(*row) for row in rows.all()]
+    found = []
+    for precinct in precincts:
+        by_method = done.get(precinct.id, {})
+        found.append(
+            PrecinctStatus(
+                precinct,
+                on_ballot.get(precinct.id, 0),
+                sum(e for e, _ in by_method.values()),
+                sum(v for _, v in by_method.values()),
+                max(groups, 1),
+                by_method,
+            )
+        )
+    return found

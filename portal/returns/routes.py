@@ -8,7 +8,7 @@ from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
 from portal.inputs import whole_number
 from portal.rendering import go_to, render
-from portal.returns import queries
+from portal.returns import methods, queries
 
 bp = Blueprint("returns", __name__, url_prefix="/elections/<int:election_id>/returns")
 ENTRY = ("admin", "manager", "clerk")
@@ -19,12 +19,17 @@ class ReturnsForm(FlaskForm):
 
 
 async def _context(election_id: int, precinct_id: int):
+    """The election, the precinct, the contests on its ballot with this method's returns, the
+    check-ins whose ballots the method counts, and the methods counted. The method is the
+    `method` query parameter (the first counted when absent)."""
     async with reading() as db:
         election = await queries.open_for_returns(db, election_id)
         precinct = await queries.precinct_in_election(db, election_id, precinct_id)
-        ballots = await queries.precinct_ballot(db, election_id, precinct_id)
-        check_ins = await queries.check_ins_at(db, election_id, precinct_id)
-    return election, precinct, ballots, check_ins
+        method = await queries.counted_method(db, election, request.args.get("method"))
+        ballots = await queries.precinct_ballot(db, election_id, precinct_id, method)
+        check_ins = await queries.check_ins_at(db, election_id, precinct_id, method)
+        counted = await methods.counted(db, election_id)
+    return election, precinct, ballots, check_ins, counted
 
 
 def _check_all(ballots, check_ins):
@@ -47,13 +52,17 @@ async def index(election_id: int):
     async with reading() as db:
         election = await queries.open_for_returns(db, election_id)
         statuses = await queries.precinct_statuses(db, election_id)
-    return render("returns/precincts.html", election=election, statuses=statuses)
+        counted = await methods.counted(db, election_id)
+    return render(
+        "returns/precincts.html", election=election, statuses=statuses, counted=counted, labels=methods.LABELS
+    )
 
 
 @bp.route("/<int:precinct_id>", methods=["GET", "POST"])
 @allow(*ENTRY)
 async def entry(election_id: int, precinct_id: int):
-    election, precinct, ballots, check_ins = await _context(election_id, precinct_id)
+    election, precinct, ballots, check_ins, counted = await _context(election_id, precinct_id)
+    method = ballots[0].method if ballots else counted[0]
     form = ReturnsForm()
     check = queries.Check()
     values = {}
@@ -73,13 +82,14 @@ async def entry(election_id: int, precinct_id: int):
                         figures=figures[ballot.contest.id],
                     )
                     saved += stored is not None
+            where = f"Precinct {precinct.code}, {methods.label(method)}"
             flash(
-                f"Precinct {precinct.code}: {saved} contest(s) saved for verification."
+                f"{where}: {saved} contest(s) saved for verification."
                 if saved
-                else f"Precinct {precinct.code}: nothing changed, nothing saved.",
+                else f"{where}: nothing changed, nothing saved.",
                 "success",
             )
-            return go_to(url_for(".entry", election_id=election_id, precinct_id=precinct_id))
+            return go_to(url_for(".entry", election_id=election_id, precinct_id=precinct_id, method=method))
         values = request.form
     return render(
         "returns/entry.html",
@@ -87,6 +97,9 @@ async def entry(election_id: int, precinct_id: int):
         precinct=precinct,
         ballots=ballots,
         check_ins=check_ins,
+        method=method,
+        counted=counted,
+        labels=methods.LABELS,
         form=form,
         check=check,
         values=values,
@@ -98,7 +111,7 @@ async def entry(election_id: int, precinct_id: int):
 @allow(*ENTRY)
 async def check_contest(election_id: int, precinct_id: int, contest_id: int):
     """Checked as you type: the running sum and the rule for one contest (nothing is stored)."""
-    _, _, ballots, check_ins = await _context(election_id, precinct_id)
+    _, _, ballots, check_ins, _ = await _context(election_id, precinct_id)
     ballot = next((b for b in ballots if b.contest.id == contest_id), None)
     if ballot is None:
         raise queries.NotFound("This contest is not on the precinct's ballot.")
@@ -111,7 +124,8 @@ async def check_contest(election_id: int, precinct_id: int, contest_id: int):
 @bp.route("/<int:precinct_id>/verify", methods=["GET", "POST"])
 @allow(*ENTRY)
 async def verify(election_id: int, precinct_id: int):
-    election, precinct, ballots, check_ins = await _context(election_id, precinct_id)
+    election, precinct, ballots, check_ins, counted = await _context(election_id, precinct_id)
+    method = ballots[0].method if ballots else counted[0]
     pending = [b for b in ballots if b.latest is not None and b.latest.status == "entered"]
     form = ReturnsForm()
     mode = request.values.get("mode", "rekey")
@@ -144,13 +158,19 @@ async def verify(election_id: int, precinct_id: int):
                     if revision is None:
                         abort(400, "The form is missing which revision you checked; reload the page.")
                     await queries.verify_return(db, actor=current_actor(), ballot=ballot, revision=revision)
-            flash(f"Precinct {precinct.code}: {len(pending)} contest(s) verified.", "success")
+            flash(
+                f"Precinct {precinct.code}, {methods.label(method)}: {len(pending)} contest(s) verified.",
+                "success",
+            )
             return go_to(url_for(".index", election_id=election_id))
     return render(
         "returns/verify.html",
         election=election,
         precinct=precinct,
         pending=pending,
+        method=method,
+        counted=counted,
+        labels=methods.LABELS,
         mode=mode,
         form=form,
         differences=differences,

@@ -1,4 +1,5 @@
-"""Adding up the latest revision of every precinct's return (entered or verified)."""
+"""Adding up the latest revision of every precinct's return (entered or verified), in all and by
+voting method (counting group)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from portal.models import (
     ReturnVote,
     Voter,
 )
+from portal.returns.methods import counted as methods_counted
 
 
 @dataclass
@@ -27,6 +29,7 @@ class CandidateTally:
     votes: int
     percent: float = 0.0
     leading: bool = False
+    by_method: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -37,8 +40,15 @@ class ContestTally:
     overvotes: int = 0
     undervotes: int = 0
     precincts: int = 0
-    entered: int = 0
-    verified: int = 0
+    entered: int = 0  # precincts with returns, not all of them verified
+    verified: int = 0  # precincts with every method counted verified
+    methods: list[str] = field(default_factory=list)  # counted; empty for a record kept in one figure
+    ballots_by_method: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def split(self) -> bool:
+        """Worth showing by method: more than one counted."""
+        return len(self.methods) > 1
 
     @property
     def reporting(self) -> int:
@@ -61,11 +71,17 @@ class Turnout:
 
 
 def _latest_returns(election_id: int):
+    """The latest revision of each precinct's return per contest and method."""
     return (
         select(PrecinctReturn)
         .where(PrecinctReturn.election_id == election_id)
-        .distinct(PrecinctReturn.precinct_id, PrecinctReturn.contest_id)
-        .order_by(PrecinctReturn.precinct_id, PrecinctReturn.contest_id, PrecinctReturn.revision.desc())
+        .distinct(PrecinctReturn.precinct_id, PrecinctReturn.contest_id, PrecinctReturn.method)
+        .order_by(
+            PrecinctReturn.precinct_id,
+            PrecinctReturn.contest_id,
+            PrecinctReturn.method,
+            PrecinctReturn.revision.desc(),
+        )
         .subquery()
     )
 
@@ -86,31 +102,53 @@ async def contest_tallies(session: AsyncSession, election_id: int) -> list[Conte
         )
     ).tuples():
         tallies[contest_id].precincts = precincts
+    counted = await methods_counted(session, election_id)
+    for tally in tallies.values():
+        tally.methods = counted
     totals = await session.execute(
         select(
             latest.c.contest_id,
+            latest.c.method,
             func.sum(latest.c.ballots_cast),
             func.sum(latest.c.overvotes),
             func.sum(latest.c.undervotes),
-            func.count().filter(latest.c.status == "entered"),
-            func.count().filter(latest.c.status == "verified"),
-        ).group_by(latest.c.contest_id)
+        ).group_by(latest.c.contest_id, latest.c.method)
     )
-    for contest_id, ballots, over, under, entered, verified in totals.tuples():
+    for contest_id, method, ballots, over, under in totals.tuples():
         tally = tallies[contest_id]
-        tally.ballots_cast, tally.overvotes, tally.undervotes = ballots or 0, over or 0, under or 0
-        tally.entered, tally.verified = entered, verified
-    votes = dict(
-        (
-            await session.execute(
-                select(ReturnVote.candidate_id, func.sum(ReturnVote.votes))
-                .join(latest, latest.c.id == ReturnVote.return_id)
-                .group_by(ReturnVote.candidate_id)
-            )
+        tally.ballots_cast += ballots or 0
+        tally.overvotes += over or 0
+        tally.undervotes += under or 0
+        tally.ballots_by_method[method] = ballots or 0
+    # A precinct is verified for a contest when every counted method is; reporting when any is in.
+    per_precinct = (
+        select(
+            latest.c.contest_id,
+            func.count().filter(latest.c.status == "verified").label("verified"),
         )
-        .tuples()
-        .all()
+        .group_by(latest.c.contest_id, latest.c.precinct_id)
+        .subquery()
     )
+    for contest_id, reporting, verified in (
+        await session.execute(
+            select(
+                per_precinct.c.contest_id,
+                func.count(),
+                func.count().filter(per_precinct.c.verified >= max(len(counted), 1)),
+            ).group_by(per_precinct.c.contest_id)
+        )
+    ).tuples():
+        tallies[contest_id].entered, tallies[contest_id].verified = reporting - verified, verified
+    by_method: dict[int, dict[str, int]] = {}
+    for candidate_id, method, count in (
+        await session.execute(
+            select(ReturnVote.candidate_id, latest.c.method, func.sum(ReturnVote.votes))
+            .join(latest, latest.c.id == ReturnVote.return_id)
+            .group_by(ReturnVote.candidate_id, latest.c.method)
+        )
+    ).tuples():
+        by_method.setdefault(candidate_id, {})[method] = int(count)
+    votes = {candidate_id: sum(split.values()) for candidate_id, split in by_method.items()}
     rows = await session.execute(
         select(Candidate, Party)
         .outerjoin(Party, Party.id == Candidate.party_id)
@@ -119,7 +157,9 @@ async def contest_tallies(session: AsyncSession, election_id: int) -> list[Conte
     )
     for candidate, party in rows.tuples():
         tallies[candidate.contest_id].candidates.append(
-            CandidateTally(candidate, party, int(votes.get(candidate.id, 0)))
+            CandidateTally(
+                candidate, party, int(votes.get(candidate.id, 0)), by_method=by_method.get(candidate.id, {})
+            )
         )
     for tally in tallies.values():
         rank_candidates(tally)
