@@ -14,6 +14,8 @@ from typing import Any
 
 from flask import Flask, Response, get_flashed_messages, make_response, render_template, request, url_for
 
+from portal.returns import methods
+
 SWAP_STYLES = (
     "innerHTML",
     "outerHTML",
@@ -125,6 +127,7 @@ def born(voter: Any) -> str:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(born)
+    app.add_template_filter(methods.label, "method")  # "early" -> "Early Voting"
 
     @app.context_processor
     def layout_context() -> dict[str, Any]:

@@ -32,6 +32,16 @@ async def _with_precinct_choices(form: ElectionForm) -> list[int]:
     return [p.id for p in choices]
 
 
+def _fixed_fields_kept(form: ElectionForm, election, methods: list[str]) -> bool:
+    """Fields the edit form no longer shows keep their values instead of failing validation
+    unseen: the precincts once the election opens, the methods once it closes."""
+    if election.status != "draft":
+        form.all_precincts.data = True
+    if election.status not in ("draft", "open"):
+        form.methods.data = methods
+    return True
+
+
 def _chosen_precincts(form: ElectionForm, all_ids: list[int]) -> list[int]:
     return all_ids if form.all_precincts.data else list(form.precincts.data or [])
 
@@ -108,7 +118,7 @@ async def update(election_id: int):
         form.all_precincts.data = set(participating) == set(all_ids)
         form.precincts.data = participating
         form.methods.data = methods
-    elif form.validate_on_submit():
+    elif _fixed_fields_kept(form, election, methods) and form.validate_on_submit():
         try:
             async with transaction() as db:
                 election = await queries.update_election(
