@@ -128,6 +128,7 @@ def born(voter: Any) -> str:
 def init_app(app: Flask) -> None:
     app.add_template_filter(born)
     app.add_template_filter(methods.label, "method")  # "early" -> "Early Voting"
+    app.add_template_filter(methods.SHORT.get, "method_short")  # "absentee" -> "Mail" (live panels)
 
     @app.context_processor
     def layout_context() -> dict[str, Any]:
