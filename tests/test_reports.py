@@ -533,7 +533,7 @@ def test_certification_freezes_the_canvass_it_audits(certified, app, run):
             await db.execute(text("ALTER TABLE certified_result DISABLE TRIGGER certified_result_frozen"))
             await db.execute(
                 text(
-                    "UPDATE certified_result SET record = jsonb_set(record, '{votes,0,2}', '999')"
+                    "UPDATE certified_result SET record = jsonb_set(record, '{returns,0,3}', '999')"
                     " WHERE election_id = :e"
                 ),
                 {"e": certified.election.id},

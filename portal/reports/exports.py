@@ -64,19 +64,17 @@ def _canvass_by_method_csv(canvass: Canvass) -> str:
             people = canvass.candidates[contest.id]
             for method in [*canvass.counted, TOTAL]:
                 if method == TOTAL:
-                    totals, votes = (
-                        combined,
-                        {c.id: canvass.votes.get((c.id, precinct.id), 0) for c in people},
-                    )
+                    totals, votes = combined, canvass.combined_votes[(contest.id, precinct.id)]
                 else:
                     totals = canvass.split_totals.get((contest.id, precinct.id, method))
                     if totals is None:
                         continue
-                    votes = {c.id: canvass.split_votes.get((c.id, precinct.id, method), 0) for c in people}
+                    votes = canvass.split_votes[(contest.id, precinct.id, method)]
                 ballots, over, under, status = totals
                 head = (precinct.code, precinct.name, contest.office_title, method)
                 rows += [
-                    (*head, c.ballot_name, parties.get(c.party_id, ""), votes[c.id], status) for c in people
+                    (*head, c.ballot_name, parties.get(c.party_id, ""), count, status)
+                    for c, count in zip(people, votes, strict=True)
                 ]
                 rows += [
                     (*head, "Overvotes", "", over, status),

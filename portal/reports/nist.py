@@ -118,8 +118,9 @@ def election_report(
     candidates, contests = [], []
     methods = canvass.counted
     split_votes: dict[int, dict[int, dict[str, int]]] = {}  # candidate -> precinct -> method -> votes
-    for (candidate_id, precinct_id, method), votes in canvass.split_votes.items():
-        split_votes.setdefault(candidate_id, {}).setdefault(precinct_id, {})[method] = votes
+    for (contest_id, precinct_id, method), vector in canvass.split_votes.items():
+        for candidate, votes in zip(canvass.candidates[contest_id], vector, strict=True):
+            split_votes.setdefault(candidate.id, {}).setdefault(precinct_id, {})[method] = votes
     for contest in canvass.contests:
         selections = []
         for order, candidate in enumerate(canvass.candidates[contest.id], start=1):

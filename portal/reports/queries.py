@@ -14,10 +14,12 @@ import hashlib
 import json
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
+from operator import add
 from typing import Any
 
 from markupsafe import Markup, escape
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db import fetch_numbers
@@ -107,8 +109,11 @@ class Canvass:
     counted: list[str] = field(default_factory=list)
     # (contest id, precinct id, method) -> (ballots cast, overvotes, undervotes, return status)
     split_totals: dict[tuple[int, int, str], tuple[int, int, int, str]] = field(default_factory=dict)
-    # (candidate id, precinct id, method) -> votes
-    split_votes: dict[tuple[int, int, str], int] = field(default_factory=dict)
+    # (contest id, precinct id, method) -> votes, one per candidate in ballot order
+    split_votes: dict[tuple[int, int, str], list[int]] = field(default_factory=dict)
+    # (contest id, precinct id) -> every method's votes added up, one per candidate in ballot order
+    combined_votes: dict[tuple[int, int], list[int]] = field(default_factory=dict)
+    position: dict[int, int] = field(default_factory=dict)  # candidate id -> its place in its contest
 
     _candidate_totals: dict[int, int] = field(default_factory=dict)
     _contest_totals: dict[int, tuple[int, int, int]] = field(default_factory=dict)
@@ -127,12 +132,17 @@ class Canvass:
         for precinct_id, method, count in record["check_ins"]:
             methods.setdefault(precinct_id, {})[method] = count
         certified_at = record.get("certified_at")
-        counted, split_totals, split_votes = [], {}, {}
+        counted, split_totals, split_votes, combined_votes = [], {}, {}, {}
         if record["format"] >= 2:
             counted = list(record["methods"])
-            split_totals = {(c, p, m): (b, o, u, s) for c, p, m, b, o, u, s in record["returns"]}
-            split_votes = {(c, p, m): v for c, p, m, v in record["votes"]}
-            totals, votes = _combined(counted, split_totals, split_votes)
+            for c, p, m, b, o, u, s, v in record["returns"]:
+                split_totals[(c, p, m)] = (b, o, u, s)
+                split_votes[(c, p, m)] = v
+            totals, combined_votes = _combined(counted, split_totals, split_votes)
+            votes = {}
+            for (contest_id, precinct_id), vector in combined_votes.items():
+                for candidate, count in zip(candidates[contest_id], vector, strict=True):
+                    votes[(candidate.id, precinct_id)] = count
         else:
             totals = {(c, p): (b, o, u, s) for c, p, b, o, u, s in record["returns"]}
             votes = {(c, p): v for c, p, v in record["votes"]}
@@ -151,6 +161,8 @@ class Canvass:
             counted=counted,
             split_totals=split_totals,
             split_votes=split_votes,
+            combined_votes=combined_votes,
+            position={c.id: i for people in candidates.values() for i, c in enumerate(people)},
         )
         canvass.add_up()
         return canvass
@@ -162,9 +174,13 @@ class Canvass:
         for (contest_id, _), (ballots, over, under, _) in self.totals.items():
             b, o, u = self._contest_totals.get(contest_id, (0, 0, 0))
             self._contest_totals[contest_id] = (b + ballots, o + over, u + under)
-        for (candidate_id, _, method), votes in self.split_votes.items():
-            key = (candidate_id, method)
-            self._candidate_method_totals[key] = self._candidate_method_totals.get(key, 0) + votes
+        by_method: dict[tuple[int, str], list[int]] = {}
+        for (contest_id, _, method), vector in self.split_votes.items():
+            found = by_method.get((contest_id, method))
+            by_method[(contest_id, method)] = vector if found is None else list(map(add, found, vector))
+        for (contest_id, method), vector in by_method.items():
+            for candidate, votes in zip(self.candidates[contest_id], vector, strict=True):
+                self._candidate_method_totals[(candidate.id, method)] = votes
         for (contest_id, _, method), (ballots, over, under, _) in self.split_totals.items():
             b, o, u = self._contest_method_totals.get((contest_id, method), (0, 0, 0))
             self._contest_method_totals[(contest_id, method)] = (b + ballots, o + over, u + under)
@@ -194,37 +210,37 @@ class Canvass:
         one string: at 2,000 precincts x 4 methods a template loop is the slowest part."""
         labels = [(m, escape(METHOD_LABELS[m])) for m in self.counted]
         span = len(self.counted) + 1
+        first = self.position[candidates[0].id] if candidates else 0
+        last = first + len(candidates)
         dash = "<td>—</td>" * (len(candidates) + (3 if with_totals else 0))
+        split_totals, split_votes, combined = self.split_totals, self.split_votes, self.combined_votes
+
+        def cells(totals, vector) -> str:
+            figures = vector[first:last]
+            if with_totals:
+                figures = [*figures, totals[1], totals[2], totals[0]]
+            return "<td>" + "</td><td>".join(map("{:,}".format, figures)) + "</td>"
+
         parts = []
         for precinct in self.precincts:
             if (contest_id, precinct.id) not in self.on_ballot:
                 continue
-            code = escape(precinct.code)
             rows = []
             for method, label in labels:
-                totals = self.split_totals.get((contest_id, precinct.id, method))
-                if totals is None:
-                    cells = dash
-                else:
-                    figures = [self.split_votes.get((c.id, precinct.id, method), 0) for c in candidates]
-                    if with_totals:
-                        figures += [totals[1], totals[2], totals[0]]
-                    cells = "<td>" + "</td><td>".join(f"{v:,}" for v in figures) + "</td>"
-                rows.append(f'<td class="method">{label}</td>{cells}')
+                key = (contest_id, precinct.id, method)
+                totals = split_totals.get(key)
+                rows.append(
+                    f'<td class="method">{label}</td>'
+                    + (dash if totals is None else cells(totals, split_votes[key]))
+                )
             totals = self.totals.get((contest_id, precinct.id))
-            if totals is None:
-                cells = dash
-            else:
-                figures = [self.votes.get((c.id, precinct.id), 0) for c in candidates]
-                if with_totals:
-                    figures += [totals[1], totals[2], totals[0]]
-                cells = "<td>" + "</td><td>".join(f"{v:,}" for v in figures) + "</td>"
+            subtotal = dash if totals is None else cells(totals, combined[(contest_id, precinct.id)])
+            code = escape(precinct.code)
             head = f'<th scope="rowgroup" rowspan="{span}" class="fw-normal font-monospace">{code}</th>'
-            rows[0] = head + rows[0]
             parts.append(
-                '<tbody class="canvass-precinct"><tr>'
+                f'<tbody class="canvass-precinct"><tr>{head}'
                 + "</tr><tr>".join(rows)
-                + f'</tr><tr class="subtotal"><td class="method">Subtotal</td>{cells}</tr></tbody>'
+                + f'</tr><tr class="subtotal"><td class="method">Subtotal</td>{subtotal}</tr></tbody>'
             )
         return Markup("\n".join(parts))  # noqa: S704 - names escaped, figures are digits
 
@@ -340,24 +356,27 @@ class Canvass:
 
 
 def _combined(counted: list[str], split_totals: dict, split_votes: dict) -> tuple[dict, dict]:
-    """Per precinct and contest, the methods added up: (totals, votes). The status is "verified"
-    when every counted method is, "entered" when every method is in, else "partial"."""
+    """Per precinct and contest, the methods added up: (totals, vote vectors). The status is
+    "verified" when every counted method is, "entered" when every method is in, else "partial"."""
     totals: dict[tuple[int, int], tuple[int, int, int, str]] = {}
     states: dict[tuple[int, int], list[str]] = {}
-    for (contest_id, precinct_id, _), (ballots, over, under, status) in split_totals.items():
+    votes: dict[tuple[int, int], list[int]] = {}
+    for (contest_id, precinct_id, method), (ballots, over, under, status) in split_totals.items():
         key = (contest_id, precinct_id)
-        b, o, u, _ = totals.get(key, (0, 0, 0, ""))
-        totals[key] = (b + ballots, o + over, u + under, "")
-        states.setdefault(key, []).append(status)
+        vector = split_votes[(contest_id, precinct_id, method)]
+        found = totals.get(key)
+        if found is None:
+            totals[key], states[key], votes[key] = (ballots, over, under, ""), [status], vector
+        else:
+            totals[key] = (found[0] + ballots, found[1] + over, found[2] + under, "")
+            states[key].append(status)
+            votes[key] = list(map(add, votes[key], vector))
     for key, found in states.items():
         if len(found) < len(counted):
             status = "partial"
         else:
             status = "verified" if all(s == "verified" for s in found) else "entered"
         totals[key] = (*totals[key][:3], status)
-    votes: dict[tuple[int, int], int] = {}
-    for (candidate_id, precinct_id, _), count in split_votes.items():
-        votes[(candidate_id, precinct_id)] = votes.get((candidate_id, precinct_id), 0) + count
     return totals, votes
 
 
@@ -461,6 +480,7 @@ async def _results(session: AsyncSession, election_id: int) -> dict[str, Any]:
             .where(Contest.election_id == election_id)
             .order_by(ContestPrecinct.contest_id, ContestPrecinct.precinct_id),
         ),
+        # Each return with its votes, one per candidate in the contest's ballot order (format 2).
         "returns": await fetch_numbers(
             session,
             select(
@@ -471,14 +491,22 @@ async def _results(session: AsyncSession, election_id: int) -> dict[str, Any]:
                 latest.c.overvotes,
                 latest.c.undervotes,
                 latest.c.status,
-            ).order_by(latest.c.contest_id, latest.c.precinct_id, latest.c.method),
+                func.array_agg(
+                    aggregate_order_by(
+                        func.coalesce(ReturnVote.votes, 0), Candidate.ballot_order, Candidate.id
+                    )
+                ),
+            )
+            .join(Candidate, Candidate.contest_id == latest.c.contest_id)
+            .outerjoin(
+                ReturnVote,
+                (ReturnVote.return_id == latest.c.id) & (ReturnVote.candidate_id == Candidate.id),
+            )
+            .group_by(latest.c.id, latest.c.contest_id, latest.c.precinct_id, latest.c.method)
+            .group_by(latest.c.ballots_cast, latest.c.overvotes, latest.c.undervotes, latest.c.status)
+            .order_by(latest.c.contest_id, latest.c.precinct_id, latest.c.method),
         ),
-        "votes": await fetch_numbers(
-            session,
-            select(ReturnVote.candidate_id, latest.c.precinct_id, latest.c.method, ReturnVote.votes)
-            .join(latest, latest.c.id == ReturnVote.return_id)
-            .order_by(ReturnVote.candidate_id, latest.c.precinct_id, latest.c.method),
-        ),
+        "votes": [],
     }
 
 
