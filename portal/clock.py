@@ -19,12 +19,15 @@ EXTENSION = "portal.time_zone"
 
 def zone_named(name: object) -> ZoneInfo:
     """The zone of an IANA name; a name that does not exist is refused, saying which setting."""
-    problem = "it is not a text"
-    if isinstance(name, str) and name.strip():
+    if not isinstance(name, str):
+        problem = "it is not a text"
+    elif not name.strip():
+        problem = "it is empty"
+    else:
         try:
             return ZoneInfo(name.strip())
         except (ZoneInfoNotFoundError, ValueError):  # (ValueError: a path such as "../x")
-            problem = "no such IANA time zone"
+            problem = "there is no IANA time zone of that name"
     raise ValueError(
         f"time_zone = {name!r} (config.toml or PORTAL_TIME_ZONE) is not a time zone: {problem}. "
         'Give an IANA name such as "America/New_York" or "Europe/Paris".'
@@ -48,13 +51,14 @@ def local(moment: datetime, zone: ZoneInfo | None = None) -> datetime:
     return moment.astimezone(zone or office_zone())
 
 
-def now(zone: ZoneInfo | None = None) -> datetime:
-    return datetime.now(UTC).astimezone(zone or office_zone())
+def utcnow() -> datetime:
+    """This instant (one place to read the machine's clock, so a test can set it)."""
+    return datetime.now(UTC)
 
 
 def today(now: datetime | None = None, zone: ZoneInfo | None = None) -> date:
-    """The office's date at `now` (default: this instant)."""
-    return local(now or datetime.now(UTC), zone).date()
+    """The office's date at `now` (default: this instant): near midnight it is not UTC's."""
+    return local(now or utcnow(), zone).date()
 
 
 def day_bounds(day: date, zone: ZoneInfo | None = None) -> tuple[datetime, datetime]:
