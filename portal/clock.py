@@ -61,12 +61,19 @@ def today(now: datetime | None = None, zone: ZoneInfo | None = None) -> date:
     return local(now or utcnow(), zone).date()
 
 
-def day_bounds(day: date, zone: ZoneInfo | None = None) -> tuple[datetime, datetime]:
-    """The office's calendar day as UTC instants [start, end): 23 or 25 hours on a DST change."""
+def day_bounds(day: date, zone: ZoneInfo | None = None) -> tuple[datetime | None, datetime | None]:
+    """The office's calendar day as UTC instants [start, end): 23 or 25 hours on a DST change.
+    A bound beyond what a datetime holds (around the first and the last day there are) is None."""
     zone = zone or office_zone()
-    start = datetime.combine(day, time.min, zone).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time.min, zone).astimezone(UTC)
-    return start, end
+    following = day + timedelta(days=1) if day < date.max else None
+    return _midnight(day, zone), _midnight(following, zone) if following else None
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime | None:
+    try:
+        return datetime.combine(day, time.min, zone).astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def clock_time(moment: datetime, seconds: bool = False) -> str:

@@ -189,6 +189,11 @@ def test_the_audit_page_follows_another_office_zone(app_factory, create_user, ru
     page = client.get("/audit?entity=clock&since=2026-11-04&until=2026-11-04").text
     assert clock_rows(page) == [("2026-11-04 04:00:00 CET", "1")]
     assert '<meta name="office-time-zone" content="Europe/Paris">' in page
+    # The first and last days there are: midnight in Paris lies outside what a datetime holds.
+    for edge in ("0001-01-01", "9999-12-31"):
+        for name in ("since", "until"):
+            assert client.get(f"/audit?{name}={edge}").status_code == 200
+            assert client.get(f"/audit/events.csv?{name}={edge}").status_code == 200
 
 
 # "Today" in the voter form, sent as a browser sends it (CSRF on) ----------------------------------
@@ -306,3 +311,12 @@ def test_the_import_judges_dates_by_the_offices_today(late_evening, app, create_
         ("4", "Reg Date"): "is before the voter turned 16",
         ("5", "Reg Date"): "is before the voter turned 16",
     }, reasons
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Asia/Tokyo", "Pacific/Kiritimati", "Etc/GMT+12"])
+def test_the_first_and_last_days_there_are_have_no_bound_beyond_them(zone):
+    first, last = date.min, date.max
+    assert clock.day_bounds(last, ZoneInfo(zone))[1] is None
+    start, end = clock.day_bounds(first, ZoneInfo(zone))
+    ahead_of_utc = ZoneInfo(zone).utcoffset(datetime(1, 1, 1)) > timedelta(0)  # (its local mean time)
+    assert end is not None and (start is None) == ahead_of_utc

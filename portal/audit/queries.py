@@ -204,10 +204,13 @@ def _filtered(
             or_(AuditEvent.entity_id == q, AuditEvent.action.startswith(q), AuditEvent.username == q)
         )
     # Days are the office's days: "from 3 Nov to 3 Nov" is that day on the office's clock.
-    if since and since > date.min:  # (the first day there is starts before any event)
-        query = query.where(AuditEvent.created_at >= day_bounds(since)[0])
-    if until and until < date.max:  # (the last day there is has no day after it: no upper bound)
-        query = query.where(AuditEvent.created_at < day_bounds(until)[1])
+    # (A bound beyond what a datetime holds, around the first and last day there are, is no bound.)
+    start = day_bounds(since)[0] if since else None
+    if start is not None:
+        query = query.where(AuditEvent.created_at >= start)
+    end = day_bounds(until)[1] if until else None
+    if end is not None:
+        query = query.where(AuditEvent.created_at < end)
     return query
 
 
