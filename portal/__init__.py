@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from portal import aio
+from portal import aio, clock
 from portal.config import ROOT, instance_secret_key, load_config
 
 __version__ = "0.1.0"
@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
         instance_path=str(ROOT / "instance"),
     )
     app.config.update(load_config(config))
+    clock.init_app(app)  # first: a time zone that does not exist stops start-up here
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = instance_secret_key(Path(app.instance_path))
     app.config.update(

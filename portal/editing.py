@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import snapshot
+from portal.clock import date_time
 from portal.errors import StaleEdit
 from portal.models import User
 
@@ -22,6 +23,6 @@ async def check_version(
     editor = await session.get(User, editor_id) if editor_id else None
     who = f" by {editor.display_name}" if editor else ""
     raise StaleEdit(
-        f"This {noun} was changed{who} at {row.updated_at:%Y-%m-%d %H:%M:%S %Z} after you opened it.",
+        f"This {noun} was changed{who} at {date_time(row.updated_at, seconds=True)} after you opened it.",
         current={**snapshot(row, fields), "version": row.version},
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Flask, Response, get_flashed_messages, make_response, render_template, request, url_for
 
+from portal import clock
 from portal.returns import methods
 
 SWAP_STYLES = (
@@ -129,10 +130,20 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(born)
     app.add_template_filter(methods.label, "method")  # "early" -> "Early Voting"
     app.add_template_filter(methods.SHORT.get, "method_short")  # "absentee" -> "Mail" (live panels)
+    # Times on the office's clock with the zone's abbreviation (portal/clock.py)
+    app.add_template_filter(clock.clock_time, "time")  # 14:05 EST; |time(seconds=True)
+    app.add_template_filter(clock.date_time, "datetime")  # 2026-11-03 14:05 EST
+    app.add_template_filter(clock.local_date, "localdate")  # 2026-11-03
+    app.add_template_filter(clock.iso, "isotime")  # 2026-11-03T14:05:00-05:00
 
     @app.context_processor
     def layout_context() -> dict[str, Any]:
-        return {"htmx_config": HTMX_CONFIG, "nav_items": nav_items, "now": lambda: datetime.now(UTC)}
+        return {
+            "htmx_config": HTMX_CONFIG,
+            "nav_items": nav_items,
+            "now": lambda: datetime.now(UTC),
+            "office_time_zone": clock.office_zone().key,
+        }
 
     @app.after_request
     def flashes_as_toasts(response: Response) -> Response:

@@ -124,7 +124,7 @@ def test_audit_report_by_date_with_csv(client_as, create_user, run):
     assert "&lt;script&gt;" in manager.get("/audit?since=<script>", headers=HX).text
     body = manager.get(f"/audit/events.csv?entity=user&since={today.isoformat()}").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(body)))
-    assert rows[0][:4] == ["id", "time_utc", "user", "action"]
+    assert rows[0][:4] == ["id", "time", "user", "action"]
     assert any("dated-user" in row[7] for row in rows[1:])
     assert client_as("observer").get("/audit/events.csv").status_code == 403
 

@@ -84,3 +84,36 @@ def test_stale_edit_in_two_browsers(live_server, browser, create_user, create_pr
     expect(second.locator("#modal .alert-warning")).to_contain_text("Not saved.")
     expect(second.locator("#modal .alert-warning")).to_contain_text("First save")
     shot(second, "precinct-stale-edit")
+
+
+def test_the_audit_log_on_the_offices_clock(live_server, browser, create_user, run):
+    """The night the clocks go back in New York: two events at 01:30, told apart by EDT and EST,
+    and the day picked in the date filter is the office's day (25 hours long)."""
+    from playwright.sync_api import expect
+
+    from tests.browser import sign_in
+    from tests.test_clock import add_events, at
+
+    add_events(
+        run,
+        at("2026-11-01 03:59"),  # 23:59 EDT on 31 October: not that day
+        at("2026-11-01 05:30"),  # 01:30 EDT
+        at("2026-11-01 06:30"),  # 01:30 EST
+        at("2026-11-02 04:59"),  # 23:59 EST on 1 November
+    )
+    user = create_user("admin")
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors = PageErrors(page)
+    sign_in(page, live_server.url, user.username)
+    page.goto(f"{live_server.url}/audit")
+    page.fill("#audit-entity", "clock")
+    page.fill("#audit-since", "2026-11-01")
+    page.fill("#audit-until", "2026-11-01")
+    rows = page.locator("#audit-list tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.locator("td:nth-child(2)")).to_have_text(
+        ["2026-11-01 23:59:00 EST", "2026-11-01 01:30:00 EST", "2026-11-01 01:30:00 EDT"]
+    )
+    expect(page.locator("#audit-list thead")).to_contain_text("Time")
+    shot(page, "audit-office-clock")
+    assert errors.messages == []

@@ -159,6 +159,8 @@ def test_stale_edit_is_refused_with_who_when_and_both_values(app, client_as, cre
     )
     assert response.status_code == 409
     assert f"changed by {alice.user.display_name} at" in response.text
+    # When, on the office's clock (config.toml: America/New_York) with its abbreviation.
+    assert re.search(r" at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d E[SD]T after you opened it", response.text)
     assert "Alice&#39;s" in response.text and "Bob&#39;s" in response.text
     assert "Alice&#39;s" in bob.get("/precincts").text  # nothing overwritten
     # The form now carries the newest version: saving again is a deliberate overwrite.

@@ -439,7 +439,7 @@ def _report_bodies(client, election_id: int) -> dict[str, bytes]:
     for name in REPORT_NAMES:
         page = client.get(f"{base}/{name}").get_data(as_text=True)
         body = page.split('<div class="report">', 1)[1].split("</main>", 1)[0]
-        body = re.sub(r"Printed \d{4}-\d\d-\d\d \d\d:\d\d UTC", "Printed …", body)
+        body = re.sub(r"Printed \d{4}-\d\d-\d\d \d\d:\d\d E[SD]T", "Printed …", body)
         # The audit head printed is the chain's as of printing (it grows with every write).
         body = re.sub(r"\d+:[0-9a-f]{64}", "HEAD", body)
         found[name] = body.encode()

@@ -11,12 +11,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Select, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal.clock import day_bounds
 from portal.models import AuditEvent, User
 
 GENESIS_HASH = "0" * 64
@@ -202,12 +203,14 @@ def _filtered(
         query = query.where(
             or_(AuditEvent.entity_id == q, AuditEvent.action.startswith(q), AuditEvent.username == q)
         )
-    if since:
-        query = query.where(AuditEvent.created_at >= datetime.combine(since, time.min, UTC))
-    if until and until < date.max:  # (the last day there is has no day after it: no upper bound)
-        query = query.where(
-            AuditEvent.created_at < datetime.combine(until + timedelta(days=1), time.min, UTC)
-        )
+    # Days are the office's days: "from 3 Nov to 3 Nov" is that day on the office's clock.
+    # (A bound beyond what a datetime holds, around the first and last day there are, is no bound.)
+    start = day_bounds(since)[0] if since else None
+    if start is not None:
+        query = query.where(AuditEvent.created_at >= start)
+    end = day_bounds(until)[1] if until else None
+    if end is not None:
+        query = query.where(AuditEvent.created_at < end)
     return query
 
 
@@ -223,7 +226,8 @@ async def search_events(
     before_id: int | None = None,
     limit: int = 50,
 ) -> list[AuditEvent]:
-    """Newest first, keyset-paged by id; `since`/`until` are whole days (UTC), both included."""
+    """Newest first, keyset-paged by id; `since`/`until` are whole days in the office's time zone,
+    both included."""
     query = _filtered(
         select(AuditEvent), q=q, user=user, entity=entity, action=action, since=since, until=until
     )

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, request, stream_with_context
 from portal import aio
 from portal.audit import queries
 from portal.auth.roles import allow
+from portal.clock import iso
 from portal.db import reading
 from portal.inputs import arg_int
 from portal.rendering import render
@@ -73,9 +74,7 @@ async def events_csv():
     def generate():
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(
-            ["id", "time_utc", "user", "action", "entity", "entity_id", "before", "after", "hash"]
-        )
+        writer.writerow(["id", "time", "user", "action", "entity", "entity_id", "before", "after", "hash"])
         before_id = None
         while True:
             events = aio.run(chunk(before_id))
@@ -85,7 +84,7 @@ async def events_csv():
                         neutralise(v)
                         for v in (
                             e.id,
-                            e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                            iso(e.created_at),
                             e.username,
                             e.action,
                             e.entity,

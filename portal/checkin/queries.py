@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event
+from portal.clock import local
 from portal.elections.lifecycle import lock_election
 from portal.live.hub import announce
 from portal.models import CHECK_IN_METHODS, CheckIn, Election, ElectionPrecinct, Precinct, User, Voter
@@ -71,7 +72,7 @@ async def describe_check_in(session: AsyncSession, check_in: CheckIn) -> str:
     clerk = await session.get(User, check_in.user_id)
     where = f"precinct {precinct.code}" + (f" ({precinct.polling_place})" if precinct.polling_place else "")
     return (
-        f"checked in {check_in.checked_in_at:%H:%M on %-d %b %Y} at {where}, "
+        f"checked in {local(check_in.checked_in_at):%H:%M %Z on %-d %b %Y} at {where}, "
         f"{METHOD_LABELS[check_in.method]}, by {clerk.display_name if clerk else 'a former user'}"
     )
 

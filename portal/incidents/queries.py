@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased
 from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event
+from portal.clock import clock_time
 from portal.elections.lifecycle import lock_election
 from portal.live.hub import announce
 from portal.models import Election, ElectionPrecinct, Incident, Precinct, User
@@ -87,7 +88,7 @@ async def resolve_incident(
         who = await session.get(User, incident.resolved_by_id)
         raise Conflict(
             f"Incident #{incident.id} was already resolved by {who.display_name if who else 'a former user'} "
-            f"at {incident.resolved_at:%H:%M:%S} UTC."
+            f"at {clock_time(incident.resolved_at, seconds=True)}."
         )
     incident.status, incident.resolved_by_id, incident.resolved_at = "resolved", actor.id, datetime.now(UTC)
     await session.flush()

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, abort, current_app
 from portal import __version__
 from portal.audit.queries import chain_head
 from portal.auth.roles import EVERY_ROLE, allow
+from portal.clock import date_time
 from portal.db import reading
 from portal.elections.queries import get_election
 from portal.rendering import render
@@ -139,7 +140,7 @@ async def page_css(election_id: int, name: str):
         election = await get_election(db, election_id)
     state = "CERTIFIED" if election.status == "certified" else "UNOFFICIAL"
     left = f"{REPORTS[name]} · {election.name}"
-    right = f"{state} · printed {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    right = f"{state} · printed {date_time(datetime.now(UTC))}"
     css = (
         f"@page {{ @top-left {{ content: {_css_string(left)}; font: 8pt {MARGIN_FONT}; }}"
         f" @top-right {{ content: {_css_string(right)}; font: bold 8pt {MARGIN_FONT}; }} }}\n"

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event
+from portal.clock import clock_time
 from portal.elections.lifecycle import lock_election
 from portal.inputs import ASCII_DIGITS
 from portal.live.hub import announce
@@ -394,7 +395,7 @@ async def verify_return(
         ).one()
         raise AlreadyVerified(
             f"{ballot.contest.office_title}: revision {latest.revision} was already verified by {who} "
-            f"at {when:%H:%M:%S} UTC. Nothing was changed."
+            f"at {clock_time(when, seconds=True)}. Nothing was changed."
         )
     await announce(session, latest.election_id, f"contest-{ballot.contest.id}", "reporting")
     await record_event(
@@ -417,7 +418,7 @@ async def verifiers(session: AsyncSession, return_ids: list[int]) -> list[str]:
         .where(PrecinctReturn.id.in_(return_ids))
         .order_by(PrecinctReturn.verified_at)
     )
-    return sorted({f"{name} at {when:%H:%M:%S} UTC" for name, when in rows})
+    return sorted({f"{name} at {clock_time(when, seconds=True)}" for name, when in rows})
 
 
 @dataclass

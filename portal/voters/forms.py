@@ -6,6 +6,7 @@ from wtforms import DateField, HiddenField, IntegerField, SelectField, StringFie
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
+from portal.clock import today  # the office's day, not UTC's
 from portal.forms import strip, upper
 from portal.inputs import name_problem
 
@@ -81,7 +82,7 @@ class VoterForm(FlaskForm):
             raise ValidationError(
                 "Enter the date of birth as YYYY-MM-DD, or leave it blank and give the year."
             )
-        if field.data and not date(1900, 1, 1) <= field.data <= date.today():
+        if field.data and not date(1900, 1, 1) <= field.data <= today():
             raise ValidationError("Enter a date of birth between 1900 and today.")
 
     def validate(self, extra_validators=None) -> bool:
@@ -96,8 +97,9 @@ class VoterForm(FlaskForm):
         born = self.date_of_birth.data
         if field.data is None:  # (not a number: WTForms said so)
             return
-        if not 1900 <= field.data <= date.today().year:
-            raise ValidationError(f"Enter a birth year between 1900 and {date.today().year}.")
+        this_year = today().year
+        if not 1900 <= field.data <= this_year:
+            raise ValidationError(f"Enter a birth year between 1900 and {this_year}.")
         if born and born.year != field.data:
             raise ValidationError(
                 f"The date of birth says {born.year}; leave the year blank or make them agree."
@@ -110,7 +112,7 @@ class VoterForm(FlaskForm):
     def validate_registration_date(self, field):
         if not field.data:
             return
-        if field.data > date.today():
+        if field.data > today():
             raise ValidationError("The registration date cannot be in the future.")
         born = self.date_of_birth.data
         if born and (field.data - born).days < 16 * 365:

@@ -21,13 +21,14 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from portal import clock
 from portal.audit.queries import record_event
 from portal.db import database, transaction
 from portal.inputs import NAME_FORBIDDEN_SQL, NAME_RULE
@@ -582,10 +583,12 @@ def _norm_table(job_id: int) -> str:
     return f"import_norm_{int(job_id)}"
 
 
-def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
+def _checks(job: ImportJob, today: date | None = None) -> list[tuple[str, str, str]]:
     """(field, failed-when SQL over the normalised row n, reason SQL) for every per-row rule.
-    One regular expression per field at most: they dominate the cost of a pass."""
+    One regular expression per field at most: they dominate the cost of a pass. `today` is the
+    office's day (by default now): not the database session's, whose TimeZone decides current_date."""
     form = DATE_FORMATS[job.date_format]
+    today = today or clock.today()
     checks: list[tuple[str, str, str]] = []
     for key, spec in FIELDS.items():
         if spec.required:
@@ -612,14 +615,13 @@ def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
         ),
         (
             "date_of_birth",
-            "n.dob < DATE '1900-01-01' OR n.dob > current_date",
+            f"n.dob < DATE '1900-01-01' OR n.dob > DATE '{today.isoformat()}'",
             "'is not a plausible date of birth'",
         ),
         ("birth_year", "n.birth_year !~ '^\\d{4}$'", "'is not a year (YYYY)'"),
         (
             "birth_year",
-            "n.birth_year ~ '^\\d{4}$' "
-            "AND (n.born_year < 1900 OR n.born_year > extract(year FROM current_date))",
+            f"n.birth_year ~ '^\\d{{4}}$' AND (n.born_year < 1900 OR n.born_year > {today.year})",
             "'is not a plausible birth year'",
         ),
         (
@@ -643,7 +645,7 @@ def _checks(job: ImportJob) -> list[tuple[str, str, str]]:
             "(SELECT 1 FROM voter v WHERE v.state_voter_id = n.state_voter_id)",
             "'is blank: a new voter needs the date they registered'",
         ),
-        ("registration_date", "n.registered > current_date", "'is in the future'"),
+        ("registration_date", f"n.registered > DATE '{today.isoformat()}'", "'is in the future'"),
         ("registration_date", "n.registered < n.dob + 5844", "'is before the voter turned 16'"),
         (
             "registration_date",

@@ -57,16 +57,30 @@
   /* Live panels say "live" only while their stream is healthy. The server sends a panel when it
      changes, a "heartbeat" event every few seconds while it listens to the database, and "stale"
      when it does not. A page that hears nothing for data-stale-after seconds, gets "stale" or
-     loses the connection shows "reconnecting — figures as of HH:MM:SS UTC" on every badge of that
+     loses the connection shows "reconnecting — figures as of HH:MM:SS EST" on every badge of that
      connection, and returns to "live" by itself: with the next panel, or with the next heartbeat
      when it had only gone quiet. */
   var live = new Map();          // [data-live] element -> its state
   var sources = new WeakSet();   // EventSources already listened to
 
   function two(n) { return (n < 10 ? "0" : "") + n; }
-  // UTC, as every time the portal prints ("updated 21:04:05 UTC" on the panels themselves).
+  // The office's clock (its zone is in a meta tag), as every time the portal prints ("updated
+  // 21:04:05 EST" on the panels themselves), whatever the zone of the browser's machine.
+  var officeZone = (document.querySelector('meta[name="office-time-zone"]') || {}).content || "UTC";
+  var officeClock = null;
+  try {
+    officeClock = new Intl.DateTimeFormat("en-US", {
+      timeZone: officeZone, hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit",
+      timeZoneName: "short"
+    });
+  } catch (e) { officeClock = null; }  // a browser without the zone: UTC, said so
   function clock(date) {
-    return two(date.getUTCHours()) + ":" + two(date.getUTCMinutes()) + ":" + two(date.getUTCSeconds()) + " UTC";
+    if (!officeClock) {
+      return two(date.getUTCHours()) + ":" + two(date.getUTCMinutes()) + ":" + two(date.getUTCSeconds()) + " UTC";
+    }
+    var part = {};
+    officeClock.formatToParts(date).forEach(function (p) { part[p.type] = p.value; });
+    return part.hour + ":" + part.minute + ":" + part.second + " " + part.timeZoneName;
   }
 
   function liveState(el) {
