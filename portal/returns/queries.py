@@ -31,6 +31,7 @@ from portal.models import (
     ReturnVote,
     User,
 )
+from portal.tally.queries import counted_check_in
 
 MAX_COUNT = 10_000_000
 TOTAL_FIELDS = ("ballots_cast", "overvotes", "undervotes")
@@ -162,9 +163,12 @@ async def precinct_in_election(session: AsyncSession, election_id: int, precinct
 
 
 async def check_ins_at(session: AsyncSession, election_id: int, precinct_id: int) -> int:
+    """The precinct's check-ins whose ballots count or may: not voided, not rejected provisionals."""
     return (
         await session.scalar(
-            select(func.count()).where(CheckIn.election_id == election_id, CheckIn.precinct_id == precinct_id)
+            select(func.count()).where(
+                CheckIn.election_id == election_id, CheckIn.precinct_id == precinct_id, counted_check_in()
+            )
         )
         or 0
     )
