@@ -205,6 +205,22 @@ def clean_void_reason(raw: str | None) -> str:
     return reason
 
 
+async def refuse_missing_check_in(session: AsyncSession, election_id: int, voter_id: int) -> None:
+    """There is no live check-in to void: say who voided the last one, when and why, if anyone."""
+    voided = await session.scalar(
+        select(CheckIn)
+        .where(CheckIn.voter_id == voter_id, CheckIn.election_id == election_id)
+        .order_by(CheckIn.voided_at.desc())
+        .limit(1)
+    )
+    if voided is None:
+        raise NotFound("The voter has no check-in in this election.")
+    raise VoidRefused(
+        f"This check-in was already voided by {await _user_name(session, voided.voided_by_id)} "
+        f"at {voided.voided_at:%H:%M on %-d %b %Y} UTC (“{voided.void_reason}”). Nothing was changed."
+    )
+
+
 async def _user_name(session: AsyncSession, user_id: int | None) -> str:
     user = await session.get(User, user_id) if user_id else None
     return user.display_name if user else "a former user"
@@ -236,18 +252,7 @@ async def void_check_in(
         .execution_options(populate_existing=True)
     )
     if check_in is None:
-        voided = await session.scalar(
-            select(CheckIn)
-            .where(CheckIn.voter_id == voter_id, CheckIn.election_id == election_id)
-            .order_by(CheckIn.voided_at.desc())
-            .limit(1)
-        )
-        if voided is None:
-            raise NotFound("The voter has no check-in in this election.")
-        raise VoidRefused(
-            f"This check-in was already voided by {await _user_name(session, voided.voided_by_id)} "
-            f"at {voided.voided_at:%H:%M on %-d %b %Y} UTC (“{voided.void_reason}”). Nothing was changed."
-        )
+        await refuse_missing_check_in(session, election_id, voter_id)
     if actor.role == "clerk":
         if check_in.user_id != actor.id:
             raise NotYoursToVoid(
@@ -490,8 +495,5 @@ async def live_check_in_of(
         )
     )
     if check_in is None:
-        raise VoidRefused(
-            f"{voter.first_name} {voter.last_name} has no check-in to void in {election.name} "
-            "(it may have been voided already)."
-        )
+        await refuse_missing_check_in(session, election_id, voter_id)
     return election, check_in, voter
