@@ -72,6 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     from portal.audit.routes import bp as audit_bp
     from portal.auth.routes import bp as auth_bp
     from portal.checkin.routes import bp as checkin_bp
+    from portal.checkin.routes import provisionals_bp
     from portal.contests.routes import bp as contests_bp
     from portal.dashboard.routes import bp as dashboard_bp
     from portal.elections.routes import bp as elections_bp
@@ -98,6 +99,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
         incidents_bp,
         reports_bp,
         checkin_bp,
+        provisionals_bp,
         users_bp,
         audit_bp,
         account_bp,

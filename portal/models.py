@@ -41,6 +41,7 @@ ELECTION_STATUSES = ("draft", "open", "closed", "certified")
 CANDIDATE_STATUSES = ("qualified", "withdrawn")
 VOTER_STATUSES = ("active", "inactive", "removed")
 CHECK_IN_METHODS = ("in_person", "early", "mail", "provisional")
+PROVISIONAL_STATUSES = ("pending", "accepted", "rejected")
 RETURN_STATUSES = ("entered", "verified")
 # Counting groups: the voting methods a canvass reports separately (NIST SP 1500-100 CountItemType
 # in portal/reports/nist.py). Every election declares the ones it counts; returns are kept per method.
@@ -357,12 +358,40 @@ class Voter(Versioned, Base):
 
 
 class CheckIn(Base):
-    """A voter was issued a ballot. Never linked to how they voted (no contest, no choice here)."""
+    """A voter was issued a ballot. Never linked to how they voted (no contest, no choice here).
+
+    A mistaken check-in is voided (who, when, why), never deleted; only one live (not voided)
+    check-in per voter and election. A provisional one is pending until a manager accepts or
+    rejects it, with a reason."""
 
     __tablename__ = "check_in"
     __table_args__ = (
         CheckConstraint(one_of("method", CHECK_IN_METHODS), name="method"),
-        UniqueConstraint("voter_id", "election_id", name="uq_check_in_voter_election"),
+        CheckConstraint(one_of("provisional_status", PROVISIONAL_STATUSES), name="provisional_status"),
+        CheckConstraint(
+            "(method = 'provisional') = (provisional_status IS NOT NULL)", name="provisional_status_method"
+        ),
+        CheckConstraint(
+            "(decided_at IS NULL) = (decided_by_id IS NULL)"
+            " AND (decided_at IS NULL) = (decision_reason IS NULL)",
+            name="decided_together",
+        ),
+        CheckConstraint(
+            "(coalesce(provisional_status, 'pending') = 'pending') = (decided_at IS NULL)",
+            name="decided_unless_pending",
+        ),
+        CheckConstraint(
+            "(voided_at IS NULL) = (voided_by_id IS NULL) AND (voided_at IS NULL) = (void_reason IS NULL)",
+            name="voided_together",
+        ),
+        CheckConstraint("void_reason IS NULL OR length(btrim(void_reason)) > 0", name="void_reason_given"),
+        Index(
+            "uq_check_in_voter_election_live",
+            "voter_id",
+            "election_id",
+            unique=True,
+            postgresql_where=text("voided_at IS NULL"),
+        ),
         Index("ix_check_in_election_precinct", "election_id", "precinct_id"),
     )
 
@@ -374,6 +403,14 @@ class CheckIn(Base):
     method: Mapped[str] = mapped_column(String(16))
     checked_in_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    # Provisional ballots only: pending, accepted or rejected (NULL for every other method).
+    provisional_status: Mapped[str | None] = mapped_column(String(16))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_reason: Mapped[str | None] = mapped_column(String(120))
+    voided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    void_reason: Mapped[str | None] = mapped_column(String(300))
 
 
 class PrecinctReturn(Base):

@@ -122,7 +122,23 @@ def test_check_ins_cannot_be_linked_to_votes():
     from portal.models import CheckIn
 
     columns = {c.key for c in sa_inspect(CheckIn).columns}
-    assert columns == {"id", "voter_id", "election_id", "precinct_id", "method", "checked_in_at", "user_id"}
+    assert columns == {
+        "id",
+        "voter_id",
+        "election_id",
+        "precinct_id",
+        "method",
+        "checked_in_at",
+        "user_id",
+        # provisional adjudication and voids: staff, times and reasons, nothing about a choice
+        "provisional_status",
+        "decided_by_id",
+        "decided_at",
+        "decision_reason",
+        "voided_at",
+        "voided_by_id",
+        "void_reason",
+    }
     referenced = {fk.column.table.name for fk in CheckIn.__table__.foreign_keys}
     assert referenced == {"voter", "election", "precinct", "user_account"}
 

@@ -51,6 +51,7 @@ QUERY_PARAMETERS = {
     "voters.export": VOTER_SEARCH,
     "voters.import_issues": ("kind",),
     "checkin.desk": ("q", "election"),
+    "provisionals.index": ("status", "precinct", "reason"),
     "audit.index": ("q", "user", "entity", "action", "since", "until", "before"),
     "audit.export": ("q", "user", "entity", "action", "since", "until"),
     "returns.verify": ("mode", "method"),
@@ -169,6 +170,19 @@ def world(app_factory, create_election, create_user, create_party, create_voters
             )
 
     incident = run(fill())
+    # A check-in and a provisional ballot, so the void form and the adjudication screen are walked.
+    from portal.checkin.queries import record_check_in
+
+    async def check_in():
+        async with transaction() as db:
+            await record_check_in(
+                db, actor=clerk, election_id=night.election.id, voter_id=voters[0], method="in_person"
+            )
+            await record_check_in(
+                db, actor=clerk, election_id=night.election.id, voter_id=voters[1], method="provisional"
+            )
+
+    run(check_in())
     app = app_factory(WTF_CSRF_ENABLED=True, PROPAGATE_EXCEPTIONS=False)
     client = app.test_client()
     admin = create_user("admin")

@@ -243,3 +243,60 @@ def test_hang_up_detection_works_above_descriptor_1023():
     finally:
         for s in padding:
             s.close()
+
+
+def test_a_void_and_a_decision_move_the_turnout_panel(watched, run, create_voters, create_user):
+    """A void is announced like a check-in: the turnout panel drops by one; a decision on a
+    provisional ballot moves its counts."""
+    from datetime import timedelta
+
+    from portal.checkin.queries import decide_provisionals, record_check_in, void_check_in
+    from portal.db import transaction
+
+    made, server, cookie, clerk, _ = watched
+    john, ann = create_voters([("Smith", "John"), ("Lee", "Ann")], precinct=made.precincts[0])
+    manager = create_user("manager")
+
+    async def issue(voter, method):
+        async with transaction() as db:
+            return await record_check_in(
+                db, actor=clerk, election_id=made.election.id, voter_id=voter, method=method
+            )
+
+    run(issue(john, "in_person"))
+    provisional = run(issue(ann, "provisional"))
+    stream = EventStream(server.url, f"/live/elections/{made.election.id}/stream", cookie)
+    try:
+        stream.wait_for("turnout", "2</strong> of 2")
+
+        async def void():
+            async with transaction() as db:
+                await void_check_in(
+                    db,
+                    actor=clerk,
+                    election_id=made.election.id,
+                    voter_id=john,
+                    reason="Wrong voter",
+                    clerk_window=timedelta(minutes=15),
+                )
+
+        run(void())
+        stream.wait_for("turnout", "1</strong> of 2")
+
+        async def reject():
+            async with transaction() as db:
+                await decide_provisionals(
+                    db,
+                    actor=manager,
+                    election_id=made.election.id,
+                    check_in_ids=[provisional.id],
+                    decision="reject",
+                    reason="Not on the roll",
+                    reasons=["Not on the roll"],
+                )
+
+        run(reject())
+        update = stream.wait_for("turnout", "0</strong> of 2")
+        assert "rejected (issued, not counted)" in update["data"]
+    finally:
+        stream.close()

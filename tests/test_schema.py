@@ -220,3 +220,110 @@ def test_audit_events_are_append_only(sql, create_user):
         sql("UPDATE audit_event SET username = 'someone else'")
     with pytest.raises(DBAPIError, match="append-only"):
         sql("DELETE FROM audit_event")
+
+
+@pytest.mark.parametrize(
+    ("statement", "constraint"),
+    [
+        (
+            "UPDATE check_in SET provisional_status = 'pending' WHERE method = 'in_person'",
+            "provisional_status_method",
+        ),
+        (
+            "UPDATE check_in SET provisional_status = NULL WHERE method = 'provisional'",
+            "provisional_status_method",
+        ),
+        (
+            "UPDATE check_in SET provisional_status = 'maybe', decided_at = now(), decided_by_id = user_id,"
+            " decision_reason = 'x' WHERE method = 'provisional'",
+            "ck_check_in_provisional_status",
+        ),
+        (
+            "UPDATE check_in SET provisional_status = 'accepted' WHERE method = 'provisional'",
+            "decided_unless_pending",
+        ),
+        ("UPDATE check_in SET decided_at = now() WHERE method = 'provisional'", "decided_together"),
+        ("UPDATE check_in SET voided_at = now()", "voided_together"),
+        (
+            "UPDATE check_in SET voided_at = now(), voided_by_id = user_id, void_reason = ' '",
+            "void_reason_given",
+        ),
+    ],
+)
+def test_check_in_decisions_and_voids_hold_together(sql, roll, statement, constraint):
+    for voter, method in ((roll["voter1"], "in_person"), (roll["voter2"], "provisional")):
+        sql(
+            "INSERT INTO check_in (voter_id, election_id, precinct_id, method, user_id, provisional_status)"
+            " VALUES (:v, :e, :p, :m, :u, :s)",
+            v=voter,
+            e=roll["election"],
+            p=roll["precinct"],
+            m=method,
+            u=roll["user"],
+            s="pending" if method == "provisional" else None,
+        )
+    with pytest.raises(IntegrityError, match=constraint):
+        sql(statement)
+
+
+def test_a_voided_check_in_makes_room_for_one_live_one(sql, roll):
+    insert = (
+        "INSERT INTO check_in (voter_id, election_id, precinct_id, method, user_id)"
+        " VALUES (:v, :e, :p, 'in_person', :u)"
+    )
+    args = dict(v=roll["voter1"], e=roll["election"], p=roll["precinct"], u=roll["user"])
+    sql(insert, **args)
+    sql("UPDATE check_in SET voided_at = now(), voided_by_id = user_id, void_reason = 'wrong voter'")
+    sql(insert, **args)
+    with pytest.raises(IntegrityError, match="uq_check_in_voter_election_live"):
+        sql(insert, **args)
+
+
+def test_0012_makes_existing_provisionals_pending_and_its_downgrade_keeps_voids(database_url):
+    """Provisional ballots issued before 0012 are pending (nobody decided them); going back to 0010
+    is refused while a void or a decision would be lost, and works once there is none."""
+    import asyncpg
+    from alembic import command
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url).set(database=make_url(database_url).database + "_0012")
+    url = url.render_as_string(hide_password=False)
+    dsn = url.replace("postgresql+asyncpg", "postgresql")
+
+    def execute(*statements):
+        async def go():
+            conn = await asyncpg.connect(dsn)
+            try:
+                results = [await conn.fetch(s) for s in statements]
+            finally:
+                await conn.close()
+            return results[-1]
+
+        return asyncio.run(go())
+
+    migrate.create_database(url)
+    try:
+        migrate.upgrade(url, "0010")
+        execute(
+            "INSERT INTO user_account (username, display_name, password_hash, role)"
+            " VALUES ('clerk1', 'C', 'x', 'clerk')",
+            "INSERT INTO precinct (code, name) VALUES ('P-001', 'One')",
+            "INSERT INTO election (name, election_date, kind) VALUES ('E', '2026-11-03', 'general')",
+            "INSERT INTO voter (state_voter_id, first_name, last_name, date_of_birth, birth_year, address,"
+            " precinct_id, registration_date) SELECT 'V000' || n, 'A', 'B', '1980-01-01', 1980, 'x', p.id,"
+            " '2020-01-01' FROM precinct p, generate_series(1, 2) n",
+            "INSERT INTO check_in (voter_id, election_id, precinct_id, method, user_id)"
+            " SELECT v.id, e.id, v.precinct_id, CASE WHEN v.state_voter_id = 'V0001' THEN 'provisional'"
+            " ELSE 'in_person' END, u.id FROM voter v, election e, user_account u",
+        )
+        migrate.upgrade(url)
+        rows = execute("SELECT method, provisional_status FROM check_in ORDER BY method")
+        assert [tuple(r) for r in rows] == [("in_person", None), ("provisional", "pending")]
+        execute("UPDATE check_in SET voided_at = now(), voided_by_id = user_id, void_reason = 'x'")
+        with pytest.raises(Exception, match="0010 cannot keep them"):
+            command.downgrade(migrate.alembic_config(url), "0010")
+        execute("UPDATE check_in SET voided_at = NULL, voided_by_id = NULL, void_reason = NULL")
+        command.downgrade(migrate.alembic_config(url), "0010")
+        assert len(execute("SELECT * FROM check_in")) == 2
+    finally:
+        migrate.drop_database(url)

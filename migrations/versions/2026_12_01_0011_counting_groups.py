@@ -42,9 +42,8 @@ def upgrade() -> None:
     )
     op.execute(
         "INSERT INTO counting_group (election_id, method) "
-        "SELECT e.id, m.method FROM election e CROSS JOIN unnest(ARRAY["
-        + ", ".join(repr(m) for m in METHODS)
-        + "]) AS m(method) "
+        "SELECT e.id, m.method FROM election e CROSS JOIN "
+        "unnest(ARRAY['election_day', 'early', 'absentee', 'provisional']) AS m(method) "
         "WHERE m.method = 'election_day' "
         "OR NOT EXISTS (SELECT 1 FROM precinct_return r WHERE r.election_id = e.id)"
     )

@@ -4,18 +4,31 @@ they voted: nothing here touches returns."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from werkzeug.exceptions import Conflict, NotFound
+from sqlalchemy.orm import aliased
+from werkzeug.exceptions import Conflict, Forbidden, NotFound
 
 from portal.audit.queries import record_event
 from portal.clock import local
 from portal.elections.lifecycle import lock_election
+from portal.elections.queries import ElectionLocked, election_for_write
 from portal.live.hub import announce
-from portal.models import CHECK_IN_METHODS, CheckIn, Election, ElectionPrecinct, Precinct, User, Voter
+from portal.models import (
+    CHECK_IN_METHODS,
+    PROVISIONAL_STATUSES,
+    CheckIn,
+    Election,
+    ElectionPrecinct,
+    Precinct,
+    User,
+    Voter,
+)
 from portal.signals import check_in_recorded
+from portal.tally.queries import CheckInCounts, count_check_ins, live_check_in
 
 METHOD_LABELS = {"in_person": "in person", "early": "early", "mail": "by mail", "provisional": "provisional"}
 assert set(METHOD_LABELS) == set(CHECK_IN_METHODS)
@@ -29,11 +42,31 @@ class CheckInRefused(Conflict):
     pass
 
 
+class VoidRefused(Conflict):
+    pass
+
+
+class NotYoursToVoid(Forbidden):
+    pass
+
+
+class AdjudicationRefused(Conflict):
+    pass
+
+
+VOID_REASON_MAX = 300
+DECISIONS = {"accept": "accepted", "reject": "rejected"}
+
+
 @dataclass
 class Turnout:
     precinct: Precinct
-    checked_in: int
+    counts: CheckInCounts
     registered: int
+
+    @property
+    def checked_in(self) -> int:
+        return self.counts.counted
 
     @property
     def percent(self) -> float:
@@ -62,7 +95,9 @@ async def check_ins_for(session: AsyncSession, election_id: int, voter_ids: list
     if not voter_ids:
         return {}
     rows = await session.scalars(
-        select(CheckIn).where(CheckIn.election_id == election_id, CheckIn.voter_id.in_(voter_ids))
+        select(CheckIn).where(
+            CheckIn.election_id == election_id, CheckIn.voter_id.in_(voter_ids), live_check_in()
+        )
     )
     return {c.voter_id: c for c in rows}
 
@@ -71,9 +106,10 @@ async def describe_check_in(session: AsyncSession, check_in: CheckIn) -> str:
     precinct = await session.get(Precinct, check_in.precinct_id)
     clerk = await session.get(User, check_in.user_id)
     where = f"precinct {precinct.code}" + (f" ({precinct.polling_place})" if precinct.polling_place else "")
+    status = f" ({check_in.provisional_status})" if check_in.provisional_status else ""
     return (
         f"checked in {local(check_in.checked_in_at):%H:%M %Z on %-d %b %Y} at {where}, "
-        f"{METHOD_LABELS[check_in.method]}, by {clerk.display_name if clerk else 'a former user'}"
+        f"{METHOD_LABELS[check_in.method]}{status}, by {clerk.display_name if clerk else 'a former user'}"
     )
 
 
@@ -110,13 +146,18 @@ async def record_check_in(
             precinct_id=voter.precinct_id,
             method=method,
             user_id=actor.id,
+            provisional_status="pending" if method == "provisional" else None,
         )
-        .on_conflict_do_nothing(constraint="uq_check_in_voter_election")
+        .on_conflict_do_nothing(
+            index_elements=[CheckIn.voter_id, CheckIn.election_id], index_where=live_check_in()
+        )
         .returning(CheckIn.id)
     )
     if inserted is None:
         first = await session.scalar(
-            select(CheckIn).where(CheckIn.voter_id == voter_id, CheckIn.election_id == election_id)
+            select(CheckIn).where(
+                CheckIn.voter_id == voter_id, CheckIn.election_id == election_id, live_check_in()
+            )
         )
         raise AlreadyCheckedIn(
             f"{name} was already {await describe_check_in(session, first)}. No second ballot."
@@ -143,11 +184,317 @@ async def record_check_in(
 
 
 async def precinct_turnout(session: AsyncSession, election_id: int, precinct_id: int) -> Turnout:
+    """The precinct's turnout at the desk: live check-ins, rejected provisional ballots left out."""
     precinct = await session.get(Precinct, precinct_id)
-    checked_in = await session.scalar(
-        select(func.count()).where(CheckIn.election_id == election_id, CheckIn.precinct_id == precinct_id)
-    )
+    counts = await count_check_ins(session, election_id, precinct_id)
     registered = await session.scalar(
         select(func.count()).where(Voter.precinct_id == precinct_id, Voter.status == "active")
     )
-    return Turnout(precinct, checked_in or 0, registered or 0)
+    return Turnout(precinct, counts, registered or 0)
+
+
+def clean_void_reason(raw: str | None) -> str:
+    """The reason for a void: required, one line of plain text (markup is just text), length-limited."""
+    reason = " ".join((raw or "").split())
+    if not reason:
+        raise VoidRefused("Say why the check-in is voided: the reason is required. Nothing was changed.")
+    if len(reason) > VOID_REASON_MAX:
+        raise VoidRefused(
+            f"The reason is {len(reason):,} characters long; keep it within {VOID_REASON_MAX}. "
+            "Nothing was changed."
+        )
+    return reason
+
+
+async def refuse_missing_check_in(session: AsyncSession, election_id: int, voter_id: int) -> None:
+    """There is no live check-in to void: say who voided the last one, when and why, if anyone."""
+    voided = await session.scalar(
+        select(CheckIn)
+        .where(CheckIn.voter_id == voter_id, CheckIn.election_id == election_id)
+        .order_by(CheckIn.voided_at.desc())
+        .limit(1)
+    )
+    if voided is None:
+        raise NotFound("The voter has no check-in in this election.")
+    raise VoidRefused(
+        f"This check-in was already voided by {await _user_name(session, voided.voided_by_id)} "
+        f"at {local(voided.voided_at):%H:%M %Z on %-d %b %Y} (“{voided.void_reason}”). Nothing was changed."
+    )
+
+
+async def _user_name(session: AsyncSession, user_id: int | None) -> str:
+    user = await session.get(User, user_id) if user_id else None
+    return user.display_name if user else "a former user"
+
+
+async def void_check_in(
+    session: AsyncSession,
+    *,
+    actor: User,
+    election_id: int,
+    voter_id: int,
+    reason: str,
+    clerk_window: timedelta,
+) -> CheckIn:
+    """Void the voter's live check-in in the election, so they can be checked in again.
+
+    A clerk voids only their own check-in, within `clerk_window` of making it; a manager or an
+    admin any, until the election closes. Voided twice, late or closed: refused, nothing stored."""
+    election = await lock_election(session, election_id)
+    if election.status != "open":
+        raise VoidRefused(
+            f"{election.name} is {election.status}: check-ins can be voided only while it is open."
+        )
+    reason = clean_void_reason(reason)
+    check_in = await session.scalar(
+        select(CheckIn)
+        .where(CheckIn.voter_id == voter_id, CheckIn.election_id == election_id, live_check_in())
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if check_in is None:
+        await refuse_missing_check_in(session, election_id, voter_id)
+    if actor.role == "clerk":
+        if check_in.user_id != actor.id:
+            raise NotYoursToVoid(
+                f"This check-in was made by {await _user_name(session, check_in.user_id)}: a clerk voids "
+                "only their own. Ask a manager. Nothing was changed."
+            )
+        if await database_now(session) - check_in.checked_in_at > clerk_window:
+            minutes = int(clerk_window.total_seconds() // 60)
+            raise VoidRefused(
+                f"A clerk can void a check-in within {minutes} minutes of making it; this one was made at "
+                f"{local(check_in.checked_in_at):%H:%M %Z}. Ask a manager. Nothing was changed."
+            )
+    before = {
+        "election_id": election_id,
+        "precinct_id": check_in.precinct_id,
+        "method": check_in.method,
+        "checked_in_at": check_in.checked_in_at,
+        "provisional_status": check_in.provisional_status,
+    }
+    voided_id = await session.scalar(
+        update(CheckIn)
+        .where(CheckIn.id == check_in.id, live_check_in())
+        .values(voided_at=func.now(), voided_by_id=actor.id, void_reason=reason)
+        .returning(CheckIn.id)
+        .execution_options(synchronize_session=False)
+    )
+    if voided_id is None:  # cannot happen under the row lock; never report a void that did not happen
+        raise VoidRefused("This check-in was voided meanwhile. Nothing was changed.")
+    await session.refresh(check_in)
+    await record_event(
+        session,
+        actor=actor,
+        action="check_in_void",
+        entity="voter",
+        entity_id=voter_id,
+        before=before,
+        after={"voided": True, "reason": reason},
+    )
+    await announce(session, election_id, "turnout")
+    return check_in
+
+
+@dataclass
+class ProvisionalRow:
+    check_in: CheckIn
+    voter: Voter
+    precinct: Precinct
+    clerk: str
+    decided_by: str
+
+
+async def list_provisionals(
+    session: AsyncSession,
+    election_id: int,
+    *,
+    status: str = "pending",
+    precinct_id: int | None = None,
+    reason: str | None = None,
+    limit: int = 500,
+) -> list[ProvisionalRow]:
+    """The election's live provisional ballots with this status ("" for any), oldest first."""
+    clerk, decider = aliased(User), aliased(User)
+    query = (
+        select(CheckIn, Voter, Precinct, clerk.display_name, decider.display_name)
+        .join(Voter, Voter.id == CheckIn.voter_id)
+        .join(Precinct, Precinct.id == CheckIn.precinct_id)
+        .outerjoin(clerk, clerk.id == CheckIn.user_id)
+        .outerjoin(decider, decider.id == CheckIn.decided_by_id)
+        .where(CheckIn.election_id == election_id, CheckIn.method == "provisional", live_check_in())
+        .order_by(CheckIn.checked_in_at, CheckIn.id)
+        .limit(limit)
+    )
+    if status in PROVISIONAL_STATUSES:
+        query = query.where(CheckIn.provisional_status == status)
+    if precinct_id is not None:
+        query = query.where(CheckIn.precinct_id == precinct_id)
+    if reason:
+        query = query.where(CheckIn.decision_reason == reason)
+    rows = await session.execute(query)
+    return [ProvisionalRow(c, v, p, n or "a former user", d or "") for c, v, p, n, d in rows.tuples()]
+
+
+async def provisional_precincts(session: AsyncSession, election_id: int) -> list[Precinct]:
+    """Precincts with a live provisional ballot in the election (the screen's precinct filter)."""
+    ids = select(CheckIn.precinct_id).where(
+        CheckIn.election_id == election_id, CheckIn.method == "provisional", live_check_in()
+    )
+    precincts = await session.scalars(select(Precinct).where(Precinct.id.in_(ids)).order_by(Precinct.code))
+    return list(precincts.all())
+
+
+async def pending_provisionals_by_precinct(session: AsyncSession, election_id: int) -> list[tuple[str, int]]:
+    """(precinct code, pending provisional ballots) where any are pending: these stop certification."""
+    rows = await session.execute(
+        select(Precinct.code, func.count())
+        .join(CheckIn, CheckIn.precinct_id == Precinct.id)
+        .where(CheckIn.election_id == election_id, CheckIn.provisional_status == "pending", live_check_in())
+        .group_by(Precinct.code)
+        .order_by(Precinct.code)
+    )
+    return [(code, count) for code, count in rows.tuples()]
+
+
+async def adjudicable_election(session: AsyncSession, election_id: int) -> Election:
+    """The election, share-locked, if its provisional ballots may be decided (open or closed)."""
+    election = await election_for_write(session, election_id)
+    if election.status not in ("open", "closed"):
+        raise ElectionLocked(f"{election.name} is {election.status}: there is nothing to adjudicate.")
+    return election
+
+
+@dataclass
+class Decided:
+    decided: int
+    skipped: list[str]  # "Ann Lee: accepted by Mia at 14:02" for those decided by someone else first
+
+
+async def decide_provisionals(
+    session: AsyncSession,
+    *,
+    actor: User,
+    election_id: int,
+    check_in_ids: list[int],
+    decision: str,
+    reason: str,
+    reasons: list[str],
+) -> Decided:
+    """Accept or reject pending provisional ballots, each with one audit event.
+
+    A check-in that is not a provisional ballot of this election refuses the whole request (nothing
+    stored); one already decided (someone else was first) or voided is left alone and unaudited."""
+    await adjudicable_election(session, election_id)
+    if decision not in DECISIONS:
+        raise AdjudicationRefused("Choose to accept or to reject. Nothing was changed.")
+    if reason not in reasons:
+        raise AdjudicationRefused("Choose a reason from the list. Nothing was changed.")
+    ids = sorted(set(check_in_ids))
+    if not ids:
+        raise AdjudicationRefused("Tick at least one provisional ballot. Nothing was changed.")
+    found = (
+        await session.execute(
+            select(CheckIn.id, CheckIn.method, Voter.first_name, Voter.last_name)
+            .join(Voter, Voter.id == CheckIn.voter_id)
+            .where(CheckIn.id.in_(ids), CheckIn.election_id == election_id)
+        )
+    ).all()
+    if len(found) != len(ids):
+        raise NotFound("Some of these check-ins are not in this election. Nothing was changed.")
+    others = [
+        f"{row.first_name} {row.last_name} ({METHOD_LABELS[row.method]})"
+        for row in found
+        if row.method != "provisional"
+    ]
+    if others:
+        raise AdjudicationRefused(
+            f"Only provisional ballots are accepted or rejected, not {', '.join(others)}. "
+            "Nothing was changed."
+        )
+    status = DECISIONS[decision]
+    # The WHERE is the race guard: a ballot someone else decided (or voided) meanwhile is not
+    # decided again and not audited.
+    changed = (
+        await session.execute(
+            update(CheckIn)
+            .where(CheckIn.id.in_(ids), CheckIn.provisional_status == "pending", live_check_in())
+            .values(
+                provisional_status=status,
+                decided_by_id=actor.id,
+                decided_at=func.now(),
+                decision_reason=reason,
+            )
+            .returning(CheckIn.id, CheckIn.voter_id, CheckIn.precinct_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    for row in sorted(changed):
+        await record_event(
+            session,
+            actor=actor,
+            action=f"provisional_{status}",
+            entity="voter",
+            entity_id=row.voter_id,
+            before={"election_id": election_id, "check_in_id": row.id, "provisional_status": "pending"},
+            after={"provisional_status": status, "reason": reason, "precinct_id": row.precinct_id},
+        )
+    skipped = []
+    left = [i for i in ids if i not in {row.id for row in changed}]
+    if left:
+        decider = aliased(User)
+        rows = await session.execute(
+            select(CheckIn, Voter.first_name, Voter.last_name, decider.display_name)
+            .join(Voter, Voter.id == CheckIn.voter_id)
+            .outerjoin(decider, decider.id == CheckIn.decided_by_id)
+            .where(CheckIn.id.in_(left))
+            .order_by(CheckIn.id)
+        )
+        for check_in, first, last, name in rows.tuples():
+            if check_in.voided_at is not None:
+                skipped.append(f"{first} {last}: the check-in was voided")
+            else:
+                skipped.append(
+                    f"{first} {last}: already {check_in.provisional_status} by {name or 'a former user'} "
+                    f"at {local(check_in.decided_at):%H:%M %Z} ({check_in.decision_reason})"
+                )
+    if changed:
+        await announce(session, election_id, "turnout")
+    return Decided(len(changed), skipped)
+
+
+async def database_now(session: AsyncSession):
+    """The database's clock: check-in times are stamped by it, so windows are measured by it too."""
+    return await session.scalar(select(func.now()))
+
+
+def may_void(actor: User, check_in: CheckIn, now, clerk_window: timedelta) -> bool:
+    """Whether the desk offers this user the void button (void_check_in decides for itself)."""
+    if actor.role in ("admin", "manager"):
+        return True
+    return check_in.user_id == actor.id and now - check_in.checked_in_at <= clerk_window
+
+
+async def live_check_in_of(
+    session: AsyncSession, election_id: int, voter_id: int
+) -> tuple[Election, CheckIn, Voter]:
+    """The voter's live check-in in an open election, for the void form; refused as the void
+    itself would be."""
+    election = await session.get(Election, election_id)
+    if election is None:
+        raise NotFound("No such election.")
+    if election.status != "open":
+        raise VoidRefused(
+            f"{election.name} is {election.status}: check-ins can be voided only while it is open."
+        )
+    voter = await session.get(Voter, voter_id)
+    if voter is None:
+        raise NotFound("No such voter.")
+    check_in = await session.scalar(
+        select(CheckIn).where(
+            CheckIn.voter_id == voter_id, CheckIn.election_id == election_id, live_check_in()
+        )
+    )
+    if check_in is None:
+        await refuse_missing_check_in(session, election_id, voter_id)
+    return election, check_in, voter

@@ -37,9 +37,10 @@ class ElectionLocked(Conflict):
 
 
 class LifecycleRefused(Conflict):
-    def __init__(self, description: str, problems: list[str] | None = None):
+    def __init__(self, description: str, problems: list[str] | None = None, problems_title: str = ""):
         super().__init__(description)
         self.problems = problems or []
+        self.problems_title = problems_title
 
 
 @dataclass
@@ -340,6 +341,26 @@ async def missing_verified_returns(session: AsyncSession, election_id: int) -> l
     return list((await session.scalars(needed)).all())
 
 
+PENDING_TITLE = "Provisional ballots awaiting a decision:"
+
+
+async def pending_provisional_problems(session: AsyncSession, election_id: int) -> list[str]:
+    """[summary, "P-001: 2 pending", ...] while provisional ballots await a decision, else []."""
+    from portal.checkin.queries import pending_provisionals_by_precinct
+
+    by_precinct = await pending_provisionals_by_precinct(session, election_id)
+    if not by_precinct:
+        return []
+    total = sum(count for _, count in by_precinct)
+    codes = ", ".join(code for code, _ in by_precinct)
+    summary = (
+        f"Cannot certify: {total} provisional ballot{'s are' if total != 1 else ' is'} still pending in "
+        f"precinct{'s' if len(by_precinct) != 1 else ''} {codes}. Accept or reject "
+        f"{'them' if total != 1 else 'it'} first. Nothing was changed."
+    )
+    return [summary, *(f"{code}: {count} pending" for code, count in by_precinct)]
+
+
 async def move_election(
     session: AsyncSession, *, actor: User, election_id: int, to: str, seen_version: int | None
 ) -> Election:
@@ -362,6 +383,9 @@ async def move_election(
         if problems:
             raise LifecycleRefused(f"{election.name} cannot open yet.", problems)
     if to == "certified":
+        pending = await pending_provisional_problems(session, election_id)
+        if pending:
+            raise LifecycleRefused(pending[0], pending[1:], PENDING_TITLE)
         missing = await missing_verified_returns(session, election_id)
         if missing:
             raise LifecycleRefused(

@@ -184,10 +184,14 @@ async def move(election_id: int):
         move = next_move(election.status)
         if move is None:
             raise queries.ElectionLocked(f"{election.name} is certified: its lifecycle is complete.")
-        missing = await queries.missing_verified_returns(db, election_id) if move.to == "certified" else []
+        missing = pending = []
+        if move.to == "certified":
+            missing = await queries.missing_verified_returns(db, election_id)
+            pending = await queries.pending_provisional_problems(db, election_id)
     form = StatusForm(to=move.to, version=election.version)
-    refusal = None
-    problems = detail.problems if move.to == "open" else missing
+    refusal = pending[0] if pending else None
+    problems = detail.problems if move.to == "open" else pending[1:] or missing
+    problems_title = queries.PENDING_TITLE if pending else ""
     if form.validate_on_submit():
         try:
             async with transaction() as db:
@@ -200,6 +204,7 @@ async def move(election_id: int):
                 )
         except queries.LifecycleRefused as refused:
             refusal, problems = refused.description, refused.problems
+            problems_title = refused.problems_title
         else:
             flash(f"{election.name} is now {election.status}.", "success")
             return saved(_detail_url(election_id), changed_event=CHANGED)
@@ -210,8 +215,9 @@ async def move(election_id: int):
         election=election,
         move=move,
         problems=problems,
+        problems_title=problems_title,
         refusal=refusal,
         title=move.label,
         action=url_for(".move", election_id=election_id),
-        status=409 if refusal else 200,
+        status=409 if refusal and request.method == "POST" else 200,
     )

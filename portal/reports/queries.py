@@ -443,7 +443,7 @@ async def collect_record(
         record["check_ins"] = await fetch_numbers(
             session,
             select(CheckIn.precinct_id, CheckIn.method, func.count())
-            .where(CheckIn.election_id == election_id)
+            .where(CheckIn.election_id == election_id, CheckIn.voided_at.is_(None))
             .group_by(CheckIn.precinct_id, CheckIn.method)
             .order_by(CheckIn.precinct_id, CheckIn.method),
         )

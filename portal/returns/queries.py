@@ -35,6 +35,7 @@ from portal.models import (
     User,
 )
 from portal.returns import methods
+from portal.tally.queries import counted_check_in
 
 MAX_COUNT = 10_000_000
 TOTAL_FIELDS = ("ballots_cast", "overvotes", "undervotes")
@@ -194,6 +195,7 @@ async def check_ins_at(
             select(func.count()).where(
                 CheckIn.election_id == election_id,
                 CheckIn.precinct_id == precinct_id,
+                counted_check_in(),
                 *([CheckIn.method.in_(issued)] if issued is not None else []),
             )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.models import (
@@ -60,10 +60,63 @@ class ContestTally:
         return self.precincts > 0 and self.verified == self.precincts
 
 
+def live_check_in() -> ColumnElement[bool]:
+    """A check-in that stands: not voided. Every count of check-ins starts here."""
+    return CheckIn.voided_at.is_(None)
+
+
+def counted_check_in() -> ColumnElement[bool]:
+    """A check-in whose ballot counts or may still count: live, and not a rejected provisional."""
+    return and_(
+        live_check_in(), or_(CheckIn.provisional_status.is_(None), CheckIn.provisional_status != "rejected")
+    )
+
+
+@dataclass
+class CheckInCounts:
+    """Live check-ins (voided ones are never counted), with the provisional ballots by decision.
+
+    A rejected provisional ballot was issued but is not counted: it is left out of turnout and
+    shown beside it. A pending one may still count, so it is in turnout and shown as pending."""
+
+    issued: int = 0
+    pending: int = 0
+    accepted: int = 0
+    rejected: int = 0
+
+    @property
+    def counted(self) -> int:
+        return self.issued - self.rejected
+
+    @property
+    def provisional(self) -> int:
+        return self.pending + self.accepted + self.rejected
+
+
+async def count_check_ins(
+    session: AsyncSession, election_id: int, precinct_id: int | None = None
+) -> CheckInCounts:
+    status = CheckIn.provisional_status
+    query = select(
+        func.count(),
+        func.count().filter(status == "pending"),
+        func.count().filter(status == "accepted"),
+        func.count().filter(status == "rejected"),
+    ).where(CheckIn.election_id == election_id, live_check_in())
+    if precinct_id is not None:
+        query = query.where(CheckIn.precinct_id == precinct_id)
+    return CheckInCounts(*(await session.execute(query)).one())
+
+
 @dataclass
 class Turnout:
-    checked_in: int
+    counts: CheckInCounts
     registered: int
+
+    @property
+    def checked_in(self) -> int:
+        """Turnout's numerator: ballots that count or may still count (not voided, not rejected)."""
+        return self.counts.counted
 
     @property
     def percent(self) -> float:
@@ -176,8 +229,9 @@ def rank_candidates(tally: ContestTally) -> None:
 
 
 async def election_turnout(session: AsyncSession, election_id: int) -> Turnout:
-    """Check-ins over active voters: the roll as it was when the polls closed, else as it is now."""
-    checked_in = await session.scalar(select(func.count()).where(CheckIn.election_id == election_id)) or 0
+    """Check-ins over active voters: the roll as it was when the polls closed, else as it is now.
+    Voided check-ins and rejected provisional ballots are not turnout (see CheckInCounts)."""
+    checked_in = await count_check_ins(session, election_id)
     frozen = await session.scalar(
         select(func.sum(ElectionPrecinct.registered)).where(ElectionPrecinct.election_id == election_id)
     )

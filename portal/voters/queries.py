@@ -8,6 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from werkzeug.exceptions import NotFound
 
 from portal.audit.queries import record_event, snapshot
@@ -50,11 +51,22 @@ EXPORT_COLUMNS = (
 
 
 @dataclass
+class Participation:
+    """One check-in of the voter's history, voided ones included (shown struck through)."""
+
+    election: Election
+    check_in: CheckIn
+    clerk: str
+    voided_by: str
+    decided_by: str
+
+
+@dataclass
 class VoterDetail:
     voter: Voter
     precinct: Precinct
     party: Party | None
-    history: list[tuple[Election, CheckIn]]
+    history: list[Participation]
     updated_by: str
 
 
@@ -70,21 +82,23 @@ async def voter_detail(session: AsyncSession, voter_id: int) -> VoterDetail:
     precinct = await session.get(Precinct, voter.precinct_id)
     party = await session.get(Party, voter.party_id) if voter.party_id else None
     # Participation: which elections the voter was issued a ballot in. Never how they voted:
-    # check-ins are not linked to returns anywhere.
-    history = (
-        (
-            await session.execute(
-                select(Election, CheckIn)
-                .join(CheckIn, CheckIn.election_id == Election.id)
-                .where(CheckIn.voter_id == voter_id)
-                .order_by(Election.election_date.desc())
-            )
-        )
-        .tuples()
-        .all()
+    # check-ins are not linked to returns anywhere. Voided check-ins stay in the history.
+    clerk, voider, decider = aliased(User), aliased(User), aliased(User)
+    rows = await session.execute(
+        select(Election, CheckIn, clerk.display_name, voider.display_name, decider.display_name)
+        .join(CheckIn, CheckIn.election_id == Election.id)
+        .outerjoin(clerk, clerk.id == CheckIn.user_id)
+        .outerjoin(voider, voider.id == CheckIn.voided_by_id)
+        .outerjoin(decider, decider.id == CheckIn.decided_by_id)
+        .where(CheckIn.voter_id == voter_id)
+        .order_by(Election.election_date.desc(), CheckIn.checked_in_at.desc())
     )
+    history = [
+        Participation(election, check_in, name or "", voided or "", decided or "")
+        for election, check_in, name, voided, decided in rows.tuples()
+    ]
     editor = await session.get(User, voter.updated_by_id) if voter.updated_by_id else None
-    return VoterDetail(voter, precinct, party, list(history), editor.display_name if editor else "")
+    return VoterDetail(voter, precinct, party, history, editor.display_name if editor else "")
 
 
 async def precinct_id_for(session: AsyncSession, code: str) -> int:
