@@ -25,6 +25,8 @@ def _normalised(name: str, body: bytes, election_id: int) -> bytes:
     certification is printed on the office's clock (config.toml's time_zone), not as a figure."""
     if name in REPORT_NAMES:
         body = re.sub(rb"/elections/\d+/", b"/elections/ID/", body)
+        # A link to the reconciliation report, added beside the certification's table on screen.
+        body = re.sub(rb'\n<p class="small d-print-none reconciliation-link">.*?</p>', b"", body)
         return re.sub(rb"Certified \d{4}-\d\d-\d\d \d\d:\d\d [A-Z+\-0-9]+\.", b"Certified TIME.", body)
     return body
 

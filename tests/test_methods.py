@@ -482,3 +482,70 @@ def test_the_summary_gives_each_choice_by_method_and_in_total(split, as_role):
     assert cells[0] == "Choice|Party|Election Day|Absentee/Mail|Total|%"
     assert cells[1] == "Ann Able|100|8|108|67.50"
     assert "Ballots cast|150|10|160" in cells
+
+
+# Reconciliation --------------------------------------------------------------------------------------
+
+
+def test_reconciliation_per_precinct_and_method(create_election, create_voters, as_role, csrf_app, run):
+    """Check-ins against ballots cast, per precinct and method: provisional ballots count once
+    accepted; every difference is marked; printable, CSV, linked from the certification page."""
+    from tests.desk import Desk
+
+    made = create_election(status="open", precincts=1, methods=("election_day", "absentee", "provisional"))
+    precinct = made.precincts[0]
+    voters = create_voters(count=6, precinct=precinct)
+    clerk = Desk(csrf_app, as_role("clerk").user)
+    for voter_id, how in zip(voters, ["in_person"] * 3 + ["mail", "provisional", "provisional"], strict=True):
+        assert clerk.check_in(made.election.id, voter_id, how).status_code == 200
+    manager = Desk(csrf_app, as_role("manager").user)
+
+    async def provisional_ids():
+        async with reading() as db:
+            rows = await db.execute(
+                text("SELECT id FROM check_in WHERE method = 'provisional' ORDER BY id"),
+            )
+            return [r[0] for r in rows]
+
+    first, _pending = run(provisional_ids())
+    answer = manager.post(
+        f"/elections/{made.election.id}/provisionals/decide",
+        {"check_in": [str(first)], "decision": "accept", "reason": "Registration confirmed"},
+    )
+    assert answer.status_code == 200, answer.text
+    # Election day: 3 checked in, 4 ballots (one too many); mail: 1 and 1; provisional: none entered.
+    entering = as_role("clerk")
+    assert entering.post(entry(made, precinct, "election_day"), figures(made, 3, 1)).status_code == 303
+    assert entering.post(entry(made, precinct, "absentee"), figures(made, 1, 0)).status_code == 303
+
+    observer = as_role("observer")
+    base = f"/elections/{made.election.id}/reports"
+    page = observer.get(f"{base}/reconciliation").get_data(as_text=True)
+    rows = re.findall(
+        r"<tr[^>]*>(.*?)</tr>",
+        page.split('class="table table-sm table-bordered report-table reconciliation"')[1],
+        re.S,
+    )
+    cells = ["|".join(c.strip() for c in re.split(r"<[^>]+>", r) if c.strip()) for r in rows]
+    assert cells[1] == f"{precinct.code}|Election Day|3|3|4|▲|+1"
+    assert cells[2] == "Absentee/Mail|1|1|1|0"
+    assert cells[3] == "Provisional|2|1|0|1|—|no returns"  # one pending, one accepted
+    assert page.count('class="reconcile-differs"') == 1
+    assert "<strong>1</strong> of 3 rows differ · 1 without returns yet." in page
+    lines = list(csv.reader(io.StringIO(observer.get(f"{base}/reconciliation.csv").get_data(as_text=True))))
+    assert lines[0][2:] == [
+        "method",
+        "checked_in",
+        "provisional_pending",
+        "provisional_rejected",
+        "counted_check_ins",
+        "ballots_cast",
+        "difference",
+    ]
+    assert lines[1][2:] == ["election_day", "3", "0", "0", "3", "4", "1"]
+    assert lines[3][2:] == ["provisional", "2", "1", "0", "1", "", ""]
+    turnout = list(csv.reader(io.StringIO(observer.get(f"{base}/turnout.csv").get_data(as_text=True))))
+    assert turnout[0][7:10] == ["provisional_accepted", "provisional_pending", "provisional_rejected"]
+    assert turnout[1][7:10] == ["1", "1", "0"]
+    certification = observer.get(f"{base}/certification").get_data(as_text=True)
+    assert f'href="/elections/{made.election.id}/reports/reconciliation"' in certification

@@ -462,7 +462,8 @@ def test_certified_reports_do_not_change_when_the_world_does(
     assert units["gpu-jurisdiction"]["VotersRegistered"] == 8
     assert units["gpu-jurisdiction"]["VotersParticipated"] == 3
     turnout = before["turnout.csv"].decode().splitlines()
-    assert turnout[1].split(",")[2:] == ["4", "2", "0", "1", "0", "3", "75.0"]
+    # registered, in person, early, mail, provisional, provisional accepted/pending/rejected, total, %
+    assert turnout[1].split(",")[2:] == ["4", "2", "0", "1", "0", "0", "0", "0", "3", "75.0"]
 
     create_voters(count=5, precinct=certified.precincts[0])
     precinct = certified.precincts[0]
@@ -631,8 +632,23 @@ def test_turnout_counts_voters_outside_the_elections_precincts(create_election, 
     base = f"/elections/{made.election.id}/reports"
     observer = client_as("observer")
     rows = list(csv.reader(io.StringIO(observer.get(f"{base}/turnout.csv").get_data(as_text=True))))
-    assert rows[1][2:] == ["2", "1", "0", "0", "0", "1", "50.0"]
-    assert rows[2] == ["", "Voters outside the election's precincts", "", "0", "0", "0", "1", "1", ""]
+    assert rows[0][7:10] == ["provisional_accepted", "provisional_pending", "provisional_rejected"]
+    assert rows[1][2:] == ["2", "1", "0", "0", "0", "0", "0", "0", "1", "50.0"]
+    outside_row = [
+        "",
+        "Voters outside the election's precincts",
+        "",
+        "0",
+        "0",
+        "0",
+        "1",
+        "0",
+        "1",
+        "0",
+        "1",
+        "",
+    ]
+    assert rows[2] == outside_row
     page = observer.get(f"{base}/turnout").text
     assert "Voters outside the election's precincts" in page
     report = observer.get(f"{base}/results.json").get_json()

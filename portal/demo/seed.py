@@ -1,4 +1,5 @@
-"""Loading the demo dataset: accounts, parties, precincts, a voter roll and two elections."""
+"""Loading the demo dataset: accounts, parties, precincts, a voter roll and two elections, the open one
+on election night (check-ins, returns by method, incidents: see night.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit.queries import record_event
 from portal.auth.queries import hash_password
 from portal.demo.names import CITIES, FIRST_NAMES, LAST_NAMES, POLLING_PLACES, STREET_KINDS, STREETS
+from portal.demo.night import election_night
 from portal.models import (
     VOTING_METHODS,
     Candidate,
@@ -240,6 +242,7 @@ async def load_demo(session: AsyncSession, *, voters: int, precincts: int, seed:
     )
     session.add_all(ContestPrecinct(contest_id=measure.id, precinct_id=p) for p in precinct_ids)
     await session.flush()
+    night = await election_night(session, rng, general)
     await record_event(
         session,
         actor=None,
@@ -252,6 +255,7 @@ async def load_demo(session: AsyncSession, *, voters: int, precincts: int, seed:
             "elections": 2,
             "seed": seed,
             "accounts": [u for u, _, _ in DEMO_ACCOUNTS],
+            **night,
         },
     )
     return DemoResult(precincts, voters, 2, time.perf_counter() - started, password)

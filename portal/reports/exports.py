@@ -151,10 +151,13 @@ def _summary_by_method_csv(canvass: Canvass) -> str:
 
 
 def turnout_csv(canvass: Canvass) -> str:
+    """Check-ins by method per precinct; a format-2 record adds provisional ballots by decision."""
     keys = CHECK_IN_METHODS
+    decisions = ("accepted", "pending", "rejected") if canvass.provisionals is not None else ()
     rows = []
     for precinct in canvass.precincts:
         counts = canvass.methods.get(precinct.id, {})
+        decided = (canvass.provisionals or {}).get(precinct.id, {})
         registered, total = canvass.registered.get(precinct.id, 0), sum(counts.values())
         rows.append(
             (
@@ -162,11 +165,53 @@ def turnout_csv(canvass: Canvass) -> str:
                 precinct.name,
                 registered,
                 *(counts.get(k, 0) for k in keys),
+                *(decided.get(d, 0) for d in decisions),
                 total,
                 f"{100 * total / registered:.1f}" if registered else "0.0",
             )
         )
     outside = canvass.outside_check_ins()
     if outside:
-        rows.append(("", OUTSIDE, "", *(outside.get(k, 0) for k in keys), sum(outside.values()), ""))
-    return _csv(["precinct", "precinct_name", "registered", *keys, "checked_in", "percent"], rows)
+        rows.append(
+            (
+                "",
+                OUTSIDE,
+                "",
+                *(outside.get(k, 0) for k in keys),
+                *(canvass.outside_provisionals().get(d, 0) for d in decisions),
+                sum(outside.values()),
+                "",
+            )
+        )
+    header = ["precinct", "precinct_name", "registered", *keys, *(f"provisional_{d}" for d in decisions)]
+    return _csv([*header, "checked_in", "percent"], rows)
+
+
+def reconciliation_csv(canvass: Canvass) -> str:
+    """Per precinct and method: check-ins against ballots cast (blank while no return is in)."""
+    rows = [
+        (
+            row.precinct.code,
+            row.precinct.name,
+            row.method or "all",
+            row.checked_in,
+            row.pending,
+            row.rejected,
+            row.expected,
+            "" if row.cast is None else row.cast,
+            "" if row.difference is None else row.difference,
+        )
+        for row in canvass.reconciliation()
+    ]
+    header = [
+        "precinct",
+        "precinct_name",
+        "method",
+        "checked_in",
+        "provisional_pending",
+        "provisional_rejected",
+        "counted_check_ins",
+        "ballots_cast",
+        "difference",
+    ]
+    return _csv(header, rows)

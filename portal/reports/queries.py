@@ -38,6 +38,7 @@ from portal.models import (
     User,
     Voter,
 )
+from portal.returns.methods import FROM_CHECK_IN as CHECK_IN_TO_METHOD
 from portal.returns.methods import LABELS as METHOD_LABELS
 from portal.returns.methods import counted as methods_counted
 from portal.returns.queries import PrecinctStatus
@@ -94,6 +95,23 @@ class ReportPrecinct:
     name: str
 
 
+@dataclass(frozen=True)
+class Reconciled:
+    """One precinct and method: check-ins against ballots cast."""
+
+    precinct: ReportPrecinct
+    method: str  # "" for every method together (a format-1 record)
+    checked_in: int  # live check-ins whose ballots the method counts
+    expected: int  # of those, ballots that count: provisional ones only once accepted
+    pending: int  # provisional ballots not yet decided
+    rejected: int  # provisional ballots issued and not counted
+    cast: int | None  # ballots cast in the returns; None while none is entered
+
+    @property
+    def difference(self) -> int | None:
+        return None if self.cast is None else self.cast - self.expected
+
+
 @dataclass
 class Canvass:
     election: ReportElection
@@ -118,6 +136,8 @@ class Canvass:
     combined_votes: dict[tuple[int, int], list[int]] = field(default_factory=dict)
     position: dict[int, int] = field(default_factory=dict)  # candidate id -> its place in its contest
     sha256: str | None = None  # a certified record's digest (its exports can be kept, like it)
+    # precinct id -> {pending|accepted|rejected: provisional check-ins}; None in a format-1 record
+    provisionals: dict[int, dict[str, int]] | None = None
 
     _candidate_totals: dict[int, int] = field(default_factory=dict)
     _contest_totals: dict[int, tuple[int, int, int]] = field(default_factory=dict)
@@ -169,6 +189,10 @@ class Canvass:
             combined_votes=combined_votes,
             position={c.id: i for people in candidates.values() for i, c in enumerate(people)},
         )
+        if "provisionals" in record:
+            canvass.provisionals = {}
+            for precinct_id, status, count in record["provisionals"]:
+                canvass.provisionals.setdefault(precinct_id, {})[status] = count
         canvass.add_up()
         return canvass
 
@@ -252,6 +276,58 @@ class Canvass:
                 + f'</tr><tr class="subtotal"><td>Subtotal</td>{subtotal}</tr></tbody>'
             )
         return Markup("\n".join(parts))  # noqa: S704 - names escaped, figures are digits
+
+    def outside_provisionals(self) -> dict[str, int]:
+        """Provisional ballots by decision of voters registered outside the election's precincts."""
+        inside = {p.id for p in self.precincts}
+        found: dict[str, int] = {}
+        for precinct_id, counts in (self.provisionals or {}).items():
+            if precinct_id not in inside:
+                for status, count in counts.items():
+                    found[status] = found.get(status, 0) + count
+        return found
+
+    def provisional_total(self, status: str) -> int:
+        return sum(counts.get(status, 0) for counts in (self.provisionals or {}).values())
+
+    def reconciliation(self) -> list[Reconciled]:
+        """Per precinct and method counted: voters checked in whose ballots the method counts,
+        against the ballots cast its returns give (the most any contest on the ballot gives). A
+        provisional ballot counts once accepted; pending ones are shown beside. A format-1 record
+        has one row per precinct for every method together."""
+        methods = self.counted or [""]
+        issued: dict[tuple[int, str], int] = {}
+        for precinct_id, counts in self.methods.items():
+            for check_in_method, count in counts.items():
+                key = (precinct_id, CHECK_IN_TO_METHOD[check_in_method] if self.counted else "")
+                issued[key] = issued.get(key, 0) + count
+        cast: dict[tuple[int, str], int] = {}
+        if self.counted:
+            for (_, precinct_id, method), (ballots, *_) in self.split_totals.items():
+                cast[(precinct_id, method)] = max(cast.get((precinct_id, method), 0), ballots)
+        else:
+            for (_, precinct_id), (ballots, *_) in self.totals.items():
+                cast[(precinct_id, "")] = max(cast.get((precinct_id, ""), 0), ballots)
+        rows = []
+        for precinct in self.precincts:
+            decided = (self.provisionals or {}).get(precinct.id, {})
+            for method in methods:
+                checked_in = issued.get((precinct.id, method), 0)
+                pending = rejected = 0
+                if method == "provisional" and self.provisionals is not None:
+                    pending, rejected = decided.get("pending", 0), decided.get("rejected", 0)
+                rows.append(
+                    Reconciled(
+                        precinct,
+                        method,
+                        checked_in,
+                        checked_in - pending - rejected,
+                        pending,
+                        rejected,
+                        cast.get((precinct.id, method)),
+                    )
+                )
+        return rows
 
     def candidate_method_total(self, candidate_id: int, method: str) -> int:
         return self._candidate_method_totals.get((candidate_id, method), 0)
@@ -454,6 +530,7 @@ async def collect_record(
         "votes": [],
         "registered": [],
         "check_ins": [],
+        "provisionals": [],
     }
     if results:
         record.update(await _results(session, election_id))
@@ -476,6 +553,19 @@ async def collect_record(
             .where(CheckIn.election_id == election_id, CheckIn.voided_at.is_(None))
             .group_by(CheckIn.precinct_id, CheckIn.method)
             .order_by(CheckIn.precinct_id, CheckIn.method),
+        )
+        # Provisional ballots by decision (format 2): accepted ones are counted, pending ones may
+        # be, rejected ones were issued and are not.
+        record["provisionals"] = await fetch_numbers(
+            session,
+            select(CheckIn.precinct_id, CheckIn.provisional_status, func.count())
+            .where(
+                CheckIn.election_id == election_id,
+                CheckIn.voided_at.is_(None),
+                CheckIn.method == "provisional",
+            )
+            .group_by(CheckIn.precinct_id, CheckIn.provisional_status)
+            .order_by(CheckIn.precinct_id, CheckIn.provisional_status),
         )
     return record
 

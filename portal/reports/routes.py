@@ -75,14 +75,20 @@ async def results_json(election_id: int):
     return _download(_nist_body(data), "application/json", f"election-{election_id}-results.json")
 
 
-CSV_REPORTS = {"canvass": exports.canvass_csv, "summary": exports.summary_csv, "turnout": exports.turnout_csv}
-TURNOUT_ONLY = {"turnout"}  # every other report prints the results and none of the turnout
+CSV_REPORTS = {
+    "canvass": exports.canvass_csv,
+    "summary": exports.summary_csv,
+    "turnout": exports.turnout_csv,
+    "reconciliation": exports.reconciliation_csv,
+}
+TURNOUT_ONLY = {"turnout"}  # every other report prints the results
+WITH_TURNOUT = {"turnout", "reconciliation"}  # and these the check-ins
 
 
 def _parts(name: str) -> dict[str, bool]:
     """What a live report needs collected: counting the roll and the check-ins is wasted on a report of
     votes (0.3 s at a million voters), reading the votes on the turnout report."""
-    return {"results": name not in TURNOUT_ONLY, "turnout": name in TURNOUT_ONLY}
+    return {"results": name not in TURNOUT_ONLY, "turnout": name in WITH_TURNOUT}
 
 
 @bp.get("/<name>.csv")
@@ -99,6 +105,7 @@ REPORTS = {
     "canvass": "Statement of votes cast by precinct",
     "turnout": "Turnout by precinct",
     "certification": "Certification of results",
+    "reconciliation": "Reconciliation of check-ins and ballots cast",
 }
 CANVASS_COLUMNS = 8  # candidates per canvass table: wider contests continue in another table
 
