@@ -87,6 +87,7 @@ def test_returns_by_method_reach_another_browser_with_the_split(
     expect(row).to_contain_text("not reported")
     shot(clerk, "returns-precincts-by-method")
     clerk.set_viewport_size({"width": 390, "height": 844})
+    clerk.reload()
     assert clerk.evaluate("document.documentElement.scrollWidth") <= 390  # the table scrolls in itself
     clerk.set_viewport_size({"width": 1280, "height": 1000})
     clerk.goto(f"{base}/elections/{made.election.id}/reports/canvass")
