@@ -29,7 +29,17 @@ def main() -> None:
     url = scratch_database("tally_bench_foundation")
     try:
         logins = str(Path(tempfile.mkdtemp()) / "logins.txt")
-        flask_cli(url, "seed-demo", "--voters", "50000", "--precincts", "200", "--logins-file", logins)
+        flask_cli(
+            url,
+            "seed-demo",
+            "--no-election-night",
+            "--voters",
+            "50000",
+            "--precincts",
+            "200",
+            "--logins-file",
+            logins,
+        )
         flask_cli(url, "create-user", "bench", "--role", "observer", "--password", "bench password 123")
         figures = {}
         for mode, env in MODES.items():

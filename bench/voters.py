@@ -37,7 +37,15 @@ def main() -> None:
         started = time.perf_counter()
         logins = str(Path(tempfile.mkdtemp()) / "logins.txt")
         flask_cli(
-            url, "seed-demo", "--voters", str(VOTERS), "--precincts", str(PRECINCTS), "--logins-file", logins
+            url,
+            "seed-demo",
+            "--no-election-night",
+            "--voters",
+            str(VOTERS),
+            "--precincts",
+            str(PRECINCTS),
+            "--logins-file",
+            logins,
         )
         flask_cli(url, "create-user", "bench", "--role", "clerk", "--password", "bench password 123")
         settle(url)

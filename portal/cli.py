@@ -108,7 +108,16 @@ def create_user(username: str, role: str, display_name: str | None, password: st
     default=None,
     help="Where to write the demo sign-ins [default: instance/demo-logins.txt].",
 )
-def seed_demo(voters: int, precincts: int, if_empty: bool, seed: int, logins_file: str | None) -> None:
+@click.option(
+    "--election-night/--no-election-night",
+    default=True,
+    show_default=True,
+    help="Give the open election check-ins, returns by method and incidents (benches and fault "
+    "tests want it untouched).",
+)
+def seed_demo(
+    voters: int, precincts: int, if_empty: bool, seed: int, logins_file: str | None, election_night: bool
+) -> None:
     """Load realistic demo data: accounts, parties, precincts, voters, elections."""
     from portal.demo.seed import has_data, load_demo
 
@@ -117,7 +126,9 @@ def seed_demo(voters: int, precincts: int, if_empty: bool, seed: int, logins_fil
             if if_empty and await has_data(db):
                 return None
         async with transaction() as db:
-            result = await load_demo(db, voters=voters, precincts=precincts, seed=seed)
+            result = await load_demo(
+                db, voters=voters, precincts=precincts, seed=seed, election_night=election_night
+            )
         # After a bulk COPY: statistics, and the visibility map that index-only scans need.
         async with database().engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")

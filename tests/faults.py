@@ -303,8 +303,8 @@ def run_scenario(scenario: Scenario, work_dir: Path) -> FaultRun:
         logins = work_dir / "logins.txt"
         portal.flask("db-upgrade")
         portal.flask(
-            "seed-demo", "--voters", str(scenario.voters), "--precincts", str(scenario.precincts),
-            "--logins-file", str(logins),
+            "seed-demo", "--no-election-night", "--voters", str(scenario.voters),
+            "--precincts", str(scenario.precincts), "--logins-file", str(logins),
         )  # fmt: skip
         password = re.search(r"password: (\S+)", logins.read_text()).group(1)
         [election] = query(url, "SELECT id FROM election WHERE status = 'open'")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit.queries import record_event
 from portal.auth.queries import hash_password
 from portal.demo.names import CITIES, FIRST_NAMES, LAST_NAMES, POLLING_PLACES, STREET_KINDS, STREETS
-from portal.demo.night import election_night
+from portal.demo.night import election_night as play_election_night
 from portal.models import (
     VOTING_METHODS,
     Candidate,
@@ -168,7 +168,9 @@ async def copy_voters(session: AsyncSession, records) -> None:
     await raw.driver_connection.copy_records_to_table("voter", records=records, columns=VOTER_COLUMNS)
 
 
-async def load_demo(session: AsyncSession, *, voters: int, precincts: int, seed: int) -> DemoResult:
+async def load_demo(
+    session: AsyncSession, *, voters: int, precincts: int, seed: int, election_night: bool = True
+) -> DemoResult:
     started = time.perf_counter()
     rng = random.Random(seed)
     password = secrets.token_urlsafe(12)
@@ -242,7 +244,7 @@ async def load_demo(session: AsyncSession, *, voters: int, precincts: int, seed:
     )
     session.add_all(ContestPrecinct(contest_id=measure.id, precinct_id=p) for p in precinct_ids)
     await session.flush()
-    night = await election_night(session, rng, general)
+    night = await play_election_night(session, rng, general) if election_night else {}
     await record_event(
         session,
         actor=None,
