@@ -507,12 +507,16 @@ def test_reconciliation_per_precinct_and_method(create_election, create_voters, 
             )
             return [r[0] for r in rows]
 
-    first, _pending = run(provisional_ids())
-    answer = manager.post(
-        f"/elections/{made.election.id}/provisionals/decide",
-        {"check_in": [str(first)], "decision": "accept", "reason": "Registration confirmed"},
-    )
-    assert answer.status_code == 200, answer.text
+    first, second = run(provisional_ids())
+    for check_in, decision, reason in (
+        (first, "accept", "Registration confirmed"),
+        (second, "reject", "Wrong precinct"),
+    ):
+        answer = manager.post(
+            f"/elections/{made.election.id}/provisionals/decide",
+            {"check_in": [str(check_in)], "decision": decision, "reason": reason},
+        )
+        assert answer.status_code == 200, answer.text
     # Election day: 3 checked in, 4 ballots (one too many); mail: 1 and 1; provisional: none entered.
     entering = as_role("clerk")
     assert entering.post(entry(made, precinct, "election_day"), figures(made, 3, 1)).status_code == 303
@@ -529,7 +533,7 @@ def test_reconciliation_per_precinct_and_method(create_election, create_voters, 
     cells = ["|".join(c.strip() for c in re.split(r"<[^>]+>", r) if c.strip()) for r in rows]
     assert cells[1] == f"{precinct.code}|Election Day|3|3|4|▲|+1"
     assert cells[2] == "Absentee/Mail|1|1|1|0"
-    assert cells[3] == "Provisional|2|1|0|1|—|no returns"  # one pending, one accepted
+    assert cells[3] == "Provisional|2|0|1|1|—|no returns"  # one accepted, one rejected
     assert page.count('class="reconcile-differs"') == 1
     assert "<strong>1</strong> of 3 rows differ · 1 without returns yet." in page
     lines = list(csv.reader(io.StringIO(observer.get(f"{base}/reconciliation.csv").get_data(as_text=True))))
@@ -543,9 +547,102 @@ def test_reconciliation_per_precinct_and_method(create_election, create_voters, 
         "difference",
     ]
     assert lines[1][2:] == ["election_day", "3", "0", "0", "3", "4", "1"]
-    assert lines[3][2:] == ["provisional", "2", "1", "0", "1", "", ""]
+    assert lines[3][2:] == ["provisional", "2", "0", "1", "1", "", ""]
     turnout = list(csv.reader(io.StringIO(observer.get(f"{base}/turnout.csv").get_data(as_text=True))))
     assert turnout[0][7:10] == ["provisional_accepted", "provisional_pending", "provisional_rejected"]
-    assert turnout[1][7:10] == ["1", "1", "0"]
+    assert turnout[1][7:10] == ["1", "0", "1"]
+    assert turnout[1][10] == "5", "turnout leaves the rejected provisional ballot out, as the live panels do"
     certification = observer.get(f"{base}/certification").get_data(as_text=True)
     assert f'href="/elections/{made.election.id}/reports/reconciliation"' in certification
+
+
+def test_a_contest_not_on_the_precincts_ballot_takes_no_return(create_election, db_call, as_role, run):
+    """A contest on precinct A's ballot only: figures for it sent for precinct B, in any method, are
+    refused by the check and never stored with B's return."""
+    from portal.contests.queries import create_contest
+
+    made = create_election(status="draft", precincts=2, methods=("election_day", "absentee"))
+    first, second = made.precincts
+    local = db_call(
+        create_contest,
+        actor=made.actor,
+        election_id=made.election.id,
+        office_title="Ward 1 Council",
+        vote_for=1,
+        is_measure=False,
+        precinct_ids=[first.id],
+    )
+
+    async def open_it():
+        async with transaction() as db:
+            await db.execute(
+                text("UPDATE election SET status = 'open' WHERE id = :e"), {"e": made.election.id}
+            )
+
+    run(open_it())
+    clerk = as_role("clerk")
+    stray = {f"c{local.id}_ballots_cast": "5", f"c{local.id}_undervotes": "5"}
+    response = clerk.client.post(
+        entry(made, second, "absentee", f"/check/{local.id}"),
+        data=stray,
+        headers={**HX, "X-CSRFToken": clerk.token(entry(made, second))},
+    )
+    assert response.status_code == 404
+    assert "is not on the precinct&#39;s ballot" in response.get_data(as_text=True)
+    page = clerk.get(entry(made, second, "absentee")).get_data(as_text=True)
+    assert "Ward 1 Council" not in page
+    assert clerk.post(entry(made, second, "absentee"), {**figures(made, 1, 1), **stray}).status_code == 303
+
+    async def contests_stored():
+        async with reading() as db:
+            rows = await db.execute(
+                select(PrecinctReturn.contest_id).where(PrecinctReturn.precinct_id == second.id)
+            )
+            return sorted(r[0] for r in rows)
+
+    assert run(contests_stored()) == [made.contests[0].id]
+
+
+def test_an_election_counting_one_figure_counts_every_ballot_in_it(
+    create_election, create_voters, as_role, csrf_app
+):
+    """Counting Election Day only (as migration 0011 leaves an election that had returns): early and
+    mail check-ins belong to that one figure in the returns check and the reconciliation."""
+    from tests.desk import Desk
+
+    made = create_election(status="open", precincts=1)
+    precinct = made.precincts[0]
+    voters = create_voters(count=3, precinct=precinct)
+    clerk = Desk(csrf_app, as_role("clerk").user)
+    for voter_id, how in zip(voters, ("in_person", "early", "mail"), strict=True):
+        assert clerk.check_in(made.election.id, voter_id, how).status_code == 200
+    entering = as_role("clerk")
+    page = entering.get(entry(made, precinct)).get_data(as_text=True)
+    assert "Election Day: 3 voters checked in" in page
+    assert entering.post(entry(made, precinct), figures(made, 2, 1)).status_code == 303
+    body = (
+        as_role("observer")
+        .get(f"/elections/{made.election.id}/reports/reconciliation")
+        .get_data(as_text=True)
+    )
+    assert "<strong>0</strong> of 1 rows differ." in body
+
+
+def test_a_stale_form_cannot_undo_a_change_of_methods(night, as_role, run):
+    first, second = as_role("manager"), as_role("manager")
+    url = f"/elections/{night.election.id}/edit"
+    stale = second.get(url).get_data(as_text=True)
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', stale).group(1)
+    data = {"name": night.election.name, "election_date": "2026-11-03", "kind": "general", "version": version}
+    assert first.post(url, {**data, "methods": ["election_day", "early", "absentee"]}).status_code == 303
+    response = second.post(url, {**data, "name": "Renamed", "methods": ["election_day", "absentee"]})
+    assert response.status_code == 409 and "changed by" in response.get_data(as_text=True)
+
+    async def counted():
+        async with reading() as db:
+            rows = await db.scalars(
+                select(CountingGroup.method).where(CountingGroup.election_id == night.election.id)
+            )
+            return sorted(rows.all())
+
+    assert run(counted()) == ["absentee", "early", "election_day"]

@@ -174,6 +174,11 @@ def test_certified_before_records_were_kept_still_reproducible(reported, client_
         assert observer.get(f"{base}/{name}.csv").data == observer.get(f"{base}/{name}.csv").data, name
     report = json.loads(first_json)
     assert report["Status"] == "certified" and list(validator.iter_errors(report)) == []
+    # Certified before methods too: it prints in format 1's shape (no method column, totals only).
+    header = observer.get(f"{base}/canvass.csv").get_data(as_text=True).splitlines()[0]
+    assert header == "precinct,precinct_name,contest,choice,party,votes,status"
+    counts = report["Election"][0]["Contest"][0]["ContestSelection"][0]["VoteCounts"]
+    assert {c["Type"] for c in counts} == {"total"}
     runner = app.test_cli_runner()
     assert runner.invoke(args=["export-results", str(reported.election.id)]).output.encode() == first_json
 

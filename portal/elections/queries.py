@@ -7,11 +7,13 @@ from datetime import date
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import flag_modified
 from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
 from portal.elections.lifecycle import lock_election, next_move
+from portal.live.hub import announce
 from portal.models import (
     VOTING_METHODS,
     Candidate,
@@ -269,8 +271,12 @@ async def update_election(
         old_methods, new_methods = await set_counted(session, election_id, methods)
         if old_methods != new_methods:
             before["methods"], after["methods"] = old_methods, new_methods
+            await announce(session, election_id)  # every panel's split and "verified" count
     if before == after:
         return election
+    # Precincts and methods live in their own tables: the election row's version moves with them,
+    # so a form loaded before this change is refused as stale instead of undoing it unseen.
+    flag_modified(election, "updated_by_id")
     await session.flush()
     await record_event(
         session,

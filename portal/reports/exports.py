@@ -158,7 +158,7 @@ def turnout_csv(canvass: Canvass) -> str:
     for precinct in canvass.precincts:
         counts = canvass.methods.get(precinct.id, {})
         decided = (canvass.provisionals or {}).get(precinct.id, {})
-        registered, total = canvass.registered.get(precinct.id, 0), sum(counts.values())
+        registered, total = canvass.registered.get(precinct.id, 0), canvass.checked_in(precinct.id)
         rows.append(
             (
                 precinct.code,
@@ -179,7 +179,7 @@ def turnout_csv(canvass: Canvass) -> str:
                 "",
                 *(outside.get(k, 0) for k in keys),
                 *(canvass.outside_provisionals().get(d, 0) for d in decisions),
-                sum(outside.values()),
+                canvass.outside_checked_in(),
                 "",
             )
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
@@ -38,9 +39,9 @@ from portal.models import (
     User,
     Voter,
 )
-from portal.returns.methods import FROM_CHECK_IN as CHECK_IN_TO_METHOD
 from portal.returns.methods import LABELS as METHOD_LABELS
 from portal.returns.methods import counted as methods_counted
+from portal.returns.methods import counting_group
 from portal.returns.queries import PrecinctStatus
 from portal.tally.queries import CandidateTally, ContestTally, _latest_returns, rank_candidates
 
@@ -299,7 +300,7 @@ class Canvass:
         issued: dict[tuple[int, str], int] = {}
         for precinct_id, counts in self.methods.items():
             for check_in_method, count in counts.items():
-                key = (precinct_id, CHECK_IN_TO_METHOD[check_in_method] if self.counted else "")
+                key = (precinct_id, counting_group(check_in_method, self.counted) if self.counted else "")
                 issued[key] = issued.get(key, 0) + count
         cast: dict[tuple[int, str], int] = {}
         if self.counted:
@@ -344,7 +345,14 @@ class Canvass:
         return self._candidate_totals.get(candidate_id, 0)
 
     def checked_in(self, precinct_id: int) -> int:
-        return sum(self.methods.get(precinct_id, {}).values())
+        """Turnout: live check-ins but rejected provisional ballots (issued, not counted), as the
+        live panels count it (a format-1 record knows no decisions)."""
+        rejected = (self.provisionals or {}).get(precinct_id, {}).get("rejected", 0)
+        return sum(self.methods.get(precinct_id, {}).values()) - rejected
+
+    def outside_checked_in(self) -> int:
+        """Turnout of voters registered outside the election's precincts (rejected ones left out)."""
+        return sum(self.outside_check_ins().values()) - self.outside_provisionals().get("rejected", 0)
 
     def outside_check_ins(self) -> dict[str, int]:
         """Check-ins of voters registered outside the election's precincts (provisional ballots),
@@ -361,7 +369,9 @@ class Canvass:
         return sum(counts.get(method, 0) for counts in self.methods.values())
 
     def total_checked_in(self) -> int:
-        return sum(sum(counts.values()) for counts in self.methods.values())
+        return sum(sum(counts.values()) for counts in self.methods.values()) - self.provisional_total(
+            "rejected"
+        )
 
     def total_registered(self) -> int:
         return sum(self.registered.values())
@@ -432,8 +442,8 @@ class Canvass:
         if self.election.status == "certified":
             return "certified"
         if self.counted:
-            complete = len(self.split_totals) >= len(self.on_ballot) * len(self.counted) and all(
-                s != "partial" for *_, s in self.totals.values()
+            complete = set(self.totals) >= self.on_ballot and all(
+                s != "partial" for key, (*_, s) in self.totals.items() if key in self.on_ballot
             )
         else:
             complete = set(self.totals) >= self.on_ballot
@@ -452,13 +462,34 @@ def _in_ballot_order(rows: list[list], candidates: list[dict]) -> list[list]:
     found = []
     for *head, ids, votes in rows:
         contest = head[0]
-        if ids == by_id[contest]:
+        if ids == by_id.get(contest):
             vector = [votes[i] for i in permutation[contest]]
         else:
             counts = dict(zip(ids or [], votes or [], strict=True))
-            vector = [counts.get(i, 0) for i in order[contest]]
+            vector = [counts.get(i, 0) for i in order.get(contest, [])]
         found.append([*head, vector])
     return found
+
+
+def as_format_1(record: dict[str, Any]) -> dict[str, Any]:
+    """A format-2 record in format 1's shape: one figure per precinct and contest, no methods, no
+    provisional decisions. For elections certified before certified records were kept (migration
+    0007), which are rebuilt from their tables and must print what they printed then."""
+    positions: dict[int, list[int]] = {}
+    for candidate in record["candidates"]:
+        positions.setdefault(candidate["contest_id"], []).append(candidate["id"])
+    returns: dict[tuple[int, int], list] = {}
+    votes: dict[tuple[int, int], int] = {}
+    for contest, precinct, _, ballots, over, under, status, vector in record["returns"]:
+        found = returns.setdefault((contest, precinct), [contest, precinct, 0, 0, 0, status])
+        found[2:5] = [found[2] + ballots, found[3] + over, found[4] + under]
+        for candidate_id, count in zip(positions.get(contest, []), vector, strict=True):
+            votes[(candidate_id, precinct)] = votes.get((candidate_id, precinct), 0) + count
+    old = {key: value for key, value in record.items() if key not in ("methods", "provisionals")}
+    old["format"] = 1
+    old["returns"] = [returns[key] for key in sorted(returns)]
+    old["votes"] = [[c, p, v] for (c, p), v in sorted(votes.items())]
+    return old
 
 
 def _combined(counted: list[str], split_totals: dict, split_votes: dict) -> tuple[dict, dict]:
@@ -649,6 +680,7 @@ async def active_voters(session: AsyncSession, election_id: int) -> dict[int, in
 # small: a county has one or two elections in canvass at a time.
 _CERTIFIED: OrderedDict[tuple[int, str], Canvass] = OrderedDict()
 CERTIFIED_CACHE_SIZE = 4
+_CERTIFIED_LOCK = threading.Lock()
 
 
 async def canvass(
@@ -661,21 +693,25 @@ async def canvass(
     )
     if digest is not None:
         key = (election_id, digest)
-        found = _CERTIFIED.get(key)
+        with _CERTIFIED_LOCK:  # (the threads of a gthread worker share it)
+            found = _CERTIFIED.get(key)
         if found is None:
             record = await session.scalar(
                 select(CertifiedResult.record).where(CertifiedResult.election_id == election_id)
             )
             found = Canvass.from_record(record)
             found.sha256 = digest
+        with _CERTIFIED_LOCK:
             _CERTIFIED[key] = found
+            _CERTIFIED.move_to_end(key)
             while len(_CERTIFIED) > CERTIFIED_CACHE_SIZE:
                 _CERTIFIED.popitem(last=False)
-        _CERTIFIED.move_to_end(key)
         return found
     record = await collect_record(session, election_id, results=results, turnout=turnout)
+    if record["election"]["status"] == "certified":  # certified before records were kept (0007)
+        record = as_format_1(record)  # and before methods: it prints as it always did
     found = Canvass.from_record(record)
-    if found.election.status == "certified":  # certified before records were kept
+    if found.election.status == "certified":
         election = await session.get(Election, election_id)
         found.certified_at = election.updated_at
     return found

@@ -37,6 +37,19 @@ FROM_CHECK_IN = {
 assert set(LABELS) == set(SHORT) == set(NIST_TYPES) == set(VOTING_METHODS) == set(FROM_CHECK_IN.values())
 
 
+def counting_group(check_in_method: str, counted: list[str]) -> str:
+    """The counted method whose ballots a check-in's ballot is counted in: its own group, or the
+    election's first (Election Day, usually) where its own is not counted: an election that counts
+    one figure counts every ballot in it."""
+    method = FROM_CHECK_IN[check_in_method]
+    return method if method in counted or not counted else counted[0]
+
+
+def issued_by(method: str, counted: list[str]) -> list[str]:
+    """The check-in methods whose ballots `method` counts."""
+    return [c for c in FROM_CHECK_IN if counting_group(c, counted) == method]
+
+
 class MethodRefused(Conflict):
     """A method the election does not count, or removing one that already has returns."""
 
@@ -56,6 +69,8 @@ async def set_counted(session: AsyncSession, election_id: int, methods: list[str
     returns cannot be removed (its figures would have nowhere to go)."""
     before = await counted(session, election_id)
     after = in_order(methods)
+    if not after:
+        raise MethodRefused("An election counts at least one voting method. Nothing was changed.")
     dropped = [m for m in before if m not in after]
     if dropped:
         with_returns = (

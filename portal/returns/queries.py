@@ -171,7 +171,7 @@ async def precinct_in_election(session: AsyncSession, election_id: int, precinct
 async def counted_method(session: AsyncSession, election: Election, method: str | None) -> str:
     """The method asked for (the first counted one when none is), if the election counts it."""
     counted = await methods.counted(session, election.id)
-    if method is None:
+    if not method:  # (absent or empty)
         return counted[0] if counted else "election_day"
     if method not in counted:
         known = methods.LABELS.get(method)
@@ -189,7 +189,7 @@ async def check_ins_at(
     session: AsyncSession, election_id: int, precinct_id: int, method: str | None = None
 ) -> int:
     """Voters checked in at the precinct; with `method`, those whose ballot that method counts."""
-    issued = [c for c, m in methods.FROM_CHECK_IN.items() if m == method] if method else None
+    issued = methods.issued_by(method, await methods.counted(session, election_id)) if method else None
     return (
         await session.scalar(
             select(func.count()).where(
