@@ -68,6 +68,15 @@ def shot(page, name: str) -> Path:
     return path
 
 
+def first_page_png(pdf: Path, name: str) -> None:
+    """The first page of a printed PDF as tests/screenshots/<name>-1.png, to look at."""
+    import subprocess
+
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(SCREENSHOTS / name)], check=True
+    )
+
+
 def sign_in(page, base: str, username: str, password: str = "correct horse battery staple") -> None:
     """Sign in through the form, as a person would, and wait for the dashboard."""
     page.goto(f"{base}/login")

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.browser import SCREENSHOTS, PageErrors, shot
+from tests.browser import PageErrors, first_page_png, shot
 from tests.test_browser_returns import signed_in
 
 pytestmark = pytest.mark.browser
@@ -99,19 +99,5 @@ def test_returns_by_method_reach_another_browser_with_the_split(
         clerk.pdf(path=str(pdf), format=paper)
         text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True).stdout
         assert "Absentee/Mail" in text and "Subtotal" in text and "All methods" in text
-        subprocess.run(
-            [
-                "pdftoppm",
-                "-png",
-                "-r",
-                "60",
-                "-f",
-                "1",
-                "-l",
-                "1",
-                str(pdf),
-                str(SCREENSHOTS / f"canvass-by-method-{paper}"),
-            ],
-            check=True,
-        )
+        first_page_png(pdf, f"canvass-by-method-{paper}")
     assert errors.messages == [] and watch_errors.messages == []

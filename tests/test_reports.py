@@ -254,7 +254,7 @@ def test_reports_print_to_pdf(reported, live_server, browser, create_user, tmp_p
     import shutil
     import subprocess
 
-    from tests.browser import SCREENSHOTS
+    from tests.browser import SCREENSHOTS, first_page_png
 
     if not shutil.which("pdftotext"):
         pytest.skip("poppler-utils is not installed")
@@ -281,21 +281,7 @@ def test_reports_print_to_pdf(reported, live_server, browser, create_user, tmp_p
                 and "Sign out" not in content
                 and "Print" not in content.split("Printed")[0]
             )
-            subprocess.run(
-                [
-                    "pdftoppm",
-                    "-png",
-                    "-r",
-                    "60",
-                    "-f",
-                    "1",
-                    "-l",
-                    "1",
-                    str(pdf),
-                    str(SCREENSHOTS / f"report-{name}-{paper}"),
-                ],
-                check=True,
-            )
+            first_page_png(pdf, f"report-{name}-{paper}")
         assert "Ann Able" in content or name == "turnout"
 
 
