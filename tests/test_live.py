@@ -300,3 +300,38 @@ def test_a_void_and_a_decision_move_the_turnout_panel(watched, run, create_voter
         assert "rejected (issued, not counted)" in update["data"]
     finally:
         stream.close()
+
+
+def test_a_change_of_methods_reaches_the_open_panels(watched, run, create_user):
+    """Adding a voting method while the election is open changes every contest panel's split: the
+    panels are sent again at once, not at the next return."""
+    from portal.db import transaction
+    from portal.elections.queries import update_election
+
+    made, server, cookie, _, _ = watched
+    contest = made.contests[0]
+    manager = create_user("manager")
+    stream = EventStream(server.url, f"/live/elections/{made.election.id}/stream", cookie)
+    try:
+        first = stream.wait_for(f"contest-{contest.id}")
+        assert "Mail" not in first["data"]  # one method counted: no split shown
+
+        async def add_mail():
+            async with transaction() as db:
+                await update_election(
+                    db,
+                    actor=manager,
+                    election_id=made.election.id,
+                    seen_version=made.election.version,
+                    name=made.election.name,
+                    election_date=made.election.election_date,
+                    kind=made.election.kind,
+                    precinct_ids=None,
+                    methods=["election_day", "absentee"],
+                )
+
+        run(add_mail())
+        update = stream.wait_for(f"contest-{contest.id}", "Mail 0")
+        assert int(update["id"]) > int(first["id"])
+    finally:
+        stream.close()
