@@ -93,6 +93,13 @@ def test_returns_by_method_reach_another_browser_with_the_split(
     clerk.goto(f"{base}/elections/{made.election.id}/reports/canvass")
     expect(clerk.locator(".canvass-by-method")).to_contain_text("Subtotal")
     shot(clerk, "canvass-by-method")
+    clerk.set_viewport_size({"width": 390, "height": 844})
+    for report in ("canvass", "reconciliation", "summary", "turnout"):
+        clerk.goto(f"{base}/elections/{made.election.id}/reports/{report}")
+        assert clerk.evaluate("document.documentElement.scrollWidth") <= 390, report  # tables scroll in place
+    shot(clerk, "turnout-report-390")
+    clerk.set_viewport_size({"width": 1280, "height": 1000})
+    clerk.goto(f"{base}/elections/{made.election.id}/reports/canvass")
     clerk.emulate_media(media="print")
     for paper in ("A4", "Letter"):
         pdf = tmp_path / f"canvass-{paper}.pdf"

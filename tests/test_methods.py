@@ -193,6 +193,10 @@ def test_each_method_is_entered_and_verified_on_its_own(night, as_role, run):
     ]
     page = clerk.get(entry(night, precinct, "absentee")).get_data(as_text=True)
     assert "Other methods:" in page and "Election Day 90 ballots, verified" in page
+    tabs = checker.get(entry(night, precinct, "absentee", "/verify")).get_data(as_text=True)
+    tabs = tabs.split('class="nav nav-tabs mb-3 method-tabs"')[1].split("</ul>")[0]
+    assert re.search(r"Election Day\s*<span class=\"badge return-verified\">verified", tabs)
+    assert re.search(r"Absentee/Mail\s*<span class=\"badge return-entered\">1/1", tabs)
     # The four-eyes rule holds per method: the clerk who entered mail cannot verify it.
     contest = night.contests[0]
     response = clerk.post(

@@ -168,6 +168,7 @@ async def verify(election_id: int, precinct_id: int):
         election=election,
         precinct=precinct,
         pending=pending,
+        ballots=ballots,  # (the method tabs show every method's state)
         method=method,
         counted=counted,
         labels=methods.LABELS,
