@@ -24,12 +24,12 @@ from portal.models import (
     ElectionPrecinct,
     Party,
     Precinct,
-    PrecinctReturn,
     User,
     Voter,
 )
 from portal.returns.methods import set_counted
 from portal.signals import election_status_changed
+from portal.tally.queries import latest_returns
 
 AUDITED = ("name", "election_date", "kind", "status")
 
@@ -306,25 +306,10 @@ async def delete_election(session: AsyncSession, *, actor: User, election_id: in
 async def missing_verified_returns(session: AsyncSession, election_id: int) -> list[str]:
     """Codes of participating precincts without a verified latest return for every contest on
     their ballot and every voting method the election counts."""
-    latest = (
-        select(
-            PrecinctReturn.precinct_id,
-            PrecinctReturn.contest_id,
-            PrecinctReturn.method,
-            PrecinctReturn.status,
-            func.row_number()
-            .over(
-                partition_by=(PrecinctReturn.precinct_id, PrecinctReturn.contest_id, PrecinctReturn.method),
-                order_by=PrecinctReturn.revision.desc(),
-            )
-            .label("rank"),
-        )
-        .where(PrecinctReturn.election_id == election_id)
-        .subquery()
-    )
+    latest = latest_returns(election_id)
     verified = (
         select(latest.c.precinct_id, latest.c.contest_id, latest.c.method)
-        .where(latest.c.rank == 1, latest.c.status == "verified")
+        .where(latest.c.status == "verified")
         .subquery()
     )
     needed = (

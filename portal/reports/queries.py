@@ -43,7 +43,7 @@ from portal.returns.methods import LABELS as METHOD_LABELS
 from portal.returns.methods import counted as methods_counted
 from portal.returns.methods import counting_group
 from portal.returns.queries import PrecinctStatus
-from portal.tally.queries import CandidateTally, ContestTally, _latest_returns, rank_candidates
+from portal.tally.queries import CandidateTally, ContestTally, latest_returns, rank_candidates
 
 SMALL = [f"{v:,}" for v in range(10_000)]  # most figures of a canvass, formatted once
 
@@ -619,7 +619,7 @@ async def _results(session: AsyncSession, election_id: int) -> dict[str, Any]:
     parties = await _rows(
         session, select(*_columns(ReportParty, Party)).where(Party.id.in_(party_ids)).order_by(Party.id)
     )
-    latest = _latest_returns(election_id)
+    latest = latest_returns(election_id)
     # Each return's (candidate ids, votes) by candidate id: a lateral read of return_vote's primary
     # key per return is 3x faster than joining candidates and sorting 320,000 rows by ballot order.
     votes = (

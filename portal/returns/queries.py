@@ -35,7 +35,7 @@ from portal.models import (
     User,
 )
 from portal.returns import methods
-from portal.tally.queries import counted_check_in
+from portal.tally.queries import counted_check_in, latest_returns
 
 MAX_COUNT = 10_000_000
 TOTAL_FIELDS = ("ballots_cast", "overvotes", "undervotes")
@@ -168,9 +168,8 @@ async def precinct_in_election(session: AsyncSession, election_id: int, precinct
     return precinct
 
 
-async def counted_method(session: AsyncSession, election: Election, method: str | None) -> str:
+def counted_method(election: Election, method: str | None, counted: list[str]) -> str:
     """The method asked for (the first counted one when none is), if the election counts it."""
-    counted = await methods.counted(session, election.id)
     if not method:  # (absent or empty)
         return counted[0] if counted else "election_day"
     if method not in counted:
@@ -186,10 +185,17 @@ async def counted_method(session: AsyncSession, election: Election, method: str 
 
 
 async def check_ins_at(
-    session: AsyncSession, election_id: int, precinct_id: int, method: str | None = None
+    session: AsyncSession,
+    election_id: int,
+    precinct_id: int,
+    method: str | None = None,
+    counted: list[str] | None = None,
 ) -> int:
-    """Voters checked in at the precinct; with `method`, those whose ballot that method counts."""
-    issued = methods.issued_by(method, await methods.counted(session, election_id)) if method else None
+    """Voters checked in at the precinct; with `method`, those whose ballot that method counts
+    (`counted`: the election's methods, read here when not given)."""
+    if method and counted is None:
+        counted = await methods.counted(session, election_id)
+    issued = methods.issued_by(method, counted) if method else None
     return (
         await session.scalar(
             select(func.count()).where(
@@ -458,23 +464,7 @@ def _label(expected: int, entered: int, verified: int) -> str:
 async def precinct_statuses(session: AsyncSession, election_id: int) -> list[PrecinctStatus]:
     """Every participating precinct with how many of its returns (contests × methods counted) are
     entered and verified, in all and by method."""
-    latest = (
-        select(
-            PrecinctReturn.precinct_id,
-            PrecinctReturn.contest_id,
-            PrecinctReturn.method,
-            PrecinctReturn.status,
-        )
-        .where(PrecinctReturn.election_id == election_id)
-        .distinct(PrecinctReturn.precinct_id, PrecinctReturn.contest_id, PrecinctReturn.method)
-        .order_by(
-            PrecinctReturn.precinct_id,
-            PrecinctReturn.contest_id,
-            PrecinctReturn.method,
-            PrecinctReturn.revision.desc(),
-        )
-        .subquery()
-    )
+    latest = latest_returns(election_id)
     on_ballot = dict(
         (
             await session.execute(

@@ -25,10 +25,10 @@ async def _context(election_id: int, precinct_id: int):
     async with reading() as db:
         election = await queries.open_for_returns(db, election_id)
         precinct = await queries.precinct_in_election(db, election_id, precinct_id)
-        method = await queries.counted_method(db, election, request.args.get("method"))
+        counted = await methods.counted(db, election_id)  # (read once: checked on every keystroke)
+        method = queries.counted_method(election, request.args.get("method"), counted)
         ballots = await queries.precinct_ballot(db, election_id, precinct_id, method)
-        check_ins = await queries.check_ins_at(db, election_id, precinct_id, method)
-        counted = await methods.counted(db, election_id)
+        check_ins = await queries.check_ins_at(db, election_id, precinct_id, method, counted)
     return election, precinct, ballots, check_ins, counted
 
 

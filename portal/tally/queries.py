@@ -123,8 +123,9 @@ class Turnout:
         return 100.0 * self.checked_in / self.registered if self.registered else 0.0
 
 
-def _latest_returns(election_id: int):
-    """The latest revision of each precinct's return per contest and method."""
+def latest_returns(election_id: int):
+    """The latest revision of each precinct's return per contest and method (the tally, the
+    canvass, the returns list and the certification check all read this one)."""
     return (
         select(PrecinctReturn)
         .where(PrecinctReturn.election_id == election_id)
@@ -140,7 +141,7 @@ def _latest_returns(election_id: int):
 
 
 async def contest_tallies(session: AsyncSession, election_id: int) -> list[ContestTally]:
-    latest = _latest_returns(election_id)
+    latest = latest_returns(election_id)
     contests = (
         await session.scalars(
             select(Contest).where(Contest.election_id == election_id).order_by(Contest.ballot_order)
