@@ -650,3 +650,22 @@ def test_a_stale_form_cannot_undo_a_change_of_methods(night, as_role, run):
             return sorted(rows.all())
 
     assert run(counted()) == ["absentee", "early", "election_day"]
+
+
+def test_a_return_by_method_across_a_database_restart(night, as_role, run, database_url):
+    """Every connection is cut and new ones are refused (a restart in progress): the save answers 503
+    "Nothing was saved" and stores nothing; once the database is back the same form saves."""
+    from tests.test_resilience import _wait_until_gone, connections_refused, terminate_all_but_admin
+
+    clerk = as_role("clerk")
+    precinct = night.precincts[0]
+    url = entry(night, precinct, "absentee")
+    token = clerk.token(url)  # the page was loaded before the restart
+    form = {**figures(night, 8, 2), "csrf_token": token}
+    with connections_refused(database_url):
+        _wait_until_gone(database_url, terminate_all_but_admin(database_url))
+        response = clerk.client.post(url, data=form)
+        assert response.status_code == 503 and "Nothing was saved" in response.get_data(as_text=True)
+    assert stored(run, night) == []
+    assert clerk.client.post(url, data=form).status_code == 303
+    assert stored(run, night) == [(precinct.id, "absentee", 1, 10, "entered")]
