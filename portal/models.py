@@ -463,6 +463,26 @@ class PrecinctReturn(Base):
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class ReturnRekey(Base):
+    """A blind re-keying of a return that did not match it: which fields differed and what was
+    keyed. The first mismatch asks for those fields again; a second one waits for a manager, who
+    sees both entries side by side. A match verifies the return and is not kept here."""
+
+    __tablename__ = "return_rekey"
+    __table_args__ = (
+        CheckConstraint("attempt >= 1", name="attempt"),
+        UniqueConstraint("return_id", "attempt", name="uq_return_rekey_attempt"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    return_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("precinct_return.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    keyed_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    keyed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    figures: Mapped[dict[str, Any]] = mapped_column(JSONB)  # what was keyed (earlier attempts filled in)
+    fields: Mapped[list[str]] = mapped_column(JSONB)  # the keys that differed: candidate ids, totals
+
+
 class ReturnVote(Base):
     __tablename__ = "return_vote"
     __table_args__ = (CheckConstraint("votes >= 0", name="votes"),)

@@ -53,8 +53,17 @@ def test_enter_verify_and_see_the_tally(live_server, browser, create_user, creat
     second.fill(f"#c{contest.id}_undervotes", "1")
     second.fill(f"#c{contest.id}_ballots_cast", "100")
     second.click("text=Compare and verify")
-    expect(second.locator(".mismatch")).to_contain_text("Bob Baker")
-    shot(second, "returns-verify-mismatch")
+    # Told which fields differ, never the entered figures: those fields are asked again, empty.
+    expect(second.locator("#rekey-outcome")).to_contain_text("Mayor: the fields marked below differ")
+    expect(second.locator(".rekey-asked")).to_have_count(2)
+    assert (
+        second.input_value(f"#c{contest.id}_{bob.id}") == ""
+        and second.input_value(f"#c{contest.id}_undervotes") == ""
+    )
+    assert second.locator(f"#c{contest.id}_{ann.id}").count() == 0
+    assert "35" not in second.locator(f"#verify-{contest.id}").inner_text()
+    expect(second.locator("text=Confirm the figures")).to_have_count(0)
+    shot(second, "returns-verify-rekey-differs")
     second.fill(f"#c{contest.id}_{bob.id}", "35")
     second.fill(f"#c{contest.id}_undervotes", "2")
     second.click("text=Compare and verify")
@@ -98,4 +107,59 @@ def test_a_return_entered_in_one_browser_appears_in_another(
     expect(panel).to_contain_text("64 · 64.0%", timeout=5000)  # no reload: pushed over SSE
     expect(watcher.locator("#reporting-figure")).to_contain_text("1 of 2")
     shot(watcher, "live-after")
+    assert errors.messages == []
+
+
+def test_a_manager_settles_a_return_whose_rekeys_differed_twice(
+    live_server, browser, create_user, create_election
+):
+    """CSRF on: two blind re-keys differ, the clerk is told a manager decides, the manager sees the
+    entry and both re-keys side by side and keeps the entry."""
+    from playwright.sync_api import expect
+
+    made = create_election(status="open", precincts=1, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
+    precinct, (contest,), (ann, bob) = made.precincts[0], made.contests, made.candidates
+    entering = signed_in(browser, live_server.url, create_user("clerk"))
+    entering.goto(f"{live_server.url}/elections/{made.election.id}/returns/{precinct.id}")
+    for field, value in (
+        (ann.id, "60"),
+        (bob.id, "35"),
+        ("overvotes", "3"),
+        ("undervotes", "2"),
+        ("ballots_cast", "100"),
+    ):
+        entering.fill(f"#c{contest.id}_{field}", value)
+    entering.click("text=Save the returns")
+    expect(entering.locator("#toasts")).to_contain_text("saved for verification")
+
+    verifying = signed_in(browser, live_server.url, create_user("clerk"))
+    errors = PageErrors(verifying)
+    verifying.goto(f"{live_server.url}/elections/{made.election.id}/returns/{precinct.id}/verify")
+    for field, value in (
+        (ann.id, "61"),
+        (bob.id, "34"),
+        ("overvotes", "3"),
+        ("undervotes", "2"),
+        ("ballots_cast", "100"),
+    ):
+        verifying.fill(f"#c{contest.id}_{field}", value)
+    verifying.click("text=Compare and verify")
+    verifying.fill(f"#c{contest.id}_{ann.id}", "61")
+    verifying.fill(f"#c{contest.id}_{bob.id}", "34")
+    verifying.click("text=Compare and verify")
+    expect(verifying.locator(f"#dispute-{contest.id}")).to_contain_text("A manager decides")
+    assert "60" not in verifying.locator("main").inner_text()
+    shot(verifying, "returns-verify-disputed-clerk")
+
+    manager = signed_in(browser, live_server.url, create_user("manager"))
+    manager.goto(f"{live_server.url}/elections/{made.election.id}/returns/{precinct.id}/verify")
+    dispute = manager.locator(f"#dispute-{contest.id}")
+    expect(dispute.locator("tr.table-warning")).to_have_count(2)
+    expect(dispute.locator("tr.table-warning").first).to_contain_text("60")
+    expect(dispute.locator("tr.table-warning").first).to_contain_text("61")
+    shot(manager, "returns-verify-disputed-manager")
+    manager.click("text=Keep the entry (revision 1)")
+    expect(manager.locator("#toasts")).to_contain_text("the entry was kept and verified")
+    manager.goto(f"{live_server.url}/elections/{made.election.id}/returns")
+    expect(manager.locator("#precinct-returns")).to_contain_text("verified")
     assert errors.messages == []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from sqlalchemy import select
 
@@ -174,27 +172,6 @@ def test_verification_needs_a_second_person(night, run):
     response = clerk.post(url(made, made.precincts[0], "/verify"), data=data)
     assert response.status_code == 409 and "a second person must verify them" in response.text
     assert {r[2] for r in revisions(run, made)} == {"entered"}
-
-
-def test_blind_rekey_shows_mismatches_field_by_field(night, run):
-    made, clerk, other = night
-    clerk.post(url(made, made.precincts[0]), data=figures(made))
-    keyed = {
-        **figures(made, mayor=(59, 36, 3, 2)),
-        "mode": "rekey",
-        **{f"revision_{c.id}": "1" for c in made.contests},
-    }
-    response = other.post(url(made, made.precincts[0], "/verify"), data=keyed)
-    assert response.status_code == 422 and "Not verified: the figures differ." in response.text
-    table = re.search(
-        r'<table class="table table-sm mt-2 mb-0 mismatch">.*?</table>', response.text, re.S
-    ).group(0)
-    assert "Ann Able" in table and ">60<" in table and ">59<" in table and "Bob Baker" in table
-    assert "Council" not in table
-    assert {r[2] for r in revisions(run, made)} == {"entered"}
-    matching = {**figures(made), "mode": "rekey", **{f"revision_{c.id}": "1" for c in made.contests}}
-    assert other.post(url(made, made.precincts[0], "/verify"), data=matching).status_code == 303
-    assert {r[2] for r in revisions(run, made)} == {"verified"}
 
 
 def test_confirming_verifies_and_a_correction_needs_verifying_again(night, run):

@@ -31,6 +31,7 @@ from portal.models import (
     ElectionPrecinct,
     Precinct,
     PrecinctReturn,
+    ReturnRekey,
     ReturnVote,
     User,
 )
@@ -39,6 +40,8 @@ from portal.tally.queries import counted_check_in, latest_returns
 
 MAX_COUNT = 10_000_000
 TOTAL_FIELDS = ("ballots_cast", "overvotes", "undervotes")
+TOTAL_LABELS = (("overvotes", "Overvotes"), ("undervotes", "Undervotes"), ("ballots_cast", "Ballots cast"))
+REKEYS_BEFORE_MANAGER = 2
 
 
 class ReturnsClosed(Conflict):
@@ -58,6 +61,34 @@ class ContestBallot:
     )  # (return, entered by, verified by)
     method: str = "election_day"
     others: dict[str, PrecinctReturn] = field(default_factory=dict)  # method -> its latest revision
+    rekeys: list[ReturnRekey] = field(default_factory=list)  # blind re-keys of `latest` that differed
+    names: dict[int, str] = field(default_factory=dict)  # user id -> display name (who entered, re-keyed)
+
+    @property
+    def asked(self) -> set[str] | None:
+        """The fields a blind re-key asks for: every one (None) until a re-key differs, then only
+        those that differed."""
+        return set(self.rekeys[-1].fields) if self.rekeys else None
+
+    @property
+    def disputed(self) -> bool:
+        """Two blind re-keys differed from the entry: a manager decides (REKEYS_BEFORE_MANAGER)."""
+        return len(self.rekeys) >= REKEYS_BEFORE_MANAGER
+
+    def field_label(self, key: str) -> str:
+        names = {str(c.id): c.ballot_name for c in self.candidates}
+        return names.get(key) or dict(TOTAL_LABELS).get(key, key)
+
+    def differed_labels(self) -> list[str]:
+        """The fields the last re-key differed in, by name (never with figures)."""
+        return [self.field_label(key) for key in self.rekeys[-1].fields] if self.rekeys else []
+
+    def stored(self) -> dict[str, int]:
+        """The latest revision's figures by field key (candidate id as text, or a total)."""
+        latest = self.latest
+        figures = {str(c.id): self.votes.get(c.id, 0) for c in self.candidates}
+        figures.update({key: getattr(latest, key) for key, _ in TOTAL_LABELS} if latest else {})
+        return figures
 
 
 @dataclass
@@ -68,6 +99,18 @@ class Figures:
     ballots_cast: int
     overvotes: int
     undervotes: int
+
+    def by_key(self) -> dict[str, int]:
+        figures = {str(k): v for k, v in self.votes.items()}
+        figures.update({key: getattr(self, key) for key in TOTAL_FIELDS})
+        return figures
+
+    @classmethod
+    def from_keys(cls, figures: dict[str, int], ballot: ContestBallot) -> Figures:
+        return cls(
+            votes={c.id: int(figures[str(c.id)]) for c in ballot.candidates},
+            **{key: int(figures[key]) for key in TOTAL_FIELDS},
+        )
 
     def same_as(self, other: ContestBallot) -> bool:
         latest = other.latest
@@ -93,11 +136,17 @@ def field_name(contest_id: int, key: str | int) -> str:
     return f"c{contest_id}_{key}"
 
 
-def parse_figures(form, ballot: ContestBallot) -> tuple[Figures | None, Check]:
-    """Read one contest's figures from a form: whole numbers from 0 to 10,000,000, every field."""
+def parse_figures(form, ballot: ContestBallot, only: set[str] | None = None) -> tuple[Figures | None, Check]:
+    """Read one contest's figures from a form: whole numbers from 0 to 10,000,000, every field.
+    With `only` (a second blind re-key), just those fields are read and the rest are taken from
+    the earlier re-key."""
     check = Check()
     values: dict[str, int] = {}
     keys: list[str | int] = [c.id for c in ballot.candidates] + list(TOTAL_FIELDS)
+    if only is not None:
+        earlier = ballot.rekeys[-1].figures
+        values = {field_name(ballot.contest.id, k): int(earlier[str(k)]) for k in keys if str(k) not in only}
+        keys = [k for k in keys if str(k) in only]
     for key in keys:
         name = field_name(ballot.contest.id, key)
         raw = (form.get(name) or "").strip().replace(",", "")
@@ -245,6 +294,7 @@ async def precinct_ballot(
         names = (
             {u.id: u.display_name for u in (await session.scalars(select(User))).all()} if revisions else {}
         )
+        ballot.names = names
         ballot.revisions = [
             (r, names.get(r.entered_by_id, "?"), names.get(r.verified_by_id, "") if r.verified_by_id else "")
             for r in revisions
@@ -262,6 +312,16 @@ async def precinct_ballot(
                 .tuples()
                 .all()
             )
+            if ballot.latest.status == "entered":
+                ballot.rekeys = list(
+                    (
+                        await session.scalars(
+                            select(ReturnRekey)
+                            .where(ReturnRekey.return_id == ballot.latest.id)
+                            .order_by(ReturnRekey.attempt)
+                        )
+                    ).all()
+                )
         ballots.append(ballot)
     return ballots
 
@@ -348,22 +408,72 @@ def _figures_of(ballot: ContestBallot) -> dict:
     }
 
 
-def mismatches(ballot: ContestBallot, figures: Figures) -> list[tuple[str, int, int]]:
-    """Field by field, where a blind re-keying differs from the stored revision: (label, stored, keyed)."""
+def differing(ballot: ContestBallot, figures: Figures) -> list[str]:
+    """The fields (keys) where a blind re-keying differs from the stored revision."""
+    stored, keyed = ballot.stored(), figures.by_key()
+    return [key for key in stored if stored[key] != keyed[key]]
+
+
+def _pending_latest(ballot: ContestBallot, actor: User, revision: int) -> PrecinctReturn:
+    """The revision a verifier checked, if it is still the latest and was entered by someone else."""
     latest = ballot.latest
-    found = [
-        (c.ballot_name, ballot.votes.get(c.id, 0), figures.votes[c.id])
-        for c in ballot.candidates
-        if ballot.votes.get(c.id, 0) != figures.votes[c.id]
-    ]
-    for key, label in (
-        ("ballots_cast", "Ballots cast"),
-        ("overvotes", "Overvotes"),
-        ("undervotes", "Undervotes"),
-    ):
-        if getattr(latest, key) != getattr(figures, key):
-            found.append((label, getattr(latest, key), getattr(figures, key)))
-    return found
+    if latest is None:
+        raise Conflict(f"{ballot.contest.office_title}: nothing has been entered to verify.")
+    if latest.revision != revision:
+        raise Conflict(
+            f"{ballot.contest.office_title}: a newer revision was entered meanwhile; verify that one."
+        )
+    if latest.entered_by_id == actor.id:
+        raise Conflict(
+            f"{ballot.contest.office_title}: you entered these figures; a second person must verify them."
+        )
+    return latest
+
+
+async def record_rekey(
+    session: AsyncSession,
+    *,
+    actor: User,
+    ballot: ContestBallot,
+    revision: int,
+    figures: Figures,
+    fields: list[str],
+) -> ReturnRekey:
+    """Keep a blind re-key that differed: which fields, and what was keyed. The verifier is told
+    only which fields differ, never the entered figures."""
+    latest = _pending_latest(ballot, actor, revision)
+    if ballot.disputed:
+        raise Conflict(f"{ballot.contest.office_title}: the re-keys differed twice; a manager decides now.")
+    rekey = ReturnRekey(
+        return_id=latest.id,
+        attempt=len(ballot.rekeys) + 1,
+        keyed_by_id=actor.id,
+        figures=figures.by_key(),
+        fields=fields,
+    )
+    session.add(rekey)
+    try:
+        await session.flush()
+    except IntegrityError as error:  # two verifiers re-keyed the same revision at once
+        raise Conflict(
+            f"{ballot.contest.office_title}: someone else re-keyed this return a moment ago. Reload."
+        ) from error
+    await record_event(
+        session,
+        actor=actor,
+        action="rekey_differs",
+        entity="precinct_return",
+        entity_id=latest.id,
+        before=None,
+        after={
+            "revision": latest.revision,
+            "method": latest.method,
+            "attempt": rekey.attempt,
+            "fields": [ballot.field_label(key) for key in fields],
+            "keyed": figures.by_key(),
+        },
+    )
+    return rekey
 
 
 class AlreadyVerified(Conflict):
@@ -376,17 +486,9 @@ async def verify_return(
     """Mark the latest revision verified by a second person (never the one who entered it). One
     state change, one audit event: a verification that finds it already done changes nothing,
     writes nothing, and says who did it."""
-    latest = ballot.latest
-    if latest is None:
-        raise Conflict(f"{ballot.contest.office_title}: nothing has been entered to verify.")
-    if latest.revision != revision:
-        raise Conflict(
-            f"{ballot.contest.office_title}: a newer revision was entered meanwhile; verify that one."
-        )
-    if latest.entered_by_id == actor.id:
-        raise Conflict(
-            f"{ballot.contest.office_title}: you entered these figures; a second person must verify them."
-        )
+    latest = _pending_latest(ballot, actor, revision)
+    if ballot.disputed:
+        raise Conflict(f"{ballot.contest.office_title}: the re-keys differed twice; a manager decides now.")
     changed = await session.scalar(
         update(PrecinctReturn)
         .where(PrecinctReturn.id == latest.id, PrecinctReturn.status == "entered")
@@ -413,9 +515,97 @@ async def verify_return(
         entity="precinct_return",
         entity_id=latest.id,
         before={"status": "entered"},
-        after={"status": "verified", "revision": latest.revision, "method": latest.method},
+        after={
+            "status": "verified",
+            "revision": latest.revision,
+            "method": latest.method,
+            **({"rekeys_differed": len(ballot.rekeys)} if ballot.rekeys else {}),
+        },
     )
     return latest
+
+
+class ResolveRefused(Conflict):
+    pass
+
+
+async def resolve_return(
+    session: AsyncSession, *, actor: User, ballot: ContestBallot, revision: int, keep: str
+) -> PrecinctReturn:
+    """A manager settles a return whose blind re-keys differed twice, having seen both side by
+    side: `keep` "entry" verifies the entered revision; "rekey" stores the re-keyed figures as a new
+    revision, entered by the one who keyed them last and verified by the manager. The manager is
+    neither the one who entered nor one who re-keyed (four eyes on either set of figures)."""
+    latest = _pending_latest(ballot, actor, revision)
+    title = ballot.contest.office_title
+    if not ballot.disputed:
+        raise ResolveRefused(f"{title}: the re-keys have not differed twice; it is verified the usual way.")
+    if actor.id in {r.keyed_by_id for r in ballot.rekeys}:
+        raise ResolveRefused(f"{title}: you re-keyed these figures; another manager must decide.")
+    if keep not in ("entry", "rekey"):
+        raise ResolveRefused("Choose which figures to keep: the entry or the re-key.")
+    before = {**_figures_of(ballot), "status": "entered", "rekeys_differed": len(ballot.rekeys)}
+    if keep == "entry":
+        kept = await session.scalar(
+            update(PrecinctReturn)
+            .where(PrecinctReturn.id == latest.id, PrecinctReturn.status == "entered")
+            .values(status="verified", verified_by_id=actor.id, verified_at=datetime.now(UTC))
+            .returning(PrecinctReturn.id)
+        )
+        if kept is None:
+            raise AlreadyVerified(
+                f"{title}: revision {latest.revision} was decided a moment ago. Nothing was changed."
+            )
+        stored = latest
+    else:
+        figures = Figures.from_keys(ballot.rekeys[-1].figures, ballot)
+        check = check_figures(figures, ballot, 0, Check())
+        if not check.ok:
+            raise ResolveRefused(
+                f"{title}: the re-keyed figures do not add up ({next(iter(check.errors.values()))}) and "
+                "cannot be stored. Keep the entry, or enter the figures from the tally sheet again."
+            )
+        stored = PrecinctReturn(
+            election_id=latest.election_id,
+            precinct_id=latest.precinct_id,
+            contest_id=latest.contest_id,
+            method=latest.method,
+            revision=latest.revision + 1,
+            **{key: getattr(figures, key) for key in TOTAL_FIELDS},
+            status="verified",
+            entered_by_id=ballot.rekeys[-1].keyed_by_id,
+            verified_by_id=actor.id,
+            verified_at=datetime.now(UTC),
+        )
+        session.add(stored)
+        try:
+            await session.flush()
+        except IntegrityError as error:
+            raise Conflict(
+                f"{title}: someone saved figures for this precinct a moment ago. Reload."
+            ) from error
+        session.add_all(
+            ReturnVote(return_id=stored.id, candidate_id=c, votes=v) for c, v in figures.votes.items()
+        )
+        await session.flush()
+    await announce(session, latest.election_id, f"contest-{ballot.contest.id}", "reporting")
+    await record_event(
+        session,
+        actor=actor,
+        action="resolve_return",
+        entity="precinct_return",
+        entity_id=stored.id,
+        before=before,
+        after={
+            "status": "verified",
+            "kept": keep,
+            "revision": stored.revision,
+            "method": latest.method,
+            **({"entered_by_id": stored.entered_by_id} if keep == "rekey" else {}),
+            **(_plain(Figures.from_keys(ballot.rekeys[-1].figures, ballot)) if keep == "rekey" else {}),
+        },
+    )
+    return stored
 
 
 async def verifiers(session: AsyncSession, return_ids: list[int]) -> list[str]:

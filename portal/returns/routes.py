@@ -121,17 +121,32 @@ async def check_contest(election_id: int, precinct_id: int, contest_id: int):
     return render("returns/_check.html", ballot=ballot, figures=figures, check=check)
 
 
+def _revision(ballot) -> int:
+    revision = whole_number(request.form.get(f"revision_{ballot.contest.id}"), minimum=1)
+    if revision is None:
+        abort(400, "The form is missing which revision you checked; reload the page.")
+    return revision
+
+
 @bp.route("/<int:precinct_id>/verify", methods=["GET", "POST"])
 @allow(*ENTRY)
 async def verify(election_id: int, precinct_id: int):
+    """A second person verifies blind: re-keys every figure from the tally sheet without seeing the
+    entry (or confirms the figures by sight, until a re-key has differed). A contest that matches is
+    verified; one that differs is told which fields, never the entered figures, and asks for those
+    again; when they differ twice a manager decides, seeing both entries side by side."""
     election, precinct, ballots, check_ins, counted = await _context(election_id, precinct_id)
     method = ballots[0].method if ballots else counted[0]
     pending = [b for b in ballots if b.latest is not None and b.latest.status == "entered"]
     form = ReturnsForm()
-    mode = request.values.get("mode", "rekey")
-    differences: dict[int, list] = {}
+    mode = (
+        "confirm"
+        if request.values.get("mode") == "confirm" and not any(b.rekeys for b in pending)
+        else "rekey"
+    )
     check = queries.Check()
     values = {}
+    outcome: dict[str, list[str]] = {}
     if request.method == "POST" and not pending and any(b.latest for b in ballots):
         # Verified by someone else since this form was loaded: say so, and by whom; change nothing.
         async with reading() as db:
@@ -141,28 +156,59 @@ async def verify(election_id: int, precinct_id: int):
             f"already verified by {', '.join(who) or 'someone else'}. Nothing was changed."
         )
     if request.method == "POST" and form.validate_on_submit():
+        keyable = [b for b in pending if not b.disputed]
+        if request.form.get("mode") == "confirm" and mode != "confirm":
+            raise queries.Conflict(
+                f"Precinct {precinct.code}: a blind re-key differed from the entry, so the figures are "
+                "no longer shown for confirming. Re-key the fields marked. Nothing was changed."
+            )
+        if not keyable:
+            raise queries.Conflict(
+                f"Precinct {precinct.code}: the re-keys differed twice; a manager decides. Nothing changed."
+            )
+        figures: dict = {}
         if mode == "rekey":
-            figures, check = _check_all(pending, check_ins)
-            if check.ok:
-                differences = {
-                    b.contest.id: found
-                    for b in pending
-                    if (found := queries.mismatches(b, figures[b.contest.id]))
-                }
-            values = request.form
-        if check.ok and not differences:
+            for ballot in keyable:
+                parsed, found = queries.parse_figures(request.form, ballot, only=ballot.asked)
+                if parsed is not None and ballot.asked is None:  # (a partial re-key is only compared)
+                    queries.check_figures(parsed, ballot, check_ins, found)
+                figures[ballot.contest.id] = parsed
+                check.errors.update(found.errors)
+                check.warnings += found.warnings
+        if check.ok:
             async with transaction() as db:
                 await queries.open_for_returns(db, election_id)
-                for ballot in pending:
-                    revision = whole_number(request.form.get(f"revision_{ballot.contest.id}"), minimum=1)
-                    if revision is None:
-                        abort(400, "The form is missing which revision you checked; reload the page.")
-                    await queries.verify_return(db, actor=current_actor(), ballot=ballot, revision=revision)
-            flash(
-                f"Precinct {precinct.code}, {methods.label(method)}: {len(pending)} contest(s) verified.",
-                "success",
-            )
-            return go_to(url_for(".index", election_id=election_id))
+                for ballot in keyable:
+                    revision = _revision(ballot)
+                    fields = queries.differing(ballot, figures[ballot.contest.id]) if mode == "rekey" else []
+                    title = ballot.contest.office_title
+                    if fields:
+                        kept = await queries.record_rekey(
+                            db,
+                            actor=current_actor(),
+                            ballot=ballot,
+                            revision=revision,
+                            figures=figures[ballot.contest.id],
+                            fields=fields,
+                        )
+                        second = kept.attempt >= queries.REKEYS_BEFORE_MANAGER
+                        outcome.setdefault("disputed" if second else "differs", []).append(title)
+                    else:
+                        await queries.verify_return(
+                            db, actor=current_actor(), ballot=ballot, revision=revision
+                        )
+                        outcome.setdefault("verified", []).append(title)
+            if not outcome.keys() - {"verified"}:
+                flash(
+                    f"Precinct {precinct.code}, {methods.label(method)}: {len(keyable)} contest(s) verified.",
+                    "success",
+                )
+                return go_to(url_for(".index", election_id=election_id))
+            # Asked again from the tally sheet: the fields start empty (the earlier keying is not shown).
+            election, precinct, ballots, check_ins, counted = await _context(election_id, precinct_id)
+            pending = [b for b in ballots if b.latest is not None and b.latest.status == "entered"]
+        else:
+            values = request.form
     return render(
         "returns/verify.html",
         election=election,
@@ -174,9 +220,37 @@ async def verify(election_id: int, precinct_id: int):
         labels=methods.LABELS,
         mode=mode,
         form=form,
-        differences=differences,
+        outcome=outcome,
         check=check,
         values=values,
         me=current_actor(),
-        status=422 if differences or check.errors else 200,
+        status=422 if outcome or check.errors else 200,
     )
+
+
+@bp.post("/<int:precinct_id>/resolve/<int:contest_id>")
+@allow("admin", "manager")
+async def resolve(election_id: int, precinct_id: int, contest_id: int):
+    """A manager keeps the entry or the re-key of a return whose blind re-keys differed twice."""
+    _, precinct, ballots, _, _ = await _context(election_id, precinct_id)
+    ballot = next((b for b in ballots if b.contest.id == contest_id), None)
+    if ballot is None:
+        raise queries.NotFound("This contest is not on the precinct's ballot.")
+    if not ReturnsForm().validate_on_submit():
+        abort(400, "The form expired; reload the page and decide again.")
+    keep = request.form.get("keep", "")
+    async with transaction() as db:
+        await queries.open_for_returns(db, election_id)
+        await queries.resolve_return(
+            db, actor=current_actor(), ballot=ballot, revision=_revision(ballot), keep=keep
+        )
+    flash(
+        f"Precinct {precinct.code}, {ballot.contest.office_title}, {methods.label(ballot.method)}: "
+        + (
+            "the entry was kept and verified."
+            if keep == "entry"
+            else "the re-keyed figures were kept and verified."
+        ),
+        "success",
+    )
+    return go_to(url_for(".verify", election_id=election_id, precinct_id=precinct_id, method=ballot.method))
