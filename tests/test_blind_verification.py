@@ -157,6 +157,8 @@ def test_a_second_difference_goes_to_a_manager_who_sees_both(entered, run, clien
     assert [r.attempt for r in rekeys(run)] == [1, 2]
     assert len(events(run, "rekey_differs")) == 2
 
+    listed = other.get(f"/elections/{made.election.id}/returns").text
+    assert listed.count("1 for a manager") == 1
     manager = client_as("manager")
     page = manager.get(url(made, made.precincts[0], "/verify")).text
     table = re.search(

@@ -630,6 +630,7 @@ class PrecinctStatus:
     verified: int
     groups: int = 1  # methods counted
     by_method: dict[str, tuple[int, int]] = field(default_factory=dict)  # method -> (entered, verified)
+    disputed: int = 0  # returns whose blind re-keys differed twice: a manager decides
 
     @property
     def expected(self) -> int:
@@ -679,6 +680,24 @@ async def precinct_statuses(session: AsyncSession, election_id: int) -> list[Pre
         )
     ).tuples():
         done.setdefault(precinct_id, {})[method] = (entered, verified)
+    rekeyed = (
+        select(ReturnRekey.return_id)
+        .group_by(ReturnRekey.return_id)
+        .having(func.count() >= REKEYS_BEFORE_MANAGER)
+        .subquery()
+    )
+    disputed = dict(
+        (
+            await session.execute(
+                select(latest.c.precinct_id, func.count())
+                .join(rekeyed, rekeyed.c.return_id == latest.c.id)
+                .where(latest.c.status == "entered")
+                .group_by(latest.c.precinct_id)
+            )
+        )
+        .tuples()
+        .all()
+    )
     groups = len(await methods.counted(session, election_id))
     precincts = await session.scalars(
         select(Precinct)
@@ -697,6 +716,7 @@ async def precinct_statuses(session: AsyncSession, election_id: int) -> list[Pre
                 sum(v for _, v in by_method.values()),
                 max(groups, 1),
                 by_method,
+                disputed.get(precinct.id, 0),
             )
         )
     return found
