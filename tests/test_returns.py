@@ -264,3 +264,19 @@ def test_observers_see_the_precinct_list_not_the_forms(night, client_as):
     page = observer.get(f"/elections/{made.election.id}/returns")
     assert page.status_code == 200 and "Enter</a>" not in page.text
     assert observer.get(url(made, made.precincts[0])).status_code == 403
+
+
+def test_ballots_with_no_check_in_at_all_are_warned_about_and_saved(night):
+    """120 ballots against 0 check-ins is the largest excess of all: said as you type and on saving."""
+    made, clerk, _ = night
+    check = clerk.post(
+        url(made, made.precincts[0], f"/check/{made.contests[0].id}"), data=figures(made), headers=HX
+    )
+    assert (
+        "100 Election Day ballots cast but no Election Day voter has checked in at this precinct."
+        in check.text
+    )
+    assert clerk.post(url(made, made.precincts[0]), data=figures(made)).status_code == 303
+    page = clerk.get(url(made, made.precincts[0])).text
+    assert "2 contest(s) saved for verification" in page
+    assert page.count("but no Election Day voter has checked in at this precinct.") == 2

@@ -185,10 +185,15 @@ def check_figures(figures: Figures, ballot: ContestBallot, check_ins: int, check
             f"{figures.undervotes:,} = {counted:,}, but ballots cast × vote for {contest.vote_for} "
             f"= {expected:,}."
         )
-    if check_ins and figures.ballots_cast > check_ins:
+    if figures.ballots_cast > check_ins:  # (none checked in is the largest excess of all)
+        label = methods.label(ballot.method)
         check.warnings.append(
-            f"{contest.office_title}: {figures.ballots_cast:,} {methods.label(ballot.method)} ballots cast "
-            f"but only {check_ins:,} {methods.label(ballot.method)} voters checked in at this precinct."
+            f"{contest.office_title}: {figures.ballots_cast:,} {label} ballots cast "
+            + (
+                f"but only {check_ins:,} {label} voters checked in at this precinct."
+                if check_ins
+                else f"but no {label} voter has checked in at this precinct."
+            )
         )
     return check
 

@@ -89,6 +89,8 @@ async def entry(election_id: int, precinct_id: int):
                 else f"{where}: nothing changed, nothing saved.",
                 "success",
             )
+            for warning in check.warnings:  # saved all the same: a count above the check-ins is said
+                flash(warning, "warning")
             return go_to(url_for(".entry", election_id=election_id, precinct_id=precinct_id, method=method))
         values = request.form
     return render(
