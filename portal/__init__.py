@@ -11,6 +11,7 @@ from flask import Flask
 
 from portal import aio, clock
 from portal.config import ROOT, instance_secret_key, load_config
+from portal.rendering import Later
 
 __version__ = "0.1.0"
 
@@ -19,12 +20,20 @@ class Portal(Flask):
     """Flask with every async view, hook and handler run on the process's persistent event loop."""
 
     def async_to_sync(self, func):
+        """The coroutine runs on the process loop; a response it left to build later (a rendered
+        template, an export: `rendering.Later`) is built here, in the request's thread, so the loop
+        never waits behind a page being rendered."""
         if self.config.get("ASYNC_LOOP") == "per-request":  # stock Flask: a new loop per call
-            return super().async_to_sync(func)
+            run = super().async_to_sync(func)
+        else:
+
+            def run(*args, **kwargs):
+                return aio.run(func(*args, **kwargs))
 
         @functools.wraps(func)
         def call(*args, **kwargs):
-            return aio.run(func(*args, **kwargs))
+            result = run(*args, **kwargs)
+            return result.finish() if isinstance(result, Later) else result
 
         return call
 

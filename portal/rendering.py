@@ -8,6 +8,7 @@ flashed messages delivered as toasts with htmx responses.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from flask import Flask, Response, get_flashed_messages, make_response, render_template, request, url_for
 
 from portal import clock
+from portal.aio import process_loop
 from portal.returns import methods
 
 SWAP_STYLES = (
@@ -36,10 +38,35 @@ def is_htmx() -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
+class Later(Response):
+    """A response whose body is built after the view's coroutine has returned, in the request's own
+    thread (`finish`, called by `Portal.async_to_sync`), not on the process's shared event loop:
+    while one request renders a 1 MB canvass, the loop goes on serving every other request's
+    queries. Headers and status can be set on it meanwhile, as on any response."""
+
+    def __init__(self, build: Callable[[], str | bytes], status: int = 200, **kwargs: Any) -> None:
+        super().__init__(b"", status=status, **kwargs)
+        self._build: Callable[[], str | bytes] | None = build
+
+    def finish(self) -> Later:
+        if self._build is not None:
+            build, self._build = self._build, None
+            self.set_data(build())
+        return self
+
+
+def later(build: Callable[[], str | bytes], status: int = 200, **kwargs: Any) -> Response:
+    """A response built by `build()` off the event loop: deferred when called on the loop (an async
+    view), built at once elsewhere (a sync view, a streamed generator, a CLI)."""
+    response = Later(build, status, **kwargs)
+    return response if process_loop.owns_current_thread() else response.finish()
+
+
 def render(page: str, partial: str | None = None, *, status: int = 200, **context: Any) -> Response:
-    """Render `partial` for an htmx request (when given), else the full `page`; same data both ways."""
+    """Render `partial` for an htmx request (when given), else the full `page`; same data both ways.
+    The template is rendered off the event loop (see `Later`)."""
     template = partial if partial and is_htmx() else page
-    return make_response(render_template(template, **context), status)
+    return later(lambda: render_template(template, **context), status)
 
 
 def htmx_headers(
@@ -176,7 +203,7 @@ def render_form(
         template = "_modal.html"
     else:
         template = form_template
-    return make_response(render_template(template, **context), status)
+    return later(lambda: render_template(template, **context), status)
 
 
 def saved(redirect_to: str, *, changed_event: str) -> Response:

@@ -113,3 +113,60 @@ def test_htmx_flask_bug_is_worked_around():
             assert response.headers["HX-Reswap"] == value
         with pytest.raises(ValueError):
             htmx_headers(app.response_class("x"), reswap="sideways")
+
+
+def test_pages_are_rendered_off_the_event_loop(app, client_as, create_election):
+    """Every template an async view renders is rendered in the request's thread after the coroutine
+    returns, never on the loop that serves every other request's queries."""
+    from flask import before_render_template
+
+    made = create_election(status="open", precincts=2, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
+    observer = client_as("observer")
+    seen: list[tuple[str, bool]] = []
+
+    def record(sender, template, context, **extra):
+        seen.append((template.name, aio.process_loop.owns_current_thread()))
+
+    before_render_template.connect(record, app)
+    try:
+        for path in (
+            "/elections",
+            f"/elections/{made.election.id}",
+            f"/elections/{made.election.id}/reports/canvass",
+        ):
+            assert observer.get(path).status_code == 200
+        assert observer.get("/elections", headers={"HX-Request": "true"}).status_code == 200
+        assert observer.get("/elections/999999").status_code == 404  # an error page too
+    finally:
+        before_render_template.disconnect(record, app)
+    assert {"elections/elections.html", "elections/election.html", "reports/canvass.html"} <= {
+        n for n, _ in seen
+    }
+    assert [name for name, on_loop in seen if on_loop] == []
+
+
+def test_exports_are_built_off_the_event_loop(app_factory, create_user):
+    """`later` in an async view: the body is built after the coroutine, outside the loop; headers set
+    on the response meanwhile are kept."""
+    from portal.rendering import Later, later
+
+    app = app_factory()
+    bp = Blueprint("probe_later", __name__)
+
+    @bp.get("/probe-later")
+    @allow(*EVERY_ROLE)
+    async def probe():
+        response = later(
+            lambda: f"on the loop: {aio.process_loop.owns_current_thread()}", mimetype="text/csv"
+        )
+        assert isinstance(response, Later) and response.get_data() == b""  # not built yet
+        response.headers["X-Probe"] = "kept"
+        return response
+
+    app.register_blueprint(bp)
+    user = create_user("observer")
+    client = app.test_client()
+    client.post("/login", data={"username": user.username, "password": "correct horse battery staple"})
+    response = client.get("/probe-later")
+    assert response.text == "on the loop: False" and response.headers["X-Probe"] == "kept"
+    assert response.mimetype == "text/csv"

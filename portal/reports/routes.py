@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, current_app
@@ -11,7 +12,7 @@ from portal.auth.roles import EVERY_ROLE, allow
 from portal.clock import date_time
 from portal.db import reading
 from portal.elections.queries import get_election
-from portal.rendering import render
+from portal.rendering import later, render
 from portal.reports import exports, nist
 from portal.reports.queries import canvass
 from portal.returns.methods import LABELS as METHOD_LABELS
@@ -30,9 +31,11 @@ def nist_report(data) -> dict:
     )
 
 
-def _download(body: str, mimetype: str, filename: str) -> Response:
-    return Response(
-        body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+def _download(build: Callable[[], str], mimetype: str, filename: str) -> Response:
+    """A file built by `build()` off the event loop (rendering.later): a 20 MB export holds up no
+    other request."""
+    return later(
+        build, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )
 
 
@@ -72,7 +75,7 @@ def _nist_body(data) -> str:
 @allow(*EVERY_ROLE)
 async def results_json(election_id: int):
     data = await _canvass_of(election_id)
-    return _download(_nist_body(data), "application/json", f"election-{election_id}-results.json")
+    return _download(lambda: _nist_body(data), "application/json", f"election-{election_id}-results.json")
 
 
 CSV_REPORTS = {
@@ -97,7 +100,7 @@ async def report_csv(election_id: int, name: str):
     if name not in CSV_REPORTS:
         abort(404, "No such CSV report.")
     data = await _canvass_of(election_id, **_parts(name))
-    return _download(CSV_REPORTS[name](data), "text/csv", f"election-{election_id}-{name}.csv")
+    return _download(lambda: CSV_REPORTS[name](data), "text/csv", f"election-{election_id}-{name}.csv")
 
 
 REPORTS = {
