@@ -95,6 +95,49 @@ def test_a_burst_of_changes_is_rendered_once(watched, run):
         stream.close()
 
 
+def test_a_lone_change_renders_at_once_and_a_burst_renders_twice(
+    app_factory, create_election, create_user, run
+):
+    """Leading edge: with a 3 s change window, a lone change still arrives at once (it does not wait
+    for the window); a burst of 100 changes renders the panel twice: the first change at once, the
+    other 99 together when the window after that render ends."""
+    from portal import aio
+    from portal.db import transaction
+    from portal.live.hub import announce, hub_for
+
+    made = create_election(status="open", precincts=1, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
+    observer = create_user("observer")
+    app = app_factory(SESSION_COOKIE_SECURE=False, LIVE_HEARTBEAT_SECONDS=0.2, LIVE_CHANGE_WINDOW_MS=3000)
+
+    async def changes(count: int):
+        for _ in range(count):
+            async with transaction() as db:
+                await announce(db, made.election.id, "turnout")
+
+    with LiveServer(app) as server:
+        stream = EventStream(
+            server.url,
+            f"/live/elections/{made.election.id}/stream",
+            sign_in_cookie(server.url, observer.username, TEST_PASSWORD),
+        )
+        try:
+            stream.wait_for("reporting")
+            hub = aio.run(hub_for(app))
+            before = hub.renders
+            run(changes(1))
+            stream.wait_for("turnout", timeout=2)  # long before the 3 s window would have ended
+            assert hub.renders - before == 1
+            time.sleep(3.2)  # the window after that render passes: the next change is lone again
+            before = hub.renders
+            run(changes(100))
+            stream.wait_for("turnout", timeout=2)  # the first of the burst, at once
+            stream.wait_for("turnout", timeout=6)  # the other 99, together, after the window
+            time.sleep(0.5)
+            assert hub.renders - before == 2
+        finally:
+            stream.close()
+
+
 def test_a_closed_connection_frees_its_subscriber_at_once(app_factory, create_election, create_user):
     """No write is needed to notice: the stream looks at its socket every second."""
     from portal import aio

@@ -1,9 +1,11 @@
 """One hub per process: a LISTEN connection, the subscribers, and the latest bytes of each panel.
 
 A write announces the panels it changed with pg_notify inside its own transaction (so only
-committed changes are announced, to every worker). The hub marks them dirty; after the change
-window it renders each dirty panel once and hands the same bytes to every subscriber of that
-election. The latest bytes are kept, so a browser that (re)connects gets the current state at once.
+committed changes are announced, to every worker). The hub renders a changed panel at once (the
+leading edge) and hands the same bytes to every subscriber of that election; changes that arrive
+while it renders, or within the change window after, are rendered once together when the window
+ends. Templates are rendered in a thread, off the event loop. The latest bytes are kept, so a
+browser that (re)connects gets the current state at once.
 
 The hub never gives up. A supervisor task holds the LISTEN connection, pings it, and on any failure
 (a restart, a refused connection, a silent network) tells every subscriber its figures are stale,
@@ -179,39 +181,45 @@ class Hub:
     # Coalescing and rendering --------------------------------------------------------------------
 
     def mark(self, election_id: int, panels: set[str]) -> None:
-        """Called on the loop: remember what changed; render once when the window closes."""
+        """Called on the loop: remember what changed, and start rendering at once unless a render
+        of this election is in flight or cooling down (it will pick the change up)."""
         self.dirty.setdefault(election_id, set()).update(panels)
         if election_id not in self.flushing:
             self.flushing.add(election_id)
-            asyncio.get_running_loop().create_task(self._flush_later(election_id))
+            asyncio.get_running_loop().create_task(self._flush(election_id))
 
-    async def _flush_later(self, election_id: int) -> None:
+    async def _flush(self, election_id: int) -> None:
+        """Render on the leading edge: a change that finds nothing in flight is rendered at once.
+        After each render the window passes before the next; whatever changed during the render or
+        the window is rendered once, together, when it ends (a burst of 100 returns in a second
+        renders each panel about 1 + 1 s / window times)."""
         try:
-            await asyncio.sleep(self.window)
-            panels = self.dirty.pop(election_id, set())
-            if not panels:
-                return
-            if not self.subscribers.get(election_id):
-                self.latest.pop(election_id, None)  # nobody watches: render on the next connect
-                return
-            try:
-                messages = await asyncio.wait_for(self.render(election_id, panels), RENDER_TIMEOUT)
-            except Exception as error:
-                if is_connection_failure(error):
-                    log.warning("live: rendering election %s failed: %r", election_id, error)
-                else:
-                    log.exception("live: rendering the panels of election %s failed", election_id)
-                self._send(election_id, [STALE])
-                if self.connected.is_set():  # else reconnecting renders everything anyway
-                    # Every panel again, not only these: each page that was told "stale" must
-                    # get a panel it shows to be told "live" again.
-                    self.dirty.setdefault(election_id, set()).add(ALL)
-                    await asyncio.sleep(RENDER_RETRY_SECONDS)
-                return
-            self._send(election_id, messages)
+            while not self.closing:
+                panels = self.dirty.pop(election_id, set())
+                if not panels:
+                    return
+                if not self.subscribers.get(election_id):
+                    self.latest.pop(election_id, None)  # nobody watches: render on the next connect
+                    return
+                try:
+                    messages = await asyncio.wait_for(self.render(election_id, panels), RENDER_TIMEOUT)
+                except Exception as error:
+                    if is_connection_failure(error):
+                        log.warning("live: rendering election %s failed: %r", election_id, error)
+                    else:
+                        log.exception("live: rendering the panels of election %s failed", election_id)
+                    self._send(election_id, [STALE])
+                    if self.connected.is_set():  # else reconnecting renders everything anyway
+                        # Every panel again, not only these: each page that was told "stale" must
+                        # get a panel it shows to be told "live" again.
+                        self.dirty.setdefault(election_id, set()).add(ALL)
+                        await asyncio.sleep(RENDER_RETRY_SECONDS)
+                    return
+                self._send(election_id, messages)
+                await asyncio.sleep(self.window)
         finally:
             self.flushing.discard(election_id)
-            if self.dirty.get(election_id) and not self.closing:  # arrived while rendering
+            if self.dirty.get(election_id) and not self.closing:  # (a failed render's retry)
                 self.mark(election_id, set())
 
     def _send(self, election_id: int, messages: list[bytes]) -> None:
