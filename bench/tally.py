@@ -4,8 +4,9 @@ gunicorn (gunicorn.conf.py: gthread, threads sized for live streams) serves a sc
 the demo election; 1,000 asyncio connections in this process subscribe to the election's stream
 (the kernel spreads them over the workers). Then 5 returns are saved here (commit -> NOTIFY); for
 each, the latency of a subscriber is the time from just before the commit until it has read the
-updated contest panel (the change window, 250 ms by default, is part of it). RSS, threads and CPU
-of each worker are read while the streams are held. Then the same with one worker. Figures go to
+updated contest panel (rendered at once: the leading edge). Then a burst of 100 returns of that
+contest within a second: how many times each subscriber received its panel (the renders). RSS,
+threads and CPU of each worker are read while the streams are held. Then the same with one worker. Figures go to
 bench/results/tally.json. Everything runs on 127.0.0.1; the client shares the machine's 2 cores.
 """
 
@@ -26,6 +27,7 @@ from common import ROOT, flask_cli, free_port, migrate, scratch_database, sign_i
 
 SUBSCRIBERS = int(os.environ.get("BENCH_SUBSCRIBERS", 1000))
 ROUNDS = 5
+BURST, BURST_SECONDS = 100, 1.0
 sys.path.insert(0, str(ROOT))
 
 
@@ -34,7 +36,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(len(ordered) * p) - 1))]
 
 
-async def subscriber(port: int, path: str, cookie: str, event: bytes, state: dict) -> None:
+async def subscriber(port: int, path: str, cookie: str, event: bytes, state: dict, index: int = 0) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n".encode())
     await writer.drain()
@@ -47,6 +49,8 @@ async def subscriber(port: int, path: str, cookie: str, event: bytes, state: dic
             if not ready:
                 ready = True
                 state["ready"] += 1
+            if state.get("counting"):
+                state["counts"][index] += 1
             marker = state.get("marker")
             if marker and marker in block:
                 state["latencies"].append(time.perf_counter() - state["t0"])
@@ -143,9 +147,11 @@ def measure(url: str, workers: int) -> dict:
             path = f"/live/elections/{election_id}/stream"
             event = f"event: contest-{contest_id}".encode()
             tasks = []
-            for _ in range(SUBSCRIBERS // 100):  # open in batches: a listen backlog of 2048 is plenty
+            state["counts"] = [0] * SUBSCRIBERS
+            for batch in range(SUBSCRIBERS // 100):  # open in batches: a listen backlog of 2048 is plenty
                 tasks += [
-                    asyncio.create_task(subscriber(port, path, cookie, event, state)) for _ in range(100)
+                    asyncio.create_task(subscriber(port, path, cookie, event, state, batch * 100 + n))
+                    for n in range(100)
                 ]
                 await asyncio.sleep(0.05)
             started = time.monotonic()
@@ -174,6 +180,19 @@ def measure(url: str, workers: int) -> dict:
                 rounds.append(list(state["latencies"]))
                 await asyncio.sleep(0.5)
             after = [sum(p.cpu_times()[:2]) for p in workers_of(master)]
+            # A burst: 100 returns of the same contest within about a second; how many times did each
+            # subscriber get that contest's panel (= renders of it reaching the browsers)?
+            state["marker"], state["counts"], state["counting"] = None, [0] * SUBSCRIBERS, True
+            burst_started = time.perf_counter()
+            for n in range(BURST):
+                await asyncio.to_thread(save_in_app, 20_000 + n)
+                pause = burst_started + (n + 1) * BURST_SECONDS / BURST - time.perf_counter()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+            burst_seconds = time.perf_counter() - burst_started
+            await asyncio.sleep(2)  # the trailing render arrives
+            state["counting"] = False
+            received = sorted(state["counts"][:connected])
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -187,6 +206,10 @@ def measure(url: str, workers: int) -> dict:
                 "fanout_p99_ms": round(percentile(latencies, 0.99), 1),
                 "fanout_max_ms": round(max(latencies), 1),
                 "delivered_per_round": delivered,
+                "burst_returns": BURST,
+                "burst_seconds": round(burst_seconds, 2),
+                "burst_renders_per_panel": received[-1] if received else None,
+                "burst_renders_per_panel_median": statistics.median(received) if received else None,
                 "rss_mb_per_worker": [round(rss, 1) for rss, _, _ in held],
                 "threads_per_worker": [threads for _, threads, _ in held],
                 "idle_cpu_percent_per_worker": [
@@ -229,7 +252,9 @@ def main() -> None:
         **{k: v for k, v in two.items()},
         "one_worker": one,
         "measured": "5 saved returns x all subscribers; latency from just before the commit to the updated "
-        "panel read by each asyncio client on the same 2-core machine; change window 250 ms",
+        "panel read by each asyncio client on the same 2-core machine; change window 250 ms (leading edge: "
+        "a lone change renders at once); burst: 100 returns of one contest paced over 1 s, panels received "
+        "per subscriber",
     }
     print(f"written to {write_results('tally', figures)}")
 
