@@ -193,3 +193,35 @@ def test_a_contest_never_continues_on_a_page_without_its_title(
         for title in crowded.titles:
             assert credited[title] == [*crowded.choices[title], *footers], (paper, title)
     print("pages (canvass, summary):", counts)
+
+
+@pytest.mark.browser
+def test_every_report_prints_on_a4_and_letter_and_fits_a_phone(crowded, live_server, browser, create_user):
+    """Every printed report (and the audit log's print) on both papers, each page kept to look at
+    (tests/screenshots/print-<report>-<paper>-N.png); on a 390 px phone no report scrolls sideways."""
+    from portal.reports.routes import REPORTS
+
+    _pdftotext()
+    page = browser.new_page()
+    sign_in(page, live_server.url, create_user("admin").username)
+    base = f"{live_server.url}/elections/{crowded.election.id}/reports"
+    targets = {name: f"{base}/{name}" for name in REPORTS}
+    targets["audit"] = f"{live_server.url}/audit"
+    for name, url in targets.items():
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.emulate_media(media="print")
+        page.goto(url)
+        for paper in PAPERS:
+            pdf = SCREENSHOTS / f"print-{name}-{paper}.pdf"
+            page.pdf(path=str(pdf), format=paper, print_background=True)
+            pages = page_texts(pdf)
+            assert f"Page 1 of {len(pages)}" in pages[0], (name, paper)
+            assert all("Sign out" not in text for text in pages), (name, paper)
+            if name != "audit":
+                assert all(crowded.election.name in text for text in pages), (name, paper)  # running header
+            page_pngs(pdf, f"print-{name}-{paper}")
+        page.emulate_media(media="screen")
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(url)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
+        page.screenshot(path=str(SCREENSHOTS / f"report-{name}-390.png"))
