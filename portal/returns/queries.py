@@ -20,6 +20,7 @@ from werkzeug.exceptions import Conflict, NotFound
 from portal.audit.queries import record_event
 from portal.clock import clock_time
 from portal.elections.lifecycle import lock_election
+from portal.formatting import number
 from portal.inputs import ASCII_DIGITS
 from portal.live.hub import announce
 from portal.models import (
@@ -132,14 +133,15 @@ def check_figures(figures: Figures, ballot: ContestBallot, check_ins: int, check
     counted = sum(figures.votes.values()) + figures.overvotes + figures.undervotes
     if counted != expected:
         check.errors[field_name(contest.id, "ballots_cast")] = (
-            f"Votes {sum(figures.votes.values()):,} + overvotes {figures.overvotes:,} + undervotes "
-            f"{figures.undervotes:,} = {counted:,}, but ballots cast × vote for {contest.vote_for} "
-            f"= {expected:,}."
+            f"Votes {number(sum(figures.votes.values()))} + overvotes {number(figures.overvotes)} "
+            f"+ undervotes {number(figures.undervotes)} = {number(counted)}, "
+            f"but ballots cast × vote for {contest.vote_for} = {number(expected)}."
         )
     if check_ins and figures.ballots_cast > check_ins:
         check.warnings.append(
-            f"{contest.office_title}: {figures.ballots_cast:,} {methods.label(ballot.method)} ballots cast "
-            f"but only {check_ins:,} {methods.label(ballot.method)} voters checked in at this precinct."
+            f"{contest.office_title}: {number(figures.ballots_cast)} {methods.label(ballot.method)} "
+            f"ballots cast but only {number(check_ins)} {methods.label(ballot.method)} voters checked in "
+            "at this precinct."
         )
     return check
 
