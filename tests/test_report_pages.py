@@ -44,7 +44,7 @@ def _pdftotext() -> None:
 
 
 @pytest.fixture
-def crowded(create_election, client_as, run):
+def crowded(request, create_election, client_as, run):
     """An open election of 8 offices (up to 9 candidates each), 64 delegates and 4 ballot questions
     over 70 precincts, every precinct's returns entered: a canvass and a summary of several pages,
     with contests longer than a page in each."""
@@ -56,7 +56,9 @@ def crowded(create_election, client_as, run):
         for n, (title, vote_for, count) in enumerate(OFFICES)
     ]
     contests.append(("Delegates", 8, [f"Delegate {n:02d}" for n in range(1, DELEGATES + 1)]))
-    made = create_election(status="draft", precincts=PRECINCTS, contests=contests)
+    methods = getattr(request, "param", ("election_day",))  # by voting method: 3 rows a precinct
+    precincts = PRECINCTS if len(methods) == 1 else PRECINCTS // 2
+    made = create_election(status="draft", precincts=precincts, contests=contests, methods=methods)
 
     async def add_measures_and_open():
         async with transaction() as db:
@@ -77,8 +79,8 @@ def crowded(create_election, client_as, run):
 
     run(add_measures_and_open())
     clerk = client_as("clerk")
-    for p, precinct in enumerate(made.precincts):
-        url = f"/elections/{made.election.id}/returns/{precinct.id}"
+    for p, (precinct, method) in enumerate((p, m) for p in made.precincts for m in methods):
+        url = f"/elections/{made.election.id}/returns/{precinct.id}?method={method}"
         names = re.findall(r'name="(c(\d+)_(\w+))"', clerk.get(url).text)
         by_contest: dict[str, list[str]] = {}
         for _, contest, key in names:
@@ -103,6 +105,7 @@ def crowded(create_election, client_as, run):
             )
         assert clerk.post(url, data=values).status_code == 303
     made.titles = [title for title, _, _ in contests] + MEASURES
+    made.methods = methods
     made.choices = {title: names for title, _, names in contests} | {m: ["Yes", "No"] for m in MEASURES}
     return made
 
@@ -155,9 +158,8 @@ def rows_by_contest(pages: list[str], titles: list[str], row_of) -> dict[str, li
 
 
 @pytest.mark.browser
-def test_a_contest_never_continues_on_a_page_without_its_title(
-    crowded, live_server, browser, create_user, tmp_path
-):
+@pytest.mark.parametrize("crowded", [("election_day",), ("election_day", "absentee")], indirect=True)
+def test_a_contest_never_continues_on_a_page_without_its_title(crowded, live_server, browser, create_user):
     _pdftotext()
     page = browser.new_page()
     sign_in(page, live_server.url, create_user("observer").username)
@@ -174,6 +176,7 @@ def test_a_contest_never_continues_on_a_page_without_its_title(
         return first if first in choice_of or first in footers else None
 
     counts = {}
+    split = "-by-method" if len(crowded.methods) > 1 else ""
     for paper in PAPERS:
         canvass = page_texts(
             print_pdf(page, live_server.url, crowded.election.id, "canvass", paper, SCREENSHOTS)
@@ -183,7 +186,7 @@ def test_a_contest_never_continues_on_a_page_without_its_title(
         )
         counts[paper] = (len(canvass), len(summary))
         for name in ("canvass", "summary"):
-            page_pngs(SCREENSHOTS / f"print-{name}-{paper}.pdf", f"print-{name}-{paper}")
+            page_pngs(SCREENSHOTS / f"print-{name}-{paper}.pdf", f"print-{name}{split}-{paper}")
         assert len(canvass) > 2 and len(summary) > 1, counts
         credited = rows_by_contest(canvass, crowded.titles, canvass_row)
         for title in crowded.titles:
@@ -192,7 +195,7 @@ def test_a_contest_never_continues_on_a_page_without_its_title(
         credited = rows_by_contest(summary, crowded.titles, summary_row)
         for title in crowded.titles:
             assert credited[title] == [*crowded.choices[title], *footers], (paper, title)
-    print("pages (canvass, summary):", counts)
+    print("pages (canvass, summary):", split, counts)
 
 
 @pytest.mark.browser
