@@ -62,7 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
 
     app.extensions["portal.db"] = make_database(app)
 
-    from portal import errors, inputs, rendering, security
+    from portal import errors, formatting, inputs, rendering, security
     from portal.extensions import bootstrap, csrf, htmx, login_manager
 
     # The body rule first: an upload view's own size limit must be in force before CSRFProtect
@@ -76,6 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     inputs.init_app(app)  # before any route is added: the id converters
     errors.init_app(app)
     rendering.init_app(app)
+    formatting.init_app(app)  # |number and |percent, for every page and print
 
     from portal.account.routes import bp as account_bp
     from portal.audit.routes import bp as audit_bp

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from portal import aio, migrate
 from portal.db import database, reading, transaction
 from portal.embedded_pg import server_answers
+from portal.formatting import number
 from portal.voters.importing import FIELDS as IMPORT_FIELDS
 
 
@@ -143,7 +144,7 @@ def seed_demo(
         click.echo("demo data already loaded; nothing to do")
         return
     click.echo(
-        f"loaded {result.precincts} precincts, {result.voters:,} voters, "
+        f"loaded {number(result.precincts)} precincts, {number(result.voters)} voters, "
         f"{result.elections} elections in {result.seconds:.1f} s"
     )
     path = Path(logins_file or Path(current_app.instance_path) / "demo-logins.txt")
@@ -194,7 +195,7 @@ def audit_verify(heads: tuple[str, ...]) -> None:
     finally:
         _dispose()
     if report.intact:
-        click.echo(f"audit chain intact: {report.events:,} events; head {head or 'none'}")
+        click.echo(f"audit chain intact: {number(report.events)} events; head {head or 'none'}")
     else:
         click.echo(f"audit chain BROKEN at event {report.broken_at}: {report.reason}", err=True)
     for problem in problems:
@@ -364,7 +365,9 @@ def import_voters(
             async with transaction() as db:
                 made = await importing.create_missing_reference(db, job, actor, kinds)
             if any(made):
-                click.echo(f"created {made[0]:,} precincts and {made[1]:,} parties named in the file")
+                click.echo(
+                    f"created {number(made[0])} precincts and {number(made[1])} parties named in the file"
+                )
                 await importing.drop_stage(job.id)
                 async with transaction() as db:
                     await importing.prepare_check(
@@ -385,23 +388,24 @@ def import_voters(
     click.echo(f"import {checked.id}: {file.name}")
     if errors_file is not None:
         written = _write_issues(checked.id, errors_file)
-        click.echo(f"{written:,} refused row reason(s) written to {errors_file}")
+        click.echo(f"{number(written)} refused row reason(s) written to {errors_file}")
     if loaded is not None and checked.status == "invalid":  # a partial load
-        click.echo(f"{counts['errors']:,} rows break a rule and were set aside, not loaded")
+        click.echo(f"{number(counts['errors'])} rows break a rule and were set aside, not loaded")
         _print_issues(checked.id)
         _print_loaded(loaded, started)
         return
     if checked.status != "validated":
-        reason = checked.message or f"{counts.get('errors', 0):,} rows break a rule"
+        reason = checked.message or f"{number(counts.get('errors', 0))} rows break a rule"
         click.echo(f"NOT LOADED: {reason}", err=True)
         _print_issues(checked.id)
         if errors_file is None and counts.get("errors", 0) > 20:
             click.echo("  (the first 20; --errors FILE writes every one)", err=True)
         sys.exit(1)
     click.echo(
-        f"checked {counts['rows']:,} rows: {counts['new']:,} new, {counts['updated']:,} already on the roll, "
-        f"{counts['duplicates']:,} possible duplicates, "
-        f"{counts.get('weak_duplicates', 0):,} weaker matches (name and birth year only)"
+        f"checked {number(counts['rows'])} rows: {number(counts['new'])} new, "
+        f"{number(counts['updated'])} already on the roll, "
+        f"{number(counts['duplicates'])} possible duplicates, "
+        f"{number(counts.get('weak_duplicates', 0))} weaker matches (name and birth year only)"
     )
     if loaded is None:
         click.echo(
@@ -437,8 +441,8 @@ def _print_loaded(loaded, started: float) -> None:
 
     done = loaded.counts
     click.echo(
-        f"loaded in {time.perf_counter() - started:.1f} s: {done['inserted']:,} inserted, "
-        f"{done['updated']:,} updated, {done['unchanged']:,} unchanged"
+        f"loaded in {time.perf_counter() - started:.1f} s: {number(done['inserted'])} inserted, "
+        f"{number(done['updated'])} updated, {number(done['unchanged'])} unchanged"
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from flask import abort
 from flask_wtf import FlaskForm
 
+from portal.formatting import number
 from portal.inputs import INT4_MAX, whole_number
 
 
@@ -110,5 +111,5 @@ def content_lines(text: str, *, limit: int, noun: str) -> tuple[list[tuple[int, 
     if not content:
         return [], [f"No {noun} lines were given."]
     if len(content) > limit:
-        return [], [f"At most {limit:,} lines at a time ({len(content):,} given)."]
+        return [], [f"At most {number(limit)} lines at a time ({number(len(content))} given)."]
     return content, []

@@ -93,7 +93,7 @@ def test_a_return_entered_in_one_browser_appears_in_another(
     errors = PageErrors(watcher)
     watcher.goto(f"{live_server.url}/elections/{made.election.id}")
     panel = watcher.locator(f"#tally-contest-{contest.id}")
-    expect(panel).to_contain_text("0 · 0.0%")
+    expect(panel).to_contain_text("0 · —")  # no votes yet: a share of nothing
     expect(watcher.locator("#reporting-figure")).to_contain_text("0 of 2")
     shot(watcher, "live-before")
 

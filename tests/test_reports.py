@@ -229,7 +229,7 @@ def test_report_figures(reported, client_as):
     client = client_as("observer")
     base = f"/elections/{reported.election.id}/reports"
     summary = client.get(f"{base}/summary").text
-    assert "Ann Able" in summary and ">60<" in summary and "92.31" in summary  # 60 of 65 candidate votes
+    assert "Ann Able" in summary and ">60<" in summary and ">92.3%<" in summary  # 60 of 65 candidate votes
     canvass = client.get(f"{base}/canvass").text
     assert reported.precincts[0].code in canvass and "—" in canvass  # the other precinct has not reported
     certification = client.get(f"{base}/certification").text
@@ -238,6 +238,52 @@ def test_report_figures(reported, client_as):
         and "Chair, County Board of Elections" in certification
     )
     assert "0 / 2 verified" in certification
+
+
+def _table_rows(table: str) -> list[list[str]]:
+    """A table's rows as the text of their cells (tags dropped, entities kept as printed)."""
+    import html
+    import re
+
+    return [
+        [
+            html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+            for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)
+        ]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)
+    ]
+
+
+def test_the_certification_tables_have_headers_and_parties(reported, client_as):
+    """Each contest of the certification is a table with column headers, the candidate's party and
+    the percentages written as everywhere else (a measure has choices and no party column)."""
+    import re
+
+    page = client_as("observer").get(f"/elections/{reported.election.id}/reports/certification").text
+    tables = re.findall(r'<table class="[^"]*certification-contest".*?</table>', page, re.S)
+    assert len(tables) == 2
+    mayor, question = (_table_rows(t) for t in tables)
+    assert mayor[0] == ["Mayor · vote for 1"]  # the title row: printed again on every page it runs onto
+    assert mayor[1] == ["Candidate", "Party", "Votes", "Percent"]
+    assert mayor[2] == ["Ann Able", "Forward", "60", "92.3%"]
+    assert mayor[3] == ["=SUM(A1) (withdrawn)", "", "0", "0.0%"]
+    assert mayor[4] == ["Wes Write (write-in)", "", "5", "7.7%"]
+    assert mayor[-1] == ["Ballots cast", "70", ""]
+    assert question[0] == ["Question 1"] and question[1] == ["Choice", "Votes", "Percent"]
+    assert question[2:4] == [["Yes", "40", "61.5%"], ["No", "25", "38.5%"]]
+
+
+def test_a_share_of_nothing_prints_a_dash(create_election, client_as):
+    """No returns yet: the summary and the certification say "—", not "0.00%"; the CSV keeps its
+    plain zero (its form is fixed: a certified election's CSV is the same bytes forever)."""
+    made = create_election(status="open", precincts=1)
+    client = client_as("observer")
+    base = f"/elections/{made.election.id}/reports"
+    for name in ("summary", "certification"):
+        page = client.get(f"{base}/{name}").text
+        assert "0.00" not in page and "0.0%" not in page, name
+        assert page.count('font-monospace">—</td>') == 2, name  # Ann Able's and Bob Baker's share
+    assert "Mayor,total,Ann Able,,0,0.00" in client.get(f"{base}/summary.csv").text
 
 
 def test_wide_contests_are_split(create_election, client_as):

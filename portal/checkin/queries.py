@@ -16,6 +16,7 @@ from portal.audit.queries import record_event
 from portal.clock import local
 from portal.elections.lifecycle import lock_election
 from portal.elections.queries import ElectionLocked, election_for_write
+from portal.formatting import number
 from portal.live.hub import announce
 from portal.models import (
     CHECK_IN_METHODS,
@@ -200,7 +201,7 @@ def clean_void_reason(raw: str | None) -> str:
         raise VoidRefused("Say why the check-in is voided: the reason is required. Nothing was changed.")
     if len(reason) > VOID_REASON_MAX:
         raise VoidRefused(
-            f"The reason is {len(reason):,} characters long; keep it within {VOID_REASON_MAX}. "
+            f"The reason is {number(len(reason))} characters long; keep it within {VOID_REASON_MAX}. "
             "Nothing was changed."
         )
     return reason

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
 from portal.errors import FieldError
+from portal.formatting import number
 from portal.models import Candidate, Party, User, Voter
 
 AUDITED = ("name", "abbreviation", "colour")
@@ -99,8 +100,9 @@ async def delete_party(session: AsyncSession, *, actor: User, party_id: int) -> 
     voters = await session.scalar(select(func.count()).where(Voter.party_id == party_id))
     if candidates or voters:
         raise PartyInUse(
-            f"{party.name} is the party of {candidates:,} candidate{'s' if candidates != 1 else ''} and "
-            f"{voters:,} voter{'s' if voters != 1 else ''}; it cannot be deleted."
+            f"{party.name} is the party of {number(candidates)} "
+            f"candidate{'s' if candidates != 1 else ''} and "
+            f"{number(voters)} voter{'s' if voters != 1 else ''}; it cannot be deleted."
         )
     before = snapshot(party, AUDITED)
     await session.delete(party)

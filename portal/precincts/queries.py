@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
+from portal.formatting import number
 from portal.forms import content_lines
 from portal.models import Precinct, User, Voter
 
@@ -153,7 +154,9 @@ async def delete_precinct(
         await check_version(session, precinct, seen_version, noun="precinct", fields=AUDITED)
     voters = await session.scalar(select(func.count()).where(Voter.precinct_id == precinct_id))
     if voters:
-        raise PrecinctInUse(f"{voters:,} voters are registered in precinct {precinct.code}; move them first.")
+        raise PrecinctInUse(
+            f"{number(voters)} voters are registered in precinct {precinct.code}; move them first."
+        )
     before = snapshot(precinct, AUDITED)
     code = precinct.code  # (after a failed flush the row cannot be read again)
     await session.delete(precinct)

@@ -6,6 +6,7 @@ from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
 from portal.errors import FieldError, StaleEdit
+from portal.formatting import number
 from portal.forms import bulk_text, form_version, show_field_error
 from portal.inputs import arg_int
 from portal.precincts import queries
@@ -168,7 +169,7 @@ async def bulk():
             line_errors = ["Someone added one of these codes a moment ago. Nothing was added; try again."]
         else:
             if not line_errors:
-                flash(f"{added:,} precincts added.", "success")
+                flash(f"{number(added)} precincts added.", "success")
                 return saved(url_for(".index"), changed_event=CHANGED)
     failed = bool(form.errors or line_errors)
     return render_form(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
+from portal.formatting import percent_figure
 from portal.models import CHECK_IN_METHODS
 from portal.reports.queries import Canvass
 from portal.voters.queries import neutralise
@@ -102,7 +103,7 @@ def summary_csv(canvass: Canvass) -> str:
         candidate_votes = sum(canvass.candidate_total(c.id) for c in people)
         for c in people:
             votes = canvass.candidate_total(c.id)
-            share = f"{100 * votes / candidate_votes:.2f}" if candidate_votes else "0.00"
+            share = percent_figure(votes, candidate_votes, places=2)
             rows.append((contest.office_title, c.ballot_name, parties.get(c.party_id, ""), votes, share))
         ballots, over, under = canvass.contest_total(contest.id)
         rows += [
@@ -134,7 +135,7 @@ def _summary_by_method_csv(canvass: Canvass) -> str:
                     )
                 )
             votes = canvass.candidate_total(c.id)
-            share = f"{100 * votes / candidate_votes:.2f}" if candidate_votes else "0.00"
+            share = percent_figure(votes, candidate_votes, places=2)
             rows.append((contest.office_title, TOTAL, c.ballot_name, party, votes, share))
         for method in [*canvass.counted, TOTAL]:
             ballots, over, under = (
@@ -167,7 +168,7 @@ def turnout_csv(canvass: Canvass) -> str:
                 *(counts.get(k, 0) for k in keys),
                 *(decided.get(d, 0) for d in decisions),
                 total,
-                f"{100 * total / registered:.1f}" if registered else "0.0",
+                percent_figure(total, registered),
             )
         )
     outside = canvass.outside_check_ins()

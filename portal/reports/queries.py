@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db import fetch_numbers
+from portal.formatting import number
 from portal.models import (
     Candidate,
     CertifiedResult,
@@ -45,7 +46,7 @@ from portal.returns.methods import counting_group
 from portal.returns.queries import PrecinctStatus
 from portal.tally.queries import CandidateTally, ContestTally, latest_returns, rank_candidates
 
-SMALL = [f"{v:,}" for v in range(10_000)]  # most figures of a canvass, formatted once
+SMALL = [number(v) for v in range(10_000)]  # most figures of a canvass, formatted once
 
 # 1: one figure per precinct and contest (certified before voting methods were kept); 2: by method.
 RECORD_FORMAT = 2
@@ -231,9 +232,9 @@ class Canvass:
             if totals is None:
                 cells = ["—"] * (len(candidates) + (3 if with_totals else 0))
             else:
-                cells = [f"{self.votes.get((c.id, precinct.id), 0):,}" for c in candidates]
+                cells = [number(self.votes.get((c.id, precinct.id), 0)) for c in candidates]
                 if with_totals:
-                    cells += [f"{totals[1]:,}", f"{totals[2]:,}", f"{totals[0]:,}"]
+                    cells += [number(totals[1]), number(totals[2]), number(totals[0])]
             rows.append((precinct.code, Markup("<td>" + "</td><td>".join(cells) + "</td>")))  # noqa: S704 - digits only
         return rows
 
@@ -253,7 +254,7 @@ class Canvass:
             if with_totals:
                 figures = [*figures, totals[1], totals[2], totals[0]]
             return (
-                "<td>" + "</td><td>".join([SMALL[v] if v < 10_000 else f"{v:,}" for v in figures]) + "</td>"
+                "<td>" + "</td><td>".join([SMALL[v] if v < 10_000 else number(v) for v in figures]) + "</td>"
             )
 
         parts = []
@@ -337,6 +338,9 @@ class Canvass:
         """(ballots cast, overvotes, undervotes) of one method over every precinct that reported it."""
         return self._contest_method_totals.get((contest_id, method), (0, 0, 0))
 
+    def precincts_on_ballot(self, contest_id: int) -> int:
+        return sum(1 for c, _ in self.on_ballot if c == contest_id)
+
     def contest_total(self, contest_id: int) -> tuple[int, int, int]:
         """(ballots cast, overvotes, undervotes) over every precinct that reported."""
         return self._contest_totals.get(contest_id, (0, 0, 0))
@@ -393,7 +397,7 @@ class Canvass:
                 ballots_cast=ballots,
                 overvotes=over,
                 undervotes=under,
-                precincts=sum(1 for c, _ in self.on_ballot if c == contest.id),
+                precincts=self.precincts_on_ballot(contest.id),
                 entered=len(statuses) - statuses.count("verified"),
                 verified=statuses.count("verified"),
                 methods=list(self.counted),

@@ -111,6 +111,10 @@ REPORTS = {
     "reconciliation": "Reconciliation of check-ins and ballots cast",
 }
 CANVASS_COLUMNS = 8  # candidates per canvass table: wider contests continue in another table
+# A contest of up to this many table rows is kept whole on one printed page (a page holds about 58
+# at print size, A4 or Letter); a longer one starts where the last ended, its title repeated on each
+# page (asked to stay whole, Chromium would first leave a page blank).
+KEEP_WHOLE_ROWS = 45
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -141,6 +145,7 @@ async def report(election_id: int, name: str):
         title=REPORTS[name],
         chunks=_chunks,
         columns=CANVASS_COLUMNS,
+        keep_whole_rows=KEEP_WHOLE_ROWS,
         name=name,
         csv_reports=CSV_REPORTS,
         printed_at=datetime.now(UTC),

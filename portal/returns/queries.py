@@ -20,6 +20,7 @@ from werkzeug.exceptions import Conflict, NotFound
 from portal.audit.queries import record_event
 from portal.clock import clock_time
 from portal.elections.lifecycle import lock_election
+from portal.formatting import number
 from portal.inputs import ASCII_DIGITS
 from portal.live.hub import announce
 from portal.models import (
@@ -181,16 +182,16 @@ def check_figures(figures: Figures, ballot: ContestBallot, check_ins: int, check
     counted = sum(figures.votes.values()) + figures.overvotes + figures.undervotes
     if counted != expected:
         check.errors[field_name(contest.id, "ballots_cast")] = (
-            f"Votes {sum(figures.votes.values()):,} + overvotes {figures.overvotes:,} + undervotes "
-            f"{figures.undervotes:,} = {counted:,}, but ballots cast × vote for {contest.vote_for} "
-            f"= {expected:,}."
+            f"Votes {number(sum(figures.votes.values()))} + overvotes {number(figures.overvotes)} "
+            f"+ undervotes {number(figures.undervotes)} = {number(counted)}, "
+            f"but ballots cast × vote for {contest.vote_for} = {number(expected)}."
         )
     if figures.ballots_cast > check_ins:  # (none checked in is the largest excess of all)
         label = methods.label(ballot.method)
         check.warnings.append(
-            f"{contest.office_title}: {figures.ballots_cast:,} {label} ballots cast "
+            f"{contest.office_title}: {number(figures.ballots_cast)} {label} ballots cast "
             + (
-                f"but only {check_ins:,} {label} voters checked in at this precinct."
+                f"but only {number(check_ins)} {label} voters checked in at this precinct."
                 if check_ins
                 else f"but no {label} voter has checked in at this precinct."
             )

@@ -55,6 +55,11 @@ class ContestTally:
         return self.entered + self.verified
 
     @property
+    def candidate_votes(self) -> int:
+        """The votes every choice got together: what a choice's percentage is a share of."""
+        return sum(row.votes for row in self.candidates)
+
+    @property
     def official(self) -> bool:
         """Every precinct of the contest verified; anything less is unofficial."""
         return self.precincts > 0 and self.verified == self.precincts

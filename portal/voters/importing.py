@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal import clock
 from portal.audit.queries import record_event
 from portal.db import database, transaction
+from portal.formatting import number
 from portal.inputs import NAME_FORBIDDEN_SQL, NAME_RULE
 from portal.models import ImportIssue, ImportJob, User
 from portal.voters.layouts import (
@@ -215,7 +216,7 @@ def analyse(path: Path, *, encoding: str = "auto") -> Analysis:
         return analysis
     if len(rows[0]) > MAX_COLUMNS:
         analysis.problems.append(
-            f"The file has {len(rows[0]):,} columns; a voter file has at most {MAX_COLUMNS}."
+            f"The file has {number(len(rows[0]))} columns; a voter file has at most {MAX_COLUMNS}."
         )
         return analysis
     analysis.first_row = rows[0]

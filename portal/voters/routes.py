@@ -24,6 +24,7 @@ from portal.auth.current import current_actor
 from portal.auth.roles import allow
 from portal.db import reading, transaction
 from portal.errors import FieldError, StaleEdit
+from portal.formatting import number
 from portal.forms import form_version, show_field_error, stale_conflict
 from portal.inputs import whole_number
 from portal.parties.queries import party_choices
@@ -465,8 +466,8 @@ async def import_reference(job_id: int):
     except importing.ImportFailed as failure:
         abort(422, str(failure))
     flash(
-        f"Created {made['precincts']:,} precincts and {made['parties']:,} parties; "
-        f"{made['mapped']:,} codes read as existing ones. Checking again.",
+        f"Created {number(made['precincts'])} precincts and {number(made['parties'])} parties; "
+        f"{number(made['mapped'])} codes read as existing ones. Checking again.",
         "success",
     )
     return await _check_again(job_id, job.mapping, job.date_format)
