@@ -1,12 +1,14 @@
 """How figures read: counts and percentages are written here, and only here, for every page, print,
 message and export, so the dashboard, the summary and the certification can never disagree about
-how 47.8% is written. (Times have their own module: portal/clock.py, filters |time |datetime
+how 47.83% is written. (Times have their own module: portal/clock.py, filters |time |datetime
 |localdate |isotime.)
 
-People read a count with thousands separators ("20,000") and a percentage with one decimal and a
-sign ("47.8%"); a share of nothing is "—", never "0.0%". Exports take the same share rounded the
-same way as a plain figure ("47.8"), the form they have always had: a certified election's CSV is
-the same bytes forever, so its columns keep their number of decimals and a share of nothing stays 0.
+People read a count with thousands separators ("20,000") and a percentage with two decimals and a
+sign ("47.83%": the precision certified reports have always printed vote shares with, so a reprint
+of one shows the very figures of the first print); a share of nothing is "—", never "0.00%".
+Exports take the same share as a plain figure ("47.83"), in the form each column has always had: a
+certified election's CSV is the same bytes forever, so its columns keep their number of decimals
+and a share of nothing stays 0.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ def share(part: int | None, whole: int | None) -> float | None:
     return 100.0 * part / whole
 
 
-def percent(part: int | None, whole: int | None, places: int = 1) -> str:
-    """A share for people: "47.8%" (one decimal); "—" when the whole is 0 or a figure is missing."""
+def percent(part: int | None, whole: int | None, places: int = 2) -> str:
+    """A share for people: "47.83%" (two decimals); "—" when the whole is 0 or a figure is missing."""
     value = share(part, whole)
     return DASH if value is None else f"{value:.{places}f}%"
 
@@ -45,4 +47,4 @@ def percent_figure(part: int | None, whole: int | None, places: int = 1) -> str:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(number)  # {{ voters|number }} -> 20,000; |number(signed=True) -> +12
-    app.add_template_filter(percent)  # {{ votes|percent(total) }} -> 47.8%, or — when total is 0
+    app.add_template_filter(percent)  # {{ votes|percent(total) }} -> 47.83%, or — when total is 0

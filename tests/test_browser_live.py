@@ -63,7 +63,7 @@ def test_the_live_badge_tells_the_truth_through_a_database_fault(
         expect(page.locator("#live-results")).not_to_have_class(re.compile(r"\blive-stale\b"))
         enter_return(run, made, clerk, made.precincts[0], (70, 30))
         expect(page.locator(f"[sse-swap='contest-{made.contests[0].id}']")).to_contain_text(
-            "70 · 70.0%", timeout=5000
+            "70 · 70.00%", timeout=5000
         )
         shot(page, "live-recovered")
         assert errors.messages == []

@@ -54,7 +54,7 @@ def test_returns_by_method_reach_another_browser_with_the_split(
     expect(clerk.locator(f"#check-{contest.id}")).to_contain_text("✓")
     clerk.click("text=Save the Election Day returns")
     expect(clerk.locator("#toasts")).to_contain_text("Election Day: 1 contest(s) saved")
-    expect(panel).to_contain_text("60 · 66.7%", timeout=5000)
+    expect(panel).to_contain_text("60 · 66.67%", timeout=5000)
 
     clerk.click(".method-tabs >> text=Absentee/Mail")
     expect(clerk.locator(".method-tabs .nav-link.active")).to_contain_text("Absentee/Mail")
@@ -66,7 +66,7 @@ def test_returns_by_method_reach_another_browser_with_the_split(
     expect(clerk.locator("#toasts")).to_contain_text("Absentee/Mail: 1 contest(s) saved")
 
     # The other browser: the total and the split, without a reload.
-    expect(panel).to_contain_text("68 · 68.0%", timeout=5000)
+    expect(panel).to_contain_text("68 · 68.00%", timeout=5000)
     expect(panel.locator(".tally-methods").first).to_contain_text(
         "Election Day 60 · Early 0 · Mail 8 · Provisional 0"
     )

@@ -77,7 +77,7 @@ def test_enter_verify_and_see_the_tally(live_server, browser, create_user, creat
     second.goto(f"{live_server.url}/elections/{made.election.id}")
     panel = second.locator(f"#tally-contest-{contest.id}")
     expect(panel).to_contain_text("Official")
-    expect(panel).to_contain_text("60 · 63.2%")
+    expect(panel).to_contain_text("60 · 63.16%")
     shot(second, "election-tally")
     assert errors.messages == []
 
@@ -110,7 +110,7 @@ def test_a_return_entered_in_one_browser_appears_in_another(
     clerk.click("text=Save the returns")
     expect(clerk.locator("#toasts")).to_contain_text("saved for verification")
 
-    expect(panel).to_contain_text("64 · 64.0%", timeout=5000)  # no reload: pushed over SSE
+    expect(panel).to_contain_text("64 · 64.00%", timeout=5000)  # no reload: pushed over SSE
     expect(watcher.locator("#reporting-figure")).to_contain_text("1 of 2")
     shot(watcher, "live-after")
     assert errors.messages == []

@@ -35,7 +35,7 @@ def test_find_and_issue_a_ballot(desk, run):
     response = _issue(clerk, made, john)
     assert response.status_code == 200
     assert "Checked in" in response.text and 'hx-swap-oob="true"' in response.text
-    assert "1 of 2 · 50.0%" in response.text
+    assert "1 of 2 · 50.00%" in response.text
 
     async def state():
         async with reading() as db:

@@ -37,7 +37,7 @@ def test_the_clerk_voids_their_check_in_and_the_voter_is_checked_in_again(night,
     answer = clerk.void(election, john, reason="<b>Wrong</b> John: same name & street")
     assert answer.status_code == 200
     assert "checkInsChanged" in answer.headers["HX-Trigger"] and "closeModal" in answer.headers["HX-Trigger"]
-    assert 'id="turnout" hx-swap-oob="true"' in answer.text and "0 of 2 · 0.0%" in answer.text
+    assert 'id="turnout" hx-swap-oob="true"' in answer.text and "0 of 2 · 0.00%" in answer.text
     [row] = check_ins(run, election)
     assert row.voided_by_id == clerk.user.id and row.voided_at is not None
     assert row.void_reason == "<b>Wrong</b> John: same name & street"  # stored as typed, shown as text
@@ -52,7 +52,7 @@ def test_the_clerk_voids_their_check_in_and_the_voter_is_checked_in_again(night,
     assert "&lt;b&gt;Wrong&lt;/b&gt; John: same name &amp; street" in voided and "<b>Wrong" not in page
 
     again = clerk.check_in(election, john, "early")
-    assert again.status_code == 200 and "1 of 2 · 50.0%" in again.text
+    assert again.status_code == 200 and "1 of 2 · 50.00%" in again.text
     first, second = check_ins(run, election)
     assert first.voided_at is not None and second.voided_at is None and second.method == "early"
     assert len(events(run, "check_in")) == 2
@@ -199,6 +199,6 @@ def test_every_count_leaves_voided_check_ins_out(night, run):
     assert at_precinct == 1
     assert [list(row) for row in in_record] == [[precinct, "in_person", 1]]
     election_page = clerk.get(f"/elections/{made.election.id}").text
-    assert re.search(r"Turnout <strong[^>]*>1</strong> of 2 · 50.0%", election_page)
+    assert re.search(r"Turnout <strong[^>]*>1</strong> of 2 · 50.00%", election_page)
     dashboard = clerk.get("/").text
-    assert re.search(r"Turnout <strong[^>]*>1</strong> of 2 · 50.0%", dashboard)
+    assert re.search(r"Turnout <strong[^>]*>1</strong> of 2 · 50.00%", dashboard)

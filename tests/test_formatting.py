@@ -28,13 +28,13 @@ def test_a_missing_count_is_a_dash_and_a_difference_has_its_sign():
 @pytest.mark.parametrize(
     ("part", "whole", "written"),
     [
-        (1, 3, "33.3%"),
-        (2, 3, "66.7%"),
-        (3, 3, "100.0%"),
-        (0, 3, "0.0%"),  # a real zero: nobody voted for it
-        (9_559, 20_000, "47.8%"),
-        (1, 1_000_000, "0.0%"),
-        (2_000_000, 1_000_000, "200.0%"),  # more ballots than voters is shown, not hidden
+        (1, 3, "33.33%"),
+        (2, 3, "66.67%"),
+        (3, 3, "100.00%"),
+        (0, 3, "0.00%"),  # a real zero: nobody voted for it
+        (9_559, 20_000, "47.80%"),
+        (1, 1_000_000, "0.00%"),
+        (2_000_000, 1_000_000, "200.00%"),  # more ballots than voters is shown, not hidden
     ],
 )
 def test_shares_have_one_decimal_and_a_sign(part, whole, written):
@@ -48,7 +48,7 @@ def test_a_share_of_nothing_is_a_dash_never_zero_percent(part, whole):
 
 
 def test_more_decimals_when_asked():
-    assert percent(2, 3, places=2) == "66.67%"
+    assert percent(2, 3, places=1) == "66.7%"
     assert percent(1, 8, places=0) == "12%"  # 12.5 rounds half to even, as Python's format does
 
 
@@ -60,7 +60,7 @@ def test_exports_take_the_same_share_as_a_plain_number():
     assert percent_figure(0, 0, places=2) == "0.00"
     assert percent_figure(None, 4) == "0.0"
     for part, whole in [(1, 3), (1, 7), (5, 8), (123_456, 987_654)]:
-        assert percent(part, whole) == percent_figure(part, whole) + "%"
+        assert percent(part, whole) == percent_figure(part, whole, places=2) + "%"
 
 
 def test_the_template_filters_are_these_functions(app):
@@ -69,6 +69,6 @@ def test_the_template_filters_are_these_functions(app):
         assert env.filters["number"] is number and env.filters["percent"] is percent
         template = env.from_string("{{ 20000|number }} · {{ 9559|percent(20000) }} · {{ 0|percent(0) }}")
         rendered = template.render()
-        assert rendered == "20,000 · 47.8% · —"
+        assert rendered == "20,000 · 47.80% · —"
         # The office's clock keeps its own filters (portal/clock.py): not duplicated here.
         assert {"time", "datetime", "localdate", "isotime"} <= set(env.filters)

@@ -63,7 +63,7 @@ def test_a_subscriber_gets_the_current_state_then_every_change(watched, run):
         stream.wait_for("turnout")
         stream.wait_for("reporting", "0</strong> of 2")
         enter_return(run, made, clerk, made.precincts[0], (70, 30))
-        update = stream.wait_for(f"contest-{contest.id}", "70 · 70.0%")
+        update = stream.wait_for(f"contest-{contest.id}", "70 · 70.00%")
         assert int(update["id"]) > int(first["id"])
         stream.wait_for("reporting", "1</strong> of 2")
     finally:
@@ -237,7 +237,7 @@ def test_two_server_processes_both_see_a_change(database_url, create_election, c
             streams.append(stream)
         enter_return(run, made, clerk, made.precincts[0], (55, 45))  # saved by neither server
         for stream in streams:
-            assert "55 · 55.0%" in stream.wait_for(f"contest-{made.contests[0].id}", "55 · 55.0%")["data"]
+            assert "55 · 55.00%" in stream.wait_for(f"contest-{made.contests[0].id}", "55 · 55.00%")["data"]
     finally:
         for stream in streams:
             stream.close()

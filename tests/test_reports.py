@@ -229,7 +229,7 @@ def test_report_figures(reported, client_as):
     client = client_as("observer")
     base = f"/elections/{reported.election.id}/reports"
     summary = client.get(f"{base}/summary").text
-    assert "Ann Able" in summary and ">60<" in summary and ">92.3%<" in summary  # 60 of 65 candidate votes
+    assert "Ann Able" in summary and ">60<" in summary and ">92.31%<" in summary  # 60 of 65 candidate votes
     canvass = client.get(f"{base}/canvass").text
     assert reported.precincts[0].code in canvass and "—" in canvass  # the other precinct has not reported
     certification = client.get(f"{base}/certification").text
@@ -265,12 +265,12 @@ def test_the_certification_tables_have_headers_and_parties(reported, client_as):
     mayor, question = (_table_rows(t) for t in tables)
     assert mayor[0] == ["Mayor · vote for 1"]  # the title row: printed again on every page it runs onto
     assert mayor[1] == ["Candidate", "Party", "Votes", "Percent"]
-    assert mayor[2] == ["Ann Able", "Forward", "60", "92.3%"]
-    assert mayor[3] == ["=SUM(A1) (withdrawn)", "", "0", "0.0%"]
-    assert mayor[4] == ["Wes Write (write-in)", "", "5", "7.7%"]
+    assert mayor[2] == ["Ann Able", "Forward", "60", "92.31%"]
+    assert mayor[3] == ["=SUM(A1) (withdrawn)", "", "0", "0.00%"]
+    assert mayor[4] == ["Wes Write (write-in)", "", "5", "7.69%"]
     assert mayor[-1] == ["Ballots cast", "70", ""]
     assert question[0] == ["Question 1"] and question[1] == ["Choice", "Votes", "Percent"]
-    assert question[2:4] == [["Yes", "40", "61.5%"], ["No", "25", "38.5%"]]
+    assert question[2:4] == [["Yes", "40", "61.54%"], ["No", "25", "38.46%"]]
 
 
 def test_a_share_of_nothing_prints_a_dash(create_election, client_as):
@@ -281,7 +281,7 @@ def test_a_share_of_nothing_prints_a_dash(create_election, client_as):
     base = f"/elections/{made.election.id}/reports"
     for name in ("summary", "certification"):
         page = client.get(f"{base}/{name}").text
-        assert "0.00" not in page and "0.0%" not in page, name
+        assert "0.00%" not in page, name
         assert page.count('font-monospace">—</td>') == 2, name  # Ann Able's and Bob Baker's share
     assert "Mayor,total,Ann Able,,0,0.00" in client.get(f"{base}/summary.csv").text
 
