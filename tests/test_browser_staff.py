@@ -58,8 +58,18 @@ def test_staff_pages_at_a_desk_and_on_a_phone(live_server, browser, demo):
         shot(page, f"staff-dashboard-{width}")
         _no_sideways_scroll(page, width)
 
+        page.goto(f"{live_server.url}/elections/{election_id}")  # the same panels on the election page
+        expect(page.locator("#live-results [data-live-changed]")).to_contain_text(" since ", timeout=5000)
+        shot(page, f"staff-election-{width}")
+        _no_sideways_scroll(page, width)
+
         page.goto(f"{live_server.url}/elections/{election_id}/incidents")
         expect(page.locator("[data-live-badge]")).to_have_text("live")
+        if width == WIDTHS[0]:  # resolve one (CSRF on, through htmx): the audit log shows the change
+            open_before = page.locator("#incident-resolve li").count()
+            page.locator("#incident-resolve button").first.click()
+            expect(page.locator("#toasts")).to_contain_text("Incident resolved.")
+            expect(page.locator("#incident-resolve li")).to_have_count(open_before - 1)
         shot(page, f"staff-incidents-{width}")
         _no_sideways_scroll(page, width)
 
@@ -69,7 +79,9 @@ def test_staff_pages_at_a_desk_and_on_a_phone(live_server, browser, demo):
         _no_sideways_scroll(page, width)
 
         page.goto(f"{live_server.url}/audit")
-        expect(page.locator("#audit-list tbody tr").first).to_be_visible()
+        expect(page.locator("#audit-list .audit-changes").first).to_be_visible()
+        expect(page.locator("#audit-list")).to_contain_text("status: open → resolved")
+        assert page.locator("#audit-list .audit-changes").first.bounding_box()["x"] < width
         shot(page, f"staff-audit-{width}")
         _no_sideways_scroll(page, width)
         assert errors.messages == []
