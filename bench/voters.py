@@ -4,7 +4,11 @@ Seeds N voters (default 1,000,000 over 2,000 precincts) into a scratch database,
 signed-in htmx fragment GET /voters through the whole Flask stack (routing, session, user load,
 queries, template) in-process, so the figures are server-side: 600 varied searches (name prefixes,
 "last first" pairs, voter-ID prefixes, address prefixes, precinct/status/party filters, every sort)
-and 500 pages around row 900,000 (keyset cursors). Figures merge into bench/results/voters.json.
+and 500 pages around row 900,000 (keyset cursors), then the roll's size both ways (an exact
+count(*) against the trigger-kept voter_count). Figures merge into bench/results/voters.json.
+
+Settings are environment variables, not options: BENCH_VOTERS, BENCH_PRECINCTS, BENCH_SHOW_SLOW, and
+BENCH_DATABASE (the scratch database's name, dropped and made again; default tally_bench_voters).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> None:
-    url = scratch_database("tally_bench_voters")
+    url = scratch_database(os.environ.get("BENCH_DATABASE", "tally_bench_voters"))
     try:
         started = time.perf_counter()
         logins = str(Path(tempfile.mkdtemp()) / "logins.txt")
@@ -177,8 +181,12 @@ def measure(url: str) -> dict:
         sort = ["name", "voter_id", "-registered"][n % 3]
         deep_params.append({"sort": sort, "after": rng.choice(deep[sort])})
     deep_ms = timed(deep_params)
+    count_ms = aio_timed(app, "SELECT count(*) FROM voter")
+    kept_ms = aio_timed(app, "SELECT coalesce(sum(delta), 0) FROM voter_count")
     figures = {
         "voters": VOTERS,
+        "roll_count_star_p50_ms": round(statistics.median(count_ms), 2),
+        "roll_count_kept_p50_ms": round(statistics.median(kept_ms), 3),
         "search_p95_ms": percentile(search_ms, 0.95),
         "search_p50_ms": round(statistics.median(search_ms), 2),
         "search_requests": len(search_ms),
@@ -189,6 +197,27 @@ def measure(url: str) -> dict:
     }
     print(json.dumps(figures, indent=2))
     return figures
+
+
+def aio_timed(app, sql: str, repeat: int = 21) -> list[float]:
+    """Milliseconds per run of `sql` on the portal's pool (a warm-up run first)."""
+    from sqlalchemy import text
+
+    from portal import aio
+    from portal.db import reading
+
+    async def go():
+        times = []
+        async with reading() as db:
+            await db.execute(text(sql))
+            for _ in range(repeat):
+                started = time.perf_counter()
+                await db.execute(text(sql))
+                times.append((time.perf_counter() - started) * 1000)
+        return times
+
+    with app.app_context():
+        return aio.run(go())
 
 
 if __name__ == "__main__":

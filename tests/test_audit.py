@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import text
 
 from portal.audit.queries import search_events, verify_chain
@@ -95,6 +97,54 @@ def test_audit_screen_filters(client_as, create_user):
     mine = manager.get(f"/audit?user={manager.user.username}", headers=HX).text
     assert ">login<" in mine and "someone" not in mine
     assert "No event matches" in manager.get("/audit?user=nobody", headers=HX).text
+
+
+def _cells(html: str) -> list[str]:
+    """The audit list's change lines as a person reads them (tags gone, spaces collapsed)."""
+    import html as markup
+    import re
+
+    lines = re.findall(r"<li>(.*?)</li>", html, flags=re.S)
+    return [" ".join(markup.unescape(re.sub(r"<[^>]+>", "", line)).split()) for line in lines]
+
+
+def test_the_audit_screen_shows_changed_fields_and_keeps_the_json(client_as):
+    """One line per changed field, "field: old → new"; a creation "field: → new", a deletion
+    "field: old →"; the stored JSON one click away in a <details>; the CSV as it was."""
+    import csv
+    import io
+
+    admin = client_as("admin")
+    admin.post("/precincts/new", data={"code": "1-A", "name": "One"}, headers=HX)
+    admin.post("/precincts/1/edit", data={"code": "1-B", "name": "One", "version": "1"}, headers=HX)
+    admin.post("/precincts/1/delete", data={"version": "2"}, headers=HX)
+    html = admin.get("/audit?entity=precinct", headers=HX).text
+    lines = _cells(html)
+    assert "code: 1-A → 1-B" in lines  # the update: only what changed
+    assert "name: One → One" not in lines and "name: → One" in lines  # (from the creation)
+    assert "code: → 1-A" in lines and 'polling_place: → ""' in lines  # the creation
+    assert "code: 1-B →" in lines and "name: One →" in lines  # the deletion
+    assert html.count("<details") == 3 and "Full JSON" in html
+    assert '<code>{"code": "1-A", "name": "One", "polling_place": ""}</code>' in html  # the stored JSON
+    assert '<th scope="col">Changes</th>' in html
+    body = admin.get("/audit/events.csv?entity=precinct").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(body)))
+    assert rows[0] == ["id", "time", "user", "action", "entity", "entity_id", "before", "after", "hash"]
+    assert json.loads(rows[2][6])["code"] == "1-A" and json.loads(rows[2][7])["code"] == "1-B"
+
+
+def test_changed_fields_reads_nested_objects_and_odd_values():
+    from portal.audit.changes import changed_fields
+
+    def lines(before, after):
+        return [" ".join(f"{c.field}: {c.old} → {c.new}".split()) for c in changed_fields(before, after)]
+
+    assert lines({"a": 1, "n": {"x": 1, "y": 2}}, {"a": 1, "n": {"x": 3, "y": 2}}) == ["n.x: 1 → 3"]
+    assert lines({"s": None}, {"s": "open"}) == ["s: null → open"]
+    assert lines({"v": [1, 2]}, {"v": [1, 3], "w": True}) == ["v: [1, 2] → [1, 3]", "w: → true"]
+    assert lines(None, None) == [] and lines({"a": 1}, {"a": 1}) == []
+    assert lines([1], [2]) == [": [1] → [2]"]  # not an object: one line, the whole value
+    assert lines("<b>", None) == [": <b> →"]  # (escaped by Jinja where it is shown)
 
 
 def test_cli_audit_verify(app, client_as):

@@ -54,6 +54,7 @@ def test_the_live_badge_tells_the_truth_through_a_database_fault(
             admin_sql(database_url, f"SELECT pg_terminate_backend({hub.listener.get_server_pid()})")
             expect(badge).to_have_text(STALE, timeout=5000)
             expect(page.locator("#live-results")).to_have_class(re.compile(r"\blive-stale\b"))
+            expect(page.locator("#live-results [data-live-changed]")).to_be_hidden()  # no "last change"
             time.sleep(1.5)  # heartbeats go on saying "stale": the badge stays as it is
             expect(badge).to_have_text(STALE)
             shot(page, "live-reconnecting")
@@ -61,9 +62,16 @@ def test_the_live_badge_tells_the_truth_through_a_database_fault(
         # The database is back: the hub listens again, the panels are sent afresh, "live" again.
         expect(badge).to_have_text("live", timeout=10_000)
         expect(page.locator("#live-results")).not_to_have_class(re.compile(r"\blive-stale\b"))
+        # Changes made while the hub was not listening were not heard: "no change since", not "last change".
+        expect(page.locator("#live-results [data-live-changed]")).to_have_text(
+            re.compile(r"^· no change since \d\d:\d\d:\d\d E[SD]T$")
+        )
         enter_return(run, made, clerk, made.precincts[0], (70, 30))
         expect(page.locator(f"[sse-swap='contest-{made.contests[0].id}']")).to_contain_text(
             "70 · 70.00%", timeout=5000
+        )
+        expect(page.locator("#live-results [data-live-changed]")).to_have_text(
+            re.compile(r"^· last change \d\d:\d\d:\d\d E[SD]T$")
         )
         shot(page, "live-recovered")
         assert errors.messages == []

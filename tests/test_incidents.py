@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from portal.db import reading
-from tests.conftest import TEST_PASSWORD, LiveServer
+from tests.conftest import HX, TEST_PASSWORD, LiveServer
 from tests.sse import EventStream, sign_in_cookie
 
 
@@ -92,3 +94,54 @@ def test_the_live_feed_shows_a_new_incident(app_factory, opened, create_user, cl
             assert "Long queue at the door" in stream.wait_for("incidents", "Long queue")["data"]
         finally:
             stream.close()
+
+
+def test_the_resolve_list_and_the_dashboard_card_are_live(app_factory, opened, create_user, client_as):
+    """Reporting and resolving push the resolve list and the dashboard's incident card over SSE (the
+    feed always was): no reload needed. An empty list says "No open incidents"."""
+    observer = create_user("observer")
+    clerk, manager = client_as("clerk"), client_as("manager")
+    base = f"/elections/{opened.election.id}/incidents"
+    app = app_factory(SESSION_COOKIE_SECURE=False, LIVE_CHANGE_WINDOW_MS=50)
+    with LiveServer(app) as server:
+        stream = EventStream(
+            server.url,
+            f"/live/elections/{opened.election.id}/stream",
+            sign_in_cookie(server.url, observer.username, TEST_PASSWORD),
+        )
+        try:
+            first = stream.wait_for("incident-resolve")["data"]
+            assert "No open incidents." in first and "Resolve</h3>" not in first
+            assert "0 open" in stream.wait_for("incident-summary")["data"]
+            for body in ("Long queue at the door", "Printer out of paper"):
+                clerk.post(base, data={"precinct_id": "0", "body": body})
+            listed = stream.wait_for("incident-resolve", "Printer out of paper")["data"]
+            if "Long queue" not in listed:  # the two reports fell in two change windows
+                listed = stream.wait_for("incident-resolve", "Long queue")["data"]
+            assert listed.count('type="submit"') == 2 and "2 open" in listed
+            assert f'hx-post="{base}/' in listed and "csrf_token" not in listed  # same bytes for all
+            summary = stream.wait_for("incident-summary", "2 open")["data"]
+            assert "Printer out of paper" in summary and f'href="{base}"' in summary
+            ids = re.findall(rf'hx-post="{base}/(\d+)/resolve"', manager.get(base).text)
+            assert len(ids) == 2
+            assert manager.post(f"{base}/{ids[0]}/resolve", headers=HX).status_code == 200  # HX-Redirect
+            listed = stream.wait_for("incident-resolve", "1 open")["data"]
+            assert listed.count('type="submit"') == 1
+            assert manager.post(f"{base}/{ids[1]}/resolve").status_code == 303
+            assert "No open incidents." in stream.wait_for("incident-resolve", "No open incidents.")["data"]
+            assert "0 open" in stream.wait_for("incident-summary", "0 open")["data"]
+        finally:
+            stream.close()
+
+
+def test_only_resolvers_pages_swap_in_the_resolve_list(opened, client_as):
+    base = f"/elections/{opened.election.id}/incidents"
+    manager_page = client_as("manager").get(base).text
+    assert 'sse-swap="incident-resolve"' in manager_page and "No open incidents." in manager_page
+    assert "Resolve</h3>" not in manager_page  # no empty heading
+    client_as("clerk").post(base, data={"precinct_id": "0", "body": "Door locked"})
+    manager_page = client_as("manager").get(base).text
+    assert "Resolve" in manager_page and 'name="csrf_token"' in manager_page  # works without script too
+    for role in ("clerk", "observer"):
+        page = client_as(role).get(base).text
+        assert 'sse-swap="incident-resolve"' not in page and "/resolve" not in page

@@ -378,3 +378,34 @@ def test_a_change_of_methods_reaches_the_open_panels(watched, run, create_user):
         assert int(update["id"]) > int(first["id"])
     finally:
         stream.close()
+
+
+def test_panels_say_when_they_last_changed_not_when_they_were_sent(watched, run):
+    """A quiet panel says "no change since" its render; a changed one "last change" with the time
+    the change was heard, and a browser connecting later is sent that same time (a quiet feed at
+    10:51 says "last change 10:35", not "updated 10:51", and not a bare "updated 10:35")."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    made, server, cookie, clerk, _ = watched
+    event = f"contest-{made.contests[0].id}"
+    stream = EventStream(server.url, f"/live/elections/{made.election.id}/stream", cookie)
+    try:
+        first = stream.wait_for(event)["data"]
+        assert "no change since" in first and "data-quiet-since=" in first and "data-changed" not in first
+        assert "no change since" in stream.wait_for("turnout")["data"]
+        before = datetime.now(UTC)
+        enter_return(run, made, clerk, made.precincts[0], (70, 30))
+        update = stream.wait_for(event, "70 · 70.0%")["data"]
+        stamp = re.search(r'data-changed="([^"]+)">last change (\d\d:\d\d:\d\d E[SD]T)<', update)
+        changed = datetime.fromisoformat(stamp.group(1))
+        assert before - timedelta(seconds=1) <= changed <= datetime.now(UTC)
+    finally:
+        stream.close()
+    time.sleep(1.1)  # a later browser: the kept panel, with the time of the change
+    later = EventStream(server.url, f"/live/elections/{made.election.id}/stream", cookie)
+    try:
+        kept = later.wait_for(event)["data"]
+        assert f'data-changed="{stamp.group(1)}">last change {stamp.group(2)}<' in kept
+    finally:
+        later.close()

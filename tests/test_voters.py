@@ -297,3 +297,95 @@ def test_form_and_import_share_one_rule_for_names():
         assert name_problem(bad) and re.search(NAME_FORBIDDEN, bad)
     for good in ("O'Brien", "Smith-Jones", "José", "Nguyễn", "van der Berg"):
         assert name_problem(good) is None
+
+
+def _count_line(html: str) -> str:
+    found = re.search(r'id="voter-count">(.*?)</p>', html, flags=re.S)
+    return " ".join(unescape(found.group(1)).split())
+
+
+def test_the_count_is_exact_where_it_is_cheap_and_says_about_otherwise(
+    clerk, create_voters, create_precinct, run
+):
+    """The whole roll and a precinct: exact, past 1,000. A status filter past 1,000: "about N" from
+    the planner's estimate. A name prefix past 1,000: "more than 1,000" (its estimate is unreliable)."""
+    from sqlalchemy import text
+
+    from portal.db import database
+
+    big, small = create_precinct(code="BIG-1"), create_precinct(code="SML-1")
+    create_voters([(f"Smith{n:04d}", "Jo") for n in range(1100)], precinct=big, status="inactive")
+    create_voters([(f"Jones{n:04d}", "Al") for n in range(150)], precinct=small)
+    create_voters([(f"Brown{n:04d}", "Cy") for n in range(500)], precinct=small, status="inactive")
+
+    async def analyze():  # statistics, as autovacuum would gather them after a load
+        async with database().engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("ANALYZE voter"))
+
+    run(analyze())
+
+    def count(url: str) -> str:
+        return _count_line(clerk.get(url, headers=HX).text)
+
+    assert count("/voters") == "1,750 voters"
+    assert count("/voters?precinct=BIG-1") == "1,100 voters"
+    assert count("/voters?precinct=big-1&status=inactive") == "1,100 voters"
+    assert count("/voters?precinct=SML-1&q=jon") == "150 voters matching “jon”"
+    assert count("/voters?status=inactive") == "About 1,600 voters"
+    assert count("/voters?q=smith") == "More than 1,000 voters matching “smith”"
+    assert count("/voters?status=active") == "150 voters"  # one page
+    # A later page counts the same way (the first page alone can be counted by its rows).
+    html = clerk.get("/voters", headers=HX).text
+    following = re.search(r'id="voter-next" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert _count_line(clerk.get(following, headers=HX).text) == "1,750 voters"
+
+
+def test_the_roll_size_follows_every_insert_delete_and_truncate(create_voters, run):
+    """voter_count is kept by statement triggers: a COPY, an INSERT, a DELETE; a second writer
+    neither waits for an open one (SKIP LOCKED) nor loses its change; TRUNCATE starts again at 0."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from portal.db import reading, transaction
+    from portal.voters.search import roll_size
+
+    ids = create_voters(count=40)
+
+    async def sizes():
+        async with reading() as db:
+            return await roll_size(db), await db.scalar(text("SELECT count(*) FROM voter"))
+
+    assert run(sizes()) == (40, 40)
+
+    async def overlapping():
+        async with transaction() as first:
+            await first.execute(text("DELETE FROM voter WHERE id = ANY(:ids)"), {"ids": ids[:5]})
+            async with transaction() as second:  # while the first still holds its row
+                await second.execute(text("SET LOCAL lock_timeout = '2s'"))
+                await second.execute(
+                    text(
+                        "INSERT INTO voter (state_voter_id, first_name, last_name, birth_year, address,"
+                        " precinct_id, registration_date)"
+                        " SELECT 'X' || n, 'New', 'Voter', 1990, n || ' Elm St', precinct_id, '2020-01-01'"
+                        " FROM generate_series(1001, 1003) n, (SELECT precinct_id FROM voter LIMIT 1) p"
+                    )
+                )
+            async with reading() as db:  # the second is committed; the first is not yet
+                assert await roll_size(db) == 43
+        async with reading() as db:
+            assert await roll_size(db) == 38
+            return await db.scalar(text("SELECT count(*) FROM voter_count"))
+
+    rows_kept = run(asyncio.wait_for(overlapping(), 10))
+    assert rows_kept <= 2 and run(sizes()) == (38, 38)
+
+    async def truncate():
+        async with transaction() as db:
+            await db.execute(text("TRUNCATE voter CASCADE"))
+
+    run(truncate())
+    assert run(sizes()) == (0, 0)
+    create_voters(count=3)
+    assert run(sizes()) == (3, 3)

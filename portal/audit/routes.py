@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, request, stream_with_context
 
 from portal import aio
 from portal.audit import queries
+from portal.audit.changes import changed_fields
 from portal.auth.roles import allow
 from portal.clock import iso
 from portal.db import reading
@@ -18,6 +19,12 @@ from portal.voters.queries import neutralise
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 AUDITORS = ("admin", "manager")
 CSV_CHUNK = 5000
+
+
+@bp.app_template_filter("audit_changes")
+def audit_changes(before, after):
+    """{{ event.before|audit_changes(event.after) }}: the fields that changed, one line each."""
+    return changed_fields(before, after)
 
 
 def _filters() -> tuple[dict, list[str]]:

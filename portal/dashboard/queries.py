@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.models import Contest, Election, Precinct, Voter
+from portal.models import Contest, Election, Precinct
+from portal.voters.search import roll_size
 
 
 async def current_elections(session: AsyncSession) -> list[tuple[Election, int]]:
@@ -19,13 +20,7 @@ async def current_elections(session: AsyncSession) -> list[tuple[Election, int]]
     return [tuple(row) for row in rows.all()]
 
 
-async def roll_overview(session: AsyncSession) -> dict[str, int | bool]:
-    """Voters on the roll (the planner's estimate above 100,000 rows: an exact count of a
-    million-row roll costs a full scan) and precincts."""
-    estimate = await session.scalar(
-        text("SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = 'voter'::regclass")
-    )
-    exact = estimate < 100_000
-    voters = await session.scalar(select(func.count()).select_from(Voter)) if exact else estimate
+async def roll_overview(session: AsyncSession) -> dict[str, int]:
+    """Voters on the roll (exact and cheap: kept by triggers, see `roll_size`) and precincts."""
     precincts = await session.scalar(select(func.count()).select_from(Precinct)) or 0
-    return {"voters": voters or 0, "voters_exact": exact, "precincts": precincts}
+    return {"voters": await roll_size(session), "precincts": precincts}

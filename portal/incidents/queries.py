@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from werkzeug.exceptions import Conflict, NotFound
@@ -117,3 +117,27 @@ async def incident_feed(session: AsyncSession, election_id: int, limit: int = FE
         .limit(limit)
     )
     return [tuple(r) for r in rows.all()]
+
+
+OPEN_LIST_SIZE = 100
+
+
+async def open_incidents(session: AsyncSession, election_id: int, limit: int = OPEN_LIST_SIZE) -> list[tuple]:
+    """Open incidents, newest first (the resolve list and the dashboard): (incident, precinct code,
+    reporter)."""
+    reporter = aliased(User)
+    rows = await session.execute(
+        select(Incident, Precinct.code, reporter.display_name)
+        .outerjoin(Precinct, Precinct.id == Incident.precinct_id)
+        .join(reporter, reporter.id == Incident.reported_by_id)
+        .where(Incident.election_id == election_id, Incident.status == "open")
+        .order_by(Incident.created_at.desc(), Incident.id.desc())
+        .limit(limit)
+    )
+    return [tuple(r) for r in rows.all()]
+
+
+async def count_open_incidents(session: AsyncSession, election_id: int) -> int:
+    return await session.scalar(
+        select(func.count()).where(Incident.election_id == election_id, Incident.status == "open")
+    )

@@ -8,6 +8,7 @@ from portal.db import reading, transaction
 from portal.elections.queries import get_election
 from portal.incidents import queries
 from portal.incidents.forms import IncidentForm, ResolveForm
+from portal.live.panels import incident_panels
 from portal.rendering import go_to, render
 
 bp = Blueprint("incidents", __name__, url_prefix="/elections/<int:election_id>/incidents")
@@ -19,15 +20,15 @@ async def _page(election_id: int, form: IncidentForm, status: int = 200):
     async with reading() as db:
         election = await get_election(db, election_id)
         precincts = await queries.participating_precincts(db, election_id)
-        feed = await queries.incident_feed(db, election_id)
+        panels = await incident_panels(db, election_id)
     form.precinct_id.choices = [(0, "—")] + [(p.id, f"{p.code} · {p.name}") for p in precincts]
     return election, render(
         "incidents/incidents.html",
         election=election,
         form=form,
-        feed=feed,
         resolve_form=ResolveForm(),
         status=status,
+        **panels,
     )
 
 

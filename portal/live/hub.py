@@ -26,6 +26,7 @@ import queue
 import random
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import asyncpg
 from flask import Flask
@@ -81,6 +82,10 @@ class Hub:
         self.app = app
         self.subscribers: dict[int, set[Subscriber]] = {}
         self.latest: dict[int, dict[str, bytes]] = {}
+        # When each panel was last announced as changed, while listening without a break: what
+        # "last change HH:MM:SS" on a panel means. Forgotten when the connection is lost (changes
+        # made meanwhile were not heard), so a panel then says "no change since" its render.
+        self.changed: dict[int, dict[str, datetime]] = {}
         self.dirty: dict[int, set[str]] = {}
         self.flushing: set[int] = set()
         self.rendering: dict[int, asyncio.Task] = {}  # first render of an election, shared
@@ -166,6 +171,7 @@ class Hub:
         connects from now on gets freshly rendered ones."""
         self.latest.clear()
         self.dirty.clear()
+        self.changed.clear()
         with self.lock:
             watching = [s for group in self.subscribers.values() for s in group]
         for subscriber in watching:
@@ -174,7 +180,10 @@ class Hub:
     def _notified(self, connection, pid, channel, payload: str) -> None:
         try:
             message = json.loads(payload)
-            self.mark(int(message["election"]), set(message["panels"]))
+            election_id, panels = int(message["election"]), set(message["panels"])
+            now = datetime.now(UTC)
+            self.changed.setdefault(election_id, {}).update(dict.fromkeys(map(str, panels), now))
+            self.mark(election_id, panels)
         except (ValueError, KeyError, TypeError):
             log.warning("live: ignored a malformed notification %r", payload[:200])
 
@@ -234,7 +243,8 @@ class Hub:
         from portal.live.panels import render_panels
 
         with self.app.app_context():
-            rendered = await render_panels(election_id, None if ALL in panels else panels)
+            changed = dict(self.changed.get(election_id, {}))
+            rendered = await render_panels(election_id, None if ALL in panels else panels, changed)
         messages = []
         store = self.latest.setdefault(election_id, {})
         for event, html in rendered.items():

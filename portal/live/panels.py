@@ -6,37 +6,73 @@ carries the app context along), so a large panel holds up no request meanwhile."
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
-from flask import render_template
+from flask import current_app, render_template
 
 from portal.db import reading
-from portal.incidents.queries import incident_feed
+from portal.incidents.queries import count_open_incidents, incident_feed, open_incidents
 from portal.returns.queries import precinct_statuses
 from portal.tally.queries import contest_tallies, election_turnout
 
+ALL = "*"
+# The incident panels: the feed, the resolve list (only managers' and admins' pages swap it in) and
+# the dashboard's summary. One announcement ("incidents") renders the three.
+INCIDENT_EVENTS = ("incidents", "incident-resolve", "incident-summary")
 
-async def render_panels(election_id: int, panels: set[str] | None) -> dict[str, str]:
-    """{event name: html} for the named panels ("contest-<id>", "turnout", "reporting"), or all."""
+
+def path_for(endpoint: str, **values) -> str:
+    """url_for's path, outside any request: the hub renders panels for everyone, in no request."""
+    adapter = current_app.url_map.bind("localhost", script_name=current_app.config["APPLICATION_ROOT"])
+    return adapter.build(endpoint, values)
+
+
+async def incident_panels(db, election_id: int) -> dict:
+    """What the incident panels show: the feed, the open incidents and how many there are."""
+    return {
+        "feed": await incident_feed(db, election_id),
+        "open_list": await open_incidents(db, election_id),
+        "open_count": await count_open_incidents(db, election_id),
+        "election_id": election_id,
+    }
+
+
+async def render_panels(
+    election_id: int, panels: set[str] | None, changed: dict[str, datetime] | None = None
+) -> dict[str, str]:
+    """{event name: html} for the named panels ("contest-<id>", "turnout", "reporting", "incidents"),
+    or all. `changed` holds when each was last announced as changed (what the hub saw): a panel says
+    "last change HH:MM:SS" when known, else "no change since" the moment it is rendered."""
     wanted = panels or {"contests", "turnout", "reporting", "incidents"}
-    templates: dict[str, tuple[str, dict]] = {}  # event -> (template, its context)
+    changed = changed or {}
+    now = datetime.now(UTC)
+
+    def stamp(*keys: str) -> dict:
+        seen = [changed[k] for k in (*keys, ALL) if k in changed]
+        return {"changed_at": max(seen) if seen else None, "quiet_since": now}
+
+    templates: list[tuple[str, str, dict]] = []  # (event, template, its context)
     async with reading() as db:
-        if wanted & {"contests", "turnout"} or any(p.startswith("contest-") for p in wanted):
+        if "contests" in wanted or any(p.startswith("contest-") for p in wanted):
             tallies = await contest_tallies(db, election_id)
             for tally in tallies:
                 event = f"contest-{tally.contest.id}"
                 if "contests" in wanted or event in wanted:
-                    templates[event] = ("tally/_contest_panel.html", {"tally": tally})
+                    context = {"tally": tally, **stamp(event, "contests")}
+                    templates.append((event, "tally/_contest_panel.html", context))
         if "turnout" in wanted:
             turnout = await election_turnout(db, election_id)
-            templates["turnout"] = ("tally/_turnout_panel.html", {"turnout": turnout})
+            templates.append(("turnout", "tally/_turnout_panel.html", {"turnout": turnout, **stamp("turnout")}))
         if "incidents" in wanted:
-            feed = await incident_feed(db, election_id)
-            templates["incidents"] = ("incidents/_feed.html", {"feed": feed})
+            context = {**await incident_panels(db, election_id), **stamp("incidents"), "path_for": path_for}
+            templates.append(("incidents", "incidents/_feed.html", context))
+            templates.append(("incident-resolve", "incidents/_resolve.html", context))
+            templates.append(("incident-summary", "incidents/_summary.html", context))
         if "reporting" in wanted:
             statuses = await precinct_statuses(db, election_id)
-            templates["reporting"] = ("tally/_reporting_panel.html", {"statuses": statuses})
+            templates.append(("reporting", "tally/_reporting_panel.html", {"statuses": statuses}))
 
     def render_all() -> dict[str, str]:
-        return {event: render_template(name, **context) for event, (name, context) in templates.items()}
+        return {event: render_template(name, **context) for event, name, context in templates}
 
     return await asyncio.to_thread(render_all)

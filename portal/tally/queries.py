@@ -116,7 +116,8 @@ async def count_check_ins(
 @dataclass
 class Turnout:
     counts: CheckInCounts
-    registered: int
+    registered: int  # active voters in the election's precincts (now, or fixed when the polls closed)
+    fixed_at_close: bool = False
 
     @property
     def checked_in(self) -> int:
@@ -242,7 +243,7 @@ async def election_turnout(session: AsyncSession, election_id: int) -> Turnout:
         select(func.sum(ElectionPrecinct.registered)).where(ElectionPrecinct.election_id == election_id)
     )
     if frozen is not None:
-        return Turnout(checked_in, frozen)
+        return Turnout(checked_in, frozen, fixed_at_close=True)
     registered = (
         await session.scalar(
             select(func.count())

@@ -92,8 +92,30 @@
     return state;
   }
 
+  /* Beside each badge, the newest change its panels carry ("· last change 10:35:12 EST"), or, when
+     the server has heard of none since it started listening, how long they have been quiet ("· no
+     change since 10:40:03 EST"): a quiet feed must not look like a dead one. Hidden while stale. */
+  function newest(el, attribute) {
+    var found = null;
+    el.querySelectorAll("[" + attribute + "]").forEach(function (node) {
+      var when = new Date(node.getAttribute(attribute));
+      if (!isNaN(when.getTime()) && (!found || when > found)) { found = when; }
+    });
+    return found;
+  }
+
+  function showChanged(el) {
+    var latest = newest(el, "data-changed");
+    var quiet = newest(el, "data-quiet-since");
+    var text = latest ? "· last change " + clock(latest) : quiet ? "· no change since " + clock(quiet) : "";
+    el.querySelectorAll("[data-live-changed]").forEach(function (target) { target.textContent = text; });
+  }
+
   function showLive(el, state) {
     el.classList.toggle("live-stale", state.stale);
+    el.querySelectorAll("[data-live-changed]").forEach(function (target) {
+      target.classList.toggle("d-none", state.stale);
+    });
     el.querySelectorAll("[data-live-badge]").forEach(function (badge) {
       badge.textContent = state.stale ? "reconnecting — figures as of " + clock(state.fresh) : "live";
       badge.classList.toggle("text-bg-warning", state.stale);
@@ -135,7 +157,7 @@
     var el = event.target.closest("[data-live]");
     if (!el) { return; }
     if (event.detail && event.detail.type === "refused") { markStale(el, "server"); }
-    else { markHeard(el, true); }
+    else { markHeard(el, true); showChanged(el); }
   });
   document.body.addEventListener("htmx:sseError", function (event) {
     var el = event.target.closest("[data-live]");
