@@ -62,7 +62,8 @@ async def render_panels(
                     templates.append((event, "tally/_contest_panel.html", context))
         if "turnout" in wanted:
             turnout = await election_turnout(db, election_id)
-            templates.append(("turnout", "tally/_turnout_panel.html", {"turnout": turnout, **stamp("turnout")}))
+            context = {"turnout": turnout, **stamp("turnout")}
+            templates.append(("turnout", "tally/_turnout_panel.html", context))
         if "incidents" in wanted:
             context = {**await incident_panels(db, election_id), **stamp("incidents"), "path_for": path_for}
             templates.append(("incidents", "incidents/_feed.html", context))
