@@ -396,7 +396,7 @@ def test_panels_say_when_they_last_changed_not_when_they_were_sent(watched, run)
         assert "no change since" in stream.wait_for("turnout")["data"]
         before = datetime.now(UTC)
         enter_return(run, made, clerk, made.precincts[0], (70, 30))
-        update = stream.wait_for(event, "70 · 70.0%")["data"]
+        update = stream.wait_for(event, "70 · 70.00%")["data"]
         stamp = re.search(r'data-changed="([^"]+)">last change (\d\d:\d\d:\d\d E[SD]T)<', update)
         changed = datetime.fromisoformat(stamp.group(1))
         assert before - timedelta(seconds=1) <= changed <= datetime.now(UTC)
