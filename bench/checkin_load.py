@@ -48,7 +48,8 @@ seconds of each gunicorn worker, of the PostgreSQL backends serving the scratch 
 load generator and of the whole machine over the run window, peak RSS of each worker (sampled every
 0.5 s), and every 0.5 s what the scratch database's backends were doing (pg_stat_activity: active,
 waiting on which lock, idle in transaction): the evidence for what limits throughput.
-Figures go to bench/results/load.json. Everything talks to 127.0.0.1; the client shares the machine.
+Figures go to bench/results/load.json; machine_busy_with_others says other processes took over a
+tenth of the machine's CPU in the window (then the figures say little about the portal). Everything talks to 127.0.0.1; the client shares the machine.
 
 Sizes: BENCH_LOAD_SECONDS (60), BENCH_LOAD_CLERKS (50), BENCH_LOAD_WATCHERS (200),
 BENCH_LOAD_MANAGERS (5), BENCH_LOAD_VOTERS (1,000,000), BENCH_LOAD_WORKERS (2),
@@ -765,6 +766,8 @@ def main() -> None:
     figures["server_log_sample"] = [
         line[:300] for line in log.splitlines() if "ERROR" in line or "Error" in line
     ][:5]
+    busy = figures["other_processes_cpu_seconds"] / figures["machine_cpu_capacity_seconds"]
+    figures["machine_busy_with_others"] = busy > 0.1  # other processes took over a tenth of the CPU
     figures["measured"] = (
         "one run on the shared 2-core machine; load generator = this asyncio process (raw HTTP/1.1); "
         "see the docstring of bench/checkin_load.py for the live_update method"
