@@ -57,7 +57,7 @@ format: install
 
 bench: install
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python voters.py && ../$(BIN)/python imports.py \
-		&& ../$(BIN)/python tally.py && ../$(BIN)/python reports.py \
+		&& ../$(BIN)/python tally.py && ../$(BIN)/python checkin_load.py && ../$(BIN)/python reports.py \
 		&& ../$(BIN)/python faults.py
 
 clean:
