@@ -89,6 +89,31 @@ def test_concurrent_writes_keep_one_chain(app, create_user, run):
     assert report.intact and report.events == 31
 
 
+def test_the_chain_is_locked_only_while_committing(app, create_user, run):
+    """The advisory lock that serialises appends is taken at COMMIT, not where a write records its
+    event: a write that goes on reading after its event (a check-in answers with the desk's row and
+    the precinct's turnout) must not hold every other write of the office behind it meanwhile."""
+    from portal.audit.queries import AUDIT_LOCK_KEY, record_event
+
+    actor = create_user("admin")
+
+    async def go():
+        async with transaction() as db:
+            await record_event(db, actor=actor, action="probe", entity="test", entity_id=1)
+            await db.execute(text("SELECT 1"))  # the rest of the write's work
+            async with transaction() as other:  # another request meanwhile
+                free = await other.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+            await record_event(db, actor=actor, action="probe", entity="test", entity_id=2)
+        async with reading() as db:
+            return free, await verify_chain(db)
+
+    free, report = run(go())
+    assert free, "the audit lock was held before COMMIT"
+    assert report.intact and report.events == 3  # the user's creation, then both, in order
+    events = _events(run, entity="test")
+    assert [e.entity_id for e in events] == ["2", "1"] and events[0].prev_hash == events[1].hash
+
+
 def test_audit_screen_filters(client_as, create_user):
     create_user("clerk", username="someone")
     manager = client_as("manager")
