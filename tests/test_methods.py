@@ -482,7 +482,8 @@ def test_the_migration_moves_existing_returns_into_election_day(database_url):
 def test_the_summary_gives_each_choice_by_method_and_in_total(split, as_role):
     body = as_role("observer").get(f"/elections/{split.election.id}/reports/summary").get_data(as_text=True)
     contest = body.split('class="report-contest')[1]
-    rows = re.findall(r"<tr(?! class=\"report-title-row)[^>]*>(.*?)</tr>", contest, re.S)  # (the printed title)
+    # (without the contest title that only prints)
+    rows = re.findall(r"<tr(?! class=\"report-title-row)[^>]*>(.*?)</tr>", contest, re.S)
     cells = ["|".join(c.strip() for c in re.split(r"<[^>]+>", r) if c.strip()) for r in rows]
     assert cells[0] == "Choice|Party|Election Day|Absentee/Mail|Total|%"
     assert cells[1] == "Ann Able|100|8|108|67.50%"
