@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
 
     cli.init_app(app)
     _tune_garbage_collector()
+    sys.setswitchinterval(float(app.config.get("THREAD_SWITCH_MS", 5)) / 1000)
     return app
 
 
