@@ -75,6 +75,9 @@ FOCUS_RINGS = Path(__file__).with_name("focus_rings.js")  # what a focus ring mu
 
 
 def axe_violations(page) -> list[dict]:
+    # Live panels are dimmed (on purpose) while their stream (re)connects, which a busy machine can
+    # make last a moment after the page loads: judge the page once its figures are live.
+    page.wait_for_function("!document.querySelector('.live-stale')", timeout=10_000)
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(AXE.read_text())
     return page.evaluate(RUN_AXE)
