@@ -54,6 +54,25 @@
     addToast("The portal did not answer. Check the connection; nothing was saved.");
   });
 
+  /* A table that scrolls sideways in its own box (a wide report on a phone) must scroll from the
+     keyboard too: the box takes focus (tabindex 0, so arrow keys scroll it) while, and only while,
+     it has something to scroll. Checked on load, after every htmx swap and on resize. */
+  function keyboardScrollable() {
+    document.querySelectorAll(".table-responsive, .report-table").forEach(function (box) {
+      var scrolls = box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("data-scroll-focus", "");
+      } else if (!scrolls && box.hasAttribute("data-scroll-focus")) {
+        box.removeAttribute("tabindex");
+        box.removeAttribute("data-scroll-focus");
+      }
+    });
+  }
+  keyboardScrollable();
+  document.body.addEventListener("htmx:afterSettle", keyboardScrollable);
+  window.addEventListener("resize", keyboardScrollable);
+
   /* Live panels say "live" only while their stream is healthy. The server sends a panel when it
      changes, a "heartbeat" event every few seconds while it listens to the database, and "stale"
      when it does not. A page that hears nothing for data-stale-after seconds, gets "stale" or
