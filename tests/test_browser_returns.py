@@ -10,6 +10,20 @@ from tests.conftest import TEST_PASSWORD
 pytestmark = pytest.mark.browser
 
 
+def assert_accessible_at_both_widths(page, name: str) -> None:
+    """axe finds nothing serious or critical, at 1280 px and at 390 px, where nothing scrolls sideways."""
+    from tests.test_browser_a11y import PHONE, at_width, axe_violations, page_width
+
+    for width in (1280, PHONE):
+        at_width(page, width)
+        found = [(v["id"], v["impact"]) for v in axe_violations(page) if v["impact"] in ("serious", "critical")]
+        assert found == [], (name, width, found)
+        if width == PHONE:
+            assert page_width(page) <= PHONE, (name, page_width(page))
+            shot(page, f"{name}-390")
+    at_width(page, 1280)
+
+
 def signed_in(browser, base, user):
     page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
     page.goto(f"{base}/login")
@@ -70,6 +84,7 @@ def test_enter_verify_and_see_the_tally(live_server, browser, create_user, creat
     assert "35" not in second.locator(f"#verify-{contest.id}").inner_text()
     expect(second.locator("text=Confirm the figures")).to_have_count(0)
     shot(second, "returns-verify-rekey-differs")
+    assert_accessible_at_both_widths(second, "returns-verify-rekey-differs")
     second.fill(f"#c{contest.id}_{bob.id}", "35")
     second.fill(f"#c{contest.id}_undervotes", "2")
     second.click("text=Compare and verify")
@@ -156,6 +171,7 @@ def test_a_manager_settles_a_return_whose_rekeys_differed_twice(
     expect(verifying.locator(f"#dispute-{contest.id}")).to_contain_text("A manager decides")
     assert "60" not in verifying.locator("main").inner_text()
     shot(verifying, "returns-verify-disputed-clerk")
+    assert_accessible_at_both_widths(verifying, "returns-verify-disputed-clerk")
 
     manager = signed_in(browser, live_server.url, create_user("manager"))
     manager.goto(f"{live_server.url}/elections/{made.election.id}/returns/{precinct.id}/verify")
@@ -164,6 +180,7 @@ def test_a_manager_settles_a_return_whose_rekeys_differed_twice(
     expect(dispute.locator("tr.table-warning").first).to_contain_text("60")
     expect(dispute.locator("tr.table-warning").first).to_contain_text("61")
     shot(manager, "returns-verify-disputed-manager")
+    assert_accessible_at_both_widths(manager, "returns-verify-disputed-manager")
     manager.click("text=Keep the entry (revision 1)")
     expect(manager.locator("#toasts")).to_contain_text("the entry was kept and verified")
     manager.goto(f"{live_server.url}/elections/{made.election.id}/returns")
