@@ -199,6 +199,10 @@ def test_every_count_leaves_voided_check_ins_out(night, run):
     assert at_precinct == 1
     assert [list(row) for row in in_record] == [[precinct, "in_person", 1]]
     election_page = clerk.get(f"/elections/{made.election.id}").text
-    assert re.search(r"Turnout <strong[^>]*>1</strong> of 2 · 50.00%", election_page)
+    assert re.search(
+        r"Turnout <strong[^>]*>1</strong> of 2 <span[^>]*>active voters[^<]*</span> · 50.00%", election_page
+    )
     dashboard = clerk.get("/").text
-    assert re.search(r"Turnout <strong[^>]*>1</strong> of 2 · 50.00%", dashboard)
+    assert re.search(
+        r"Turnout <strong[^>]*>1</strong> of 2 <span[^>]*>active voters[^<]*</span> · 50.00%", dashboard
+    )
