@@ -115,7 +115,7 @@ SEED = [
     f" FROM contest c, generate_series(1, {CANDIDATES}) g",
 ]
 
-ROW = re.compile(rb'<tr id="checkin-voter-(\d+)">(.*?)</tr>', re.S)
+ROW = re.compile(rb'<tr id="checkin-voter-(\d+)"[^>]*>(.*?)</tr>', re.S)
 ACTION = re.compile(rb'<form method="post" action="([^"]+)"')
 CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
 TURNOUT = re.compile(rb'Turnout <strong class="font-monospace">([\d,]+)</strong>')

@@ -10,6 +10,7 @@ lock).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import threading
@@ -662,7 +663,9 @@ async def _results(session: AsyncSession, election_id: int) -> dict[str, Any]:
             .order_by(ContestPrecinct.contest_id, ContestPrecinct.precinct_id),
         ),
         # Each return with its votes, one per candidate in the contest's ballot order (format 2).
-        "returns": _in_ballot_order(await fetch_numbers(session, by_return), candidates),
+        "returns": await asyncio.to_thread(
+            _in_ballot_order, await fetch_numbers(session, by_return), candidates
+        ),
         "votes": [],
     }
 
@@ -703,7 +706,7 @@ async def canvass(
             record = await session.scalar(
                 select(CertifiedResult.record).where(CertifiedResult.election_id == election_id)
             )
-            found = Canvass.from_record(record)
+            found = await asyncio.to_thread(Canvass.from_record, record)  # (pure Python: off the loop)
             found.sha256 = digest
         with _CERTIFIED_LOCK:
             _CERTIFIED[key] = found
@@ -714,7 +717,7 @@ async def canvass(
     record = await collect_record(session, election_id, results=results, turnout=turnout)
     if record["election"]["status"] == "certified":  # certified before records were kept (0007)
         record = as_format_1(record)  # and before methods: it prints as it always did
-    found = Canvass.from_record(record)
+    found = await asyncio.to_thread(Canvass.from_record, record)  # (pure Python: off the loop)
     if found.election.status == "certified":
         election = await session.get(Election, election_id)
         found.certified_at = election.updated_at
