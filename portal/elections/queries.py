@@ -307,10 +307,13 @@ async def missing_verified_returns(session: AsyncSession, election_id: int) -> l
     """Codes of participating precincts without a verified latest return for every contest on
     their ballot and every voting method the election counts."""
     latest = latest_returns(election_id)
+    # Materialised once: inlined, the planner underestimated the latest returns (8,000 for 80,000)
+    # and read them again for every contest, precinct and method (42 s at 2,000 precincts x 4).
     verified = (
         select(latest.c.precinct_id, latest.c.contest_id, latest.c.method)
         .where(latest.c.status == "verified")
-        .subquery()
+        .cte("verified")
+        .prefix_with("MATERIALIZED")
     )
     needed = (
         select(Precinct.code)
