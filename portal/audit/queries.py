@@ -27,7 +27,7 @@ from portal.clock import day_bounds
 from portal.models import AuditEvent, User
 
 GENESIS_HASH = "0" * 64
-AUDIT_LOCK_KEY = 0x7A11_A0D1
+AUDIT_LOCK_KEY = 0x7A11_A0D1  # (written into audit_head_locked(), migration 0015)
 
 
 def jsonable(value: Any) -> Any:
@@ -115,9 +115,9 @@ def append_recorded(session: Session) -> None:
     recorded = session.info.pop(RECORDED, None)
     if not recorded:
         return
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
-    prev_hash = session.scalar(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
-    prev_hash = prev_hash or GENESIS_HASH
+    # The lock, then the head read after it is granted, in one round trip (migration 0015): under
+    # load each round trip while the lock is held waits for the worker's busy event loop.
+    prev_hash = session.scalar(text("SELECT audit_head_locked()")) or GENESIS_HASH
     created_at = datetime.now(UTC)
     for fields in recorded:
         fields = {**fields, "created_at": created_at, "prev_hash": prev_hash}
