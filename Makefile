@@ -8,7 +8,7 @@ PORT ?= 5000
 DEMO_VOTERS ?= 20000
 DEMO_PRECINCTS ?= 40
 
-.PHONY: install run serve db demo test lint format bench clean
+.PHONY: install run serve db demo test lint format bench bench-scale clean
 
 # Installs the pinned dependencies once; again only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -59,6 +59,12 @@ bench: install
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python voters.py && ../$(BIN)/python imports.py \
 		&& ../$(BIN)/python tally.py && ../$(BIN)/python checkin_load.py && ../$(BIN)/python reports.py \
 		&& ../$(BIN)/python faults.py
+
+# A statewide roll (10,000,000 voters, 10,000 precincts; bench/scale.py): not part of `make bench`,
+# ten minutes on the 2-core machine and several GB of disk for a while. For a quick look:
+# BENCH_SCALE_VOTERS=200000 BENCH_SCALE_PRECINCTS=200 make bench-scale
+bench-scale: install
+	cd bench && ../$(BIN)/python scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
