@@ -114,6 +114,22 @@ async def describe_check_in(session: AsyncSession, check_in: CheckIn) -> str:
     )
 
 
+async def describe_check_ins(session: AsyncSession, found: dict[int, CheckIn]) -> dict[int, str]:
+    """`describe_check_in` for the desk's results at once: their precincts and clerks read in two
+    queries, not two per voter (36-38 statements for a search where 4 voters in 5 had voted)."""
+    precincts = (
+        await session.scalars(
+            select(Precinct).where(Precinct.id.in_({c.precinct_id for c in found.values()}))
+        )
+    ).all()
+    clerks = (
+        await session.scalars(select(User).where(User.id.in_({c.user_id for c in found.values()})))
+    ).all()
+    described = {vid: await describe_check_in(session, c) for vid, c in found.items()}  # (from the session)
+    del precincts, clerks  # held until here: the session's identity map keeps only weak references
+    return described
+
+
 async def record_check_in(
     session: AsyncSession, *, actor: User, election_id: int, voter_id: int, method: str
 ) -> CheckIn:

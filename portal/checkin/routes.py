@@ -49,7 +49,7 @@ async def desk():
             voidable = {
                 vid for vid, c in found.items() if queries.may_void(current_actor(), c, now, void_window())
             }
-            check_ins = {vid: await queries.describe_check_in(db, c) for vid, c in found.items()}
+            check_ins = await queries.describe_check_ins(db, found)
     return render(
         "checkin/desk.html",
         "checkin/_results.html",
