@@ -41,9 +41,12 @@ def rekey(made, mayor=MAYOR_ENTERED, **extra):
 
 
 def only(data: dict, contest, *keys) -> dict:
-    """The form as the second re-key sends it: only the fields asked again (plus the hidden ones)."""
+    """The form as the second re-key sends it: only the fields asked again (plus the hidden ones,
+    which say it was rendered after one differing re-key)."""
     asked = {f"c{contest.id}_{k}" for k in keys}
-    return {k: v for k, v in data.items() if not k.startswith("c") or k in asked}
+    return {k: v for k, v in data.items() if not k.startswith("c") or k in asked} | {
+        f"rekeys_{contest.id}": "1"
+    }
 
 
 def card(page: str, contest) -> str:
@@ -148,7 +151,7 @@ def test_a_second_difference_goes_to_a_manager_who_sees_both(entered, run, clien
         and "It differed in Ann Able, Bob Baker" in response.text
     )
     assert ">60<" not in response.text and ">59<" not in response.text
-    refused = other.post(url(made, made.precincts[0], "/verify"), data=second)
+    refused = other.post(url(made, made.precincts[0], "/verify"), data=second | {f"rekeys_{mayor.id}": "2"})
     assert refused.status_code == 409 and "a manager decides" in refused.text
     assert (
         other.post(url(made, made.precincts[0], f"/resolve/{mayor.id}"), data={"keep": "entry"}).status_code
@@ -260,3 +263,45 @@ def test_keeping_the_entry_and_who_may_not_decide(entered, run, client_as):
     (event,) = events(run, "resolve_return")
     assert event.after == {"status": "verified", "kept": "entry", "revision": 1, "method": "election_day"}
     assert event.user_id == manager.user.id
+
+
+def test_a_form_sent_again_or_outrun_is_refused_not_counted(entered, run):
+    """The form says after how many differing re-keys it was rendered: the same differing re-key sent
+    again (F5 after the answer) is not a second attempt, and a full blind re-key rendered before
+    someone else's differing one is not judged on their fields only."""
+    made, _, other = entered
+    mayor = made.contests[0]
+    first = rekey(made, mayor=(59, 36, 3, 2))
+    assert other.post(url(made, made.precincts[0], "/verify"), data=first).status_code == 422
+    again = other.post(url(made, made.precincts[0], "/verify"), data={**first, f"rekeys_{mayor.id}": "0"})
+    assert again.status_code == 409 and "already recorded" in again.text
+    assert [r.attempt for r in rekeys(run)] == [1] and len(events(run, "rekey_differs")) == 1
+    # A third person's page, rendered before that re-key, keys Ann and Bob right but overvotes wrong.
+    late = rekey(made, mayor=(60, 35, 3, 2)) | {f"c{mayor.id}_overvotes": "4", f"c{mayor.id}_undervotes": "1"}
+    third = other  # (any verifier: the form is what matters)
+    refused = third.post(url(made, made.precincts[0], "/verify"), data=late)
+    assert refused.status_code == 409 and "Reload" in refused.text
+    assert (mayor.id, 1, "entered") in revisions(run, made)
+
+
+def test_the_entry_page_cannot_outrun_a_blind_rekey(entered, run, client_as):
+    """A verifier's figures are never compared with the hidden entry on the entry page (the answer
+    "nothing changed" would tell them they matched), and once a re-key differed only the one who
+    entered or a manager saves a correction."""
+    made, clerk, other = entered
+    mayor = made.contests[0]
+    from tests.test_returns import figures
+
+    same = other.post(url(made, made.precincts[0]), data=figures(made, mayor=MAYOR_ENTERED))
+    assert same.status_code == 303  # stored as their own revision: nothing is given away
+    assert {(c, r) for c, r, _ in revisions(run, made)} >= {(mayor.id, 2)}
+    # Revision 2 is other's; clerk (who did not enter it) re-keys it and differs.
+    differs = {**rekey(made, mayor=(59, 36, 3, 2)), **{f"revision_{c.id}": "2" for c in made.contests}}
+    assert clerk.post(url(made, made.precincts[0], "/verify"), data=differs).status_code == 422
+    third = client_as("clerk")
+    refused = third.post(url(made, made.precincts[0]), data=figures(made, mayor=(59, 36, 3, 2)))
+    assert refused.status_code == 409 and "the one who entered it or a manager corrects it" in refused.text
+    assert (
+        other.post(url(made, made.precincts[0]), data=figures(made, mayor=(59, 36, 3, 2))).status_code == 303
+    )
+    assert (mayor.id, 3, "entered") in revisions(run, made)

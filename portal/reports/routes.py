@@ -5,7 +5,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from markupsafe import Markup
 
 from portal import __version__
@@ -142,7 +142,9 @@ def _report_page(name: str, data, context: dict) -> str:
     template = f"reports/{name}.html"
     if data.sha256 is None:
         return render_template(template, **context)
-    key = (data.election.id, data.sha256, name, repr(context["board"]))
+    config = current_app.config
+    settings = (context["board"], config.get("JURISDICTION_NAME"), config.get("TIME_ZONE"), request.script_root)
+    key = (id(current_app), data.election.id, data.sha256, name, repr(settings))
     with _CERTIFIED_BODIES_LOCK:
         body = _CERTIFIED_BODIES.get(key)
     if body is None:

@@ -342,8 +342,18 @@ async def save_return(
     figures: Figures,
 ) -> PrecinctReturn | None:
     """Store the figures as a new revision ("entered"); None when they equal the latest revision
-    (a double click or a resent form stores one version)."""
-    if figures.same_as(ballot):
+    the same person entered (a double click or a resent form stores one version). Someone else's
+    unverified figures are never compared here (the answer would tell a verifier they matched); once
+    a blind re-key of them has differed, only the one who entered them or a manager corrects them."""
+    latest = ballot.latest
+    unverified_other = latest is not None and latest.status == "entered" and latest.entered_by_id != actor.id
+    if unverified_other and ballot.rekeys and not actor.has_role("admin", "manager"):
+        raise Conflict(
+            f"{ballot.contest.office_title}: a blind re-key of revision {latest.revision} differed from it; "
+            "the one who entered it or a manager corrects it (a manager decides if it differs twice). "
+            "Nothing was saved."
+        )
+    if not unverified_other and figures.same_as(ballot):
         return None
     revision = (ballot.latest.revision + 1) if ballot.latest else 1
     stored = PrecinctReturn(
@@ -436,6 +446,35 @@ def _pending_latest(ballot: ContestBallot, actor: User, revision: int) -> Precin
     return latest
 
 
+async def _lock_pending(session: AsyncSession, ballot: ContestBallot, rekeys: int | None) -> str:
+    """Lock the latest revision's row for this transaction and check what the page was built on
+    still holds: no newer revision, and the re-keys the form was rendered after (`rekeys`; a form
+    sent again, or a re-key by someone else meanwhile, is refused). Returns its status."""
+    latest, title = ballot.latest, ballot.contest.office_title
+    status = await session.scalar(
+        select(PrecinctReturn.status).where(PrecinctReturn.id == latest.id).with_for_update()
+    )
+    newest = await session.scalar(
+        select(func.max(PrecinctReturn.revision)).where(
+            PrecinctReturn.election_id == latest.election_id,
+            PrecinctReturn.precinct_id == latest.precinct_id,
+            PrecinctReturn.contest_id == latest.contest_id,
+            PrecinctReturn.method == latest.method,
+        )
+    )
+    if newest != latest.revision:
+        raise Conflict(
+            f"{title}: a newer revision was entered meanwhile; verify that one. Nothing was changed."
+        )
+    done = await session.scalar(select(func.count()).where(ReturnRekey.return_id == latest.id))
+    if done != len(ballot.rekeys) or (rekeys is not None and rekeys != done):
+        raise Conflict(
+            f"{title}: this re-key was already recorded, or someone re-keyed it meanwhile (the form was "
+            "sent again?). Reload to key what is asked now. Nothing was changed."
+        )
+    return status
+
+
 async def record_rekey(
     session: AsyncSession,
     *,
@@ -444,12 +483,15 @@ async def record_rekey(
     revision: int,
     figures: Figures,
     fields: list[str],
+    rekeys: int | None = None,
 ) -> ReturnRekey:
     """Keep a blind re-key that differed: which fields, and what was keyed. The verifier is told
     only which fields differ, never the entered figures."""
     latest = _pending_latest(ballot, actor, revision)
     if ballot.disputed:
         raise Conflict(f"{ballot.contest.office_title}: the re-keys differed twice; a manager decides now.")
+    if await _lock_pending(session, ballot, rekeys) != "entered":
+        raise AlreadyVerified(f"{ballot.contest.office_title}: verified a moment ago. Nothing was changed.")
     rekey = ReturnRekey(
         return_id=latest.id,
         attempt=len(ballot.rekeys) + 1,
@@ -487,7 +529,7 @@ class AlreadyVerified(Conflict):
 
 
 async def verify_return(
-    session: AsyncSession, *, actor: User, ballot: ContestBallot, revision: int
+    session: AsyncSession, *, actor: User, ballot: ContestBallot, revision: int, rekeys: int | None = None
 ) -> PrecinctReturn:
     """Mark the latest revision verified by a second person (never the one who entered it). One
     state change, one audit event: a verification that finds it already done changes nothing,
@@ -495,6 +537,7 @@ async def verify_return(
     latest = _pending_latest(ballot, actor, revision)
     if ballot.disputed:
         raise Conflict(f"{ballot.contest.office_title}: the re-keys differed twice; a manager decides now.")
+    await _lock_pending(session, ballot, rekeys)  # (an already verified one is told by whom, below)
     changed = await session.scalar(
         update(PrecinctReturn)
         .where(PrecinctReturn.id == latest.id, PrecinctReturn.status == "entered")
@@ -550,6 +593,10 @@ async def resolve_return(
         raise ResolveRefused(f"{title}: you re-keyed these figures; another manager must decide.")
     if keep not in ("entry", "rekey"):
         raise ResolveRefused("Choose which figures to keep: the entry or the re-key.")
+    if await _lock_pending(session, ballot, None) != "entered":  # (two managers at once: one decides)
+        raise AlreadyVerified(
+            f"{title}: revision {latest.revision} was decided a moment ago. Nothing was changed."
+        )
     before = {**_figures_of(ballot), "status": "entered", "rekeys_differed": len(ballot.rekeys)}
     if keep == "entry":
         kept = await session.scalar(

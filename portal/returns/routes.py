@@ -130,6 +130,11 @@ def _revision(ballot) -> int:
     return revision
 
 
+def _rekeys(ballot) -> int:
+    """How many differing re-keys the form was rendered after (0 when it does not say)."""
+    return whole_number(request.form.get(f"rekeys_{ballot.contest.id}"), minimum=0) or 0
+
+
 @bp.route("/<int:precinct_id>/verify", methods=["GET", "POST"])
 @allow(*ENTRY)
 async def verify(election_id: int, precinct_id: int):
@@ -192,12 +197,17 @@ async def verify(election_id: int, precinct_id: int):
                             revision=revision,
                             figures=figures[ballot.contest.id],
                             fields=fields,
+                            rekeys=_rekeys(ballot),
                         )
                         second = kept.attempt >= queries.REKEYS_BEFORE_MANAGER
                         outcome.setdefault("disputed" if second else "differs", []).append(title)
                     else:
                         await queries.verify_return(
-                            db, actor=current_actor(), ballot=ballot, revision=revision
+                            db,
+                            actor=current_actor(),
+                            ballot=ballot,
+                            revision=revision,
+                            rekeys=_rekeys(ballot),
                         )
                         outcome.setdefault("verified", []).append(title)
             if not outcome.keys() - {"verified"}:
