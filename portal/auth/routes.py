@@ -111,9 +111,10 @@ async def code():
 async def _refused_for(db, user, username: str, address: str, now) -> int:
     """Seconds sign-in stays refused (audited when it is); 0 when it may go on. The account's row
     is locked first, so parallel guesses at one account are judged one at a time, each seeing the
-    failures counted before it."""
+    failures counted before it. FOR NO KEY UPDATE: a write by the same user appending its audit
+    event (whose foreign key to the user takes a KEY SHARE lock) is not held up by a sign-in."""
     if user is not None:
-        await db.get(User, user.id, with_for_update=True, populate_existing=True)
+        await db.get(User, user.id, with_for_update={"key_share": True}, populate_existing=True)
     wait = await queries.seconds_locked(db, user=user, address=address, now=now)
     if wait:
         await record_event(
