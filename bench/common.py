@@ -6,6 +6,7 @@ import http.client
 import http.cookiejar
 import json
 import os
+import random
 import re
 import socket
 import statistics
@@ -169,3 +170,34 @@ def write_results(area: str, figures: dict) -> Path:
     path = RESULTS / f"{area}.json"
     path.write_text(json.dumps(figures, indent=2) + "\n")
     return path
+
+
+def search_params(rng: random.Random, names, precincts, count: int) -> list[dict]:
+    """The voter searches of bench/voters.py and bench/scale.py: ten kinds in fixed proportions
+    (prefixes, "last first", ids, addresses, a precinct, status, party, sorts), drawn from `names`
+    ((last, first, voter id, address) samples of the roll) and `precincts` (ids)."""
+    searches = []
+    for n in range(count):
+        last, first, voter_id, address = rng.choice(names)
+        kind = n % 10
+        if kind in (0, 1, 2):
+            params = {"q": last[: rng.randint(1, 4)].lower()}
+        elif kind == 3:
+            params = {"q": f"{last.lower()} {first[:2].lower()}"}
+        elif kind == 4:
+            params = {"q": voter_id[: rng.randint(5, 9)]}
+        elif kind == 5:
+            params = {"q": " ".join(address.split()[:2])[: rng.randint(3, 8)]}
+        elif kind == 6:
+            params = {"precinct": rng.choice(precincts), "sort": rng.choice(["name", "-registered"])}
+        elif kind == 7:
+            params = {"q": last[:2].lower(), "status": rng.choice(["active", "inactive", "removed"])}
+        elif kind == 8:
+            params = {
+                "party": rng.choice(["DEM", "REP", "LIB", "GRN", "IND", "none"]),
+                "sort": rng.choice(["name", "voter_id"]),
+            }
+        else:
+            params = {"sort": rng.choice(["name", "-name", "voter_id", "registered", "-registered"])}
+        searches.append(params)
+    return searches

@@ -53,7 +53,7 @@ import urllib.parse
 from pathlib import Path
 
 import psutil
-from common import flask_cli, gunicorn, load, migrate, scratch_database, sign_in, write_results
+from common import flask_cli, gunicorn, load, migrate, scratch_database, search_params, sign_in, write_results
 from imports import run_measured
 from sqlalchemy.engine import make_url
 
@@ -324,35 +324,6 @@ def samples(url: str) -> tuple[list, list[str], dict[str, list[str]]]:
     return names, precincts, deep
 
 
-def search_params(rng: random.Random, names, precincts) -> list[dict]:
-    """bench/voters.py's 600 searches, the same kinds in the same proportions."""
-    searches = []
-    for n in range(SEARCHES):
-        last, first, voter_id, address = rng.choice(names)
-        kind = n % 10
-        if kind in (0, 1, 2):
-            params = {"q": last[: rng.randint(1, 4)].lower()}
-        elif kind == 3:
-            params = {"q": f"{last.lower()} {first[:2].lower()}"}
-        elif kind == 4:
-            params = {"q": voter_id[: rng.randint(5, 9)]}
-        elif kind == 5:
-            params = {"q": " ".join(address.split()[:2])[: rng.randint(3, 8)]}
-        elif kind == 6:
-            params = {"precinct": rng.choice(precincts), "sort": rng.choice(["name", "-registered"])}
-        elif kind == 7:
-            params = {"q": last[:2].lower(), "status": rng.choice(["active", "inactive", "removed"])}
-        elif kind == 8:
-            params = {
-                "party": rng.choice(["DEM", "REP", "LIB", "GRN", "IND", "none"]),
-                "sort": rng.choice(["name", "voter_id"]),
-            }
-        else:
-            params = {"sort": rng.choice(["name", "-name", "voter_id", "registered", "-registered"])}
-        searches.append(params)
-    return searches
-
-
 def paths(prefix: str, params_list: list[dict]) -> list[str]:
     return [f"{prefix}?{urllib.parse.urlencode(p)}" for p in params_list]
 
@@ -460,7 +431,7 @@ def sizes(url: str) -> dict:
 
 def measure(url: str, election: int, rng: random.Random) -> dict:
     names, precincts, deep = samples(url)
-    searches = paths("/voters", search_params(rng, names, precincts))
+    searches = paths("/voters", search_params(rng, names, precincts, SEARCHES))
     deep_pages = []
     for n in range(DEEP_PAGES):
         sort = ["name", "voter_id", "-registered"][n % 3]

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, flask_cli, migrate, scratch_database
+from common import RESULTS, flask_cli, migrate, scratch_database, search_params
 
 VOTERS = int(os.environ.get("BENCH_VOTERS", 1_000_000))
 PRECINCTS = int(os.environ.get("BENCH_PRECINCTS", 2_000))
@@ -136,30 +136,7 @@ def measure(url: str) -> dict:
     with app.app_context():
         names, precincts, deep = aio.run(sample())
 
-    searches = []
-    for n in range(SEARCHES):
-        last, first, voter_id, address = rng.choice(names)
-        kind = n % 10
-        if kind in (0, 1, 2):
-            params = {"q": last[: rng.randint(1, 4)].lower()}
-        elif kind == 3:
-            params = {"q": f"{last.lower()} {first[:2].lower()}"}
-        elif kind == 4:
-            params = {"q": voter_id[: rng.randint(5, 9)]}
-        elif kind == 5:
-            params = {"q": " ".join(address.split()[:2])[: rng.randint(3, 8)]}
-        elif kind == 6:
-            params = {"precinct": rng.choice(precincts), "sort": rng.choice(["name", "-registered"])}
-        elif kind == 7:
-            params = {"q": last[:2].lower(), "status": rng.choice(["active", "inactive", "removed"])}
-        elif kind == 8:
-            params = {
-                "party": rng.choice(["DEM", "REP", "LIB", "GRN", "IND", "none"]),
-                "sort": rng.choice(["name", "voter_id"]),
-            }
-        else:
-            params = {"sort": rng.choice(["name", "-name", "voter_id", "registered", "-registered"])}
-        searches.append(params)
+    searches = search_params(rng, names, precincts, SEARCHES)
 
     def timed(params_list):
         latencies = []
