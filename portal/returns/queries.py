@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -356,34 +357,9 @@ async def save_return(
     if not unverified_other and figures.same_as(ballot):
         return None
     revision = (ballot.latest.revision + 1) if ballot.latest else 1
-    stored = PrecinctReturn(
-        election_id=election_id,
-        precinct_id=precinct_id,
-        contest_id=ballot.contest.id,
-        method=ballot.method,
-        revision=revision,
-        ballots_cast=figures.ballots_cast,
-        overvotes=figures.overvotes,
-        undervotes=figures.undervotes,
-        status="entered",
-        entered_by_id=actor.id,
+    stored = await _add_revision(
+        session, ballot, election_id, precinct_id, revision, figures, status="entered", entered_by_id=actor.id
     )
-    session.add(stored)
-    try:
-        await session.flush()
-    except IntegrityError as error:  # another clerk saved this revision a moment ago
-        if "fk_precinct_return_counting_group" in str(error.orig):  # the method was removed meanwhile
-            raise methods.MethodRefused(
-                f"{methods.label(ballot.method)} is no longer counted in this election. Nothing was saved."
-            ) from error
-        raise Conflict(
-            f"{ballot.contest.office_title}: someone saved figures for this precinct a moment ago. "
-            "Reload to see them."
-        ) from error
-    session.add_all(
-        ReturnVote(return_id=stored.id, candidate_id=c, votes=v) for c, v in figures.votes.items()
-    )
-    await session.flush()
     await announce(session, election_id, f"contest-{ballot.contest.id}", "reporting")
     await record_event(
         session,
@@ -401,6 +377,47 @@ async def save_return(
             **_plain(figures),
         },
     )
+    return stored
+
+
+async def _add_revision(
+    session: AsyncSession,
+    ballot: ContestBallot,
+    election_id: int,
+    precinct_id: int,
+    revision: int,
+    figures: Figures,
+    **who: Any,
+) -> PrecinctReturn:
+    """Store `figures` as revision `revision` of the contest's return for the ballot's method, with
+    its votes; `who` gives the status and who entered (and verified) it."""
+    stored = PrecinctReturn(
+        election_id=election_id,
+        precinct_id=precinct_id,
+        contest_id=ballot.contest.id,
+        method=ballot.method,
+        revision=revision,
+        ballots_cast=figures.ballots_cast,
+        overvotes=figures.overvotes,
+        undervotes=figures.undervotes,
+        **who,
+    )
+    session.add(stored)
+    try:
+        await session.flush()
+    except IntegrityError as error:  # another clerk saved this revision a moment ago
+        if "fk_precinct_return_counting_group" in str(error.orig):  # the method was removed meanwhile
+            raise methods.MethodRefused(
+                f"{methods.label(ballot.method)} is no longer counted in this election. Nothing was saved."
+            ) from error
+        raise Conflict(
+            f"{ballot.contest.office_title}: someone saved figures for this precinct a moment ago. "
+            "Reload to see them."
+        ) from error
+    session.add_all(
+        ReturnVote(return_id=stored.id, candidate_id=c, votes=v) for c, v in figures.votes.items()
+    )
+    await session.flush()
     return stored
 
 
@@ -618,29 +635,18 @@ async def resolve_return(
                 f"{title}: the re-keyed figures do not add up ({next(iter(check.errors.values()))}) and "
                 "cannot be stored. Keep the entry, or enter the figures from the tally sheet again."
             )
-        stored = PrecinctReturn(
-            election_id=latest.election_id,
-            precinct_id=latest.precinct_id,
-            contest_id=latest.contest_id,
-            method=latest.method,
-            revision=latest.revision + 1,
-            **{key: getattr(figures, key) for key in TOTAL_FIELDS},
+        stored = await _add_revision(
+            session,
+            ballot,
+            latest.election_id,
+            latest.precinct_id,
+            latest.revision + 1,
+            figures,
             status="verified",
             entered_by_id=ballot.rekeys[-1].keyed_by_id,
             verified_by_id=actor.id,
             verified_at=datetime.now(UTC),
         )
-        session.add(stored)
-        try:
-            await session.flush()
-        except IntegrityError as error:
-            raise Conflict(
-                f"{title}: someone saved figures for this precinct a moment ago. Reload."
-            ) from error
-        session.add_all(
-            ReturnVote(return_id=stored.id, candidate_id=c, votes=v) for c, v in figures.votes.items()
-        )
-        await session.flush()
     await announce(session, latest.election_id, f"contest-{ballot.contest.id}", "reporting")
     await record_event(
         session,
