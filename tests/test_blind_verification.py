@@ -305,3 +305,25 @@ def test_the_entry_page_cannot_outrun_a_blind_rekey(entered, run, client_as):
         other.post(url(made, made.precincts[0]), data=figures(made, mayor=(59, 36, 3, 2))).status_code == 303
     )
     assert (mayor.id, 3, "entered") in revisions(run, made)
+
+
+def test_a_rekey_across_a_database_restart(entered, run, app_factory, create_user, database_url):
+    """CSRF on, the page loaded before a restart: the differing re-key answers 503 "Nothing was
+    saved" and keeps nothing (no re-key, no event); once the database is back the same form is
+    recorded once."""
+    from tests.test_account import Browser
+    from tests.test_resilience import _wait_until_gone, connections_refused, terminate_all_but_admin
+
+    made, _, _ = entered
+    verifier = Browser(app_factory(WTF_CSRF_ENABLED=True))
+    assert verifier.sign_in(create_user("clerk").username).status_code == 302
+    page = url(made, made.precincts[0], "/verify")
+    form = {**rekey(made, mayor=(59, 36, 3, 2)), "csrf_token": verifier.token(page)}
+    with connections_refused(database_url):
+        _wait_until_gone(database_url, terminate_all_but_admin(database_url))
+        response = verifier.client.post(page, data=form)
+        assert response.status_code == 503 and "Nothing was saved" in response.get_data(as_text=True)
+    assert rekeys(run) == [] and events(run, "rekey_differs") == []
+    again = verifier.client.post(page, data=form)
+    assert again.status_code == 422 and "Not verified: the figures differ." in again.get_data(as_text=True)
+    assert [r.attempt for r in rekeys(run)] == [1] and len(events(run, "rekey_differs")) == 1
