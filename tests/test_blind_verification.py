@@ -327,3 +327,10 @@ def test_a_rekey_across_a_database_restart(entered, run, app_factory, create_use
     again = verifier.client.post(page, data=form)
     assert again.status_code == 422 and "Not verified: the figures differ." in again.get_data(as_text=True)
     assert [r.attempt for r in rekeys(run)] == [1] and len(events(run, "rekey_differs")) == 1
+
+
+def test_verifying_where_nothing_was_entered_says_so(entered):
+    made, _, other = entered
+    response = other.post(url(made, made.precincts[1], "/verify"), data={"mode": "rekey"})
+    assert response.status_code == 409 and "has been entered to verify" in response.text
+    assert "differed twice" not in response.text

@@ -169,6 +169,10 @@ async def verify(election_id: int, precinct_id: int):
                 f"Precinct {precinct.code}: a blind re-key differed from the entry, so the figures are "
                 "no longer shown for confirming. Re-key the fields marked. Nothing was changed."
             )
+        if not pending:
+            raise queries.Conflict(
+                f"Precinct {precinct.code}: nothing of {methods.label(method)} has been entered to verify."
+            )
         if not keyable:
             raise queries.Conflict(
                 f"Precinct {precinct.code}: the re-keys differed twice; a manager decides. Nothing changed."
