@@ -43,6 +43,15 @@ def test_seed_demo_loads_realistic_data_once(app, run, tmp_path):
     assert "already loaded" in again.output and _count(run, Voter) == 500
 
 
+def test_seed_demo_with_no_voters(app, run, tmp_path):
+    """The benches seed precincts and elections without voters (the import bench loads its own):
+    election night then has no check-ins, and nothing fails."""
+    app.instance_path = str(tmp_path)
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--voters", "0", "--precincts", "6"])
+    assert result.exit_code == 0, result.output
+    assert _count(run, Voter) == 0 and _count(run, Precinct) == 6
+
+
 def test_db_upgrade_is_idempotent(app):
     result = app.test_cli_runner().invoke(args=["db-upgrade"])
     assert result.exit_code == 0 and "newest migration" in result.output

@@ -76,7 +76,8 @@ async def election_night(session: AsyncSession, rng: random.Random, election: El
                     else "Not on the roll",
                 }
         check_ins.append(row)
-    await session.execute(CheckIn.__table__.insert(), check_ins)
+    if check_ins:  # (an empty list would insert one row of defaults)
+        await session.execute(CheckIn.__table__.insert(), check_ins)
 
     # Ballots per precinct and counting group: the check-ins that issue them (a provisional ballot
     # once accepted).
