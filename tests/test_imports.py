@@ -748,3 +748,67 @@ def test_cli_creates_missing_precincts_and_parties(app, run, tmp_path, create_pr
     assert result.exit_code == 0 and "created 0 precincts and 1 parties" in result.output, result.output
     assert count_voters(run) == 2
     assert runner.invoke(args=["import-voters", "--create-missing", "voters", str(named)]).exit_code == 2
+
+
+DATE_SHAPES = {
+    "iso": (re.compile(r"^(\d{4})-(\d{2})-(\d{2})$"), "ymd"),
+    "us": (re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$"), "mdy"),
+    "dmy": (re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$"), "dmy"),
+}
+
+
+def _reference_date(text_value: str, form: str) -> date | None:
+    shape, order = DATE_SHAPES[form]
+    found = shape.match(text_value) if text_value.isascii() else None
+    if not found:
+        return None
+    parts = dict(zip(order, (int(g) for g in found.groups()), strict=True))
+    try:
+        return date(parts["y"], parts["m"], parts["d"])
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("form", ["iso", "us", "dmy"])
+def test_the_date_reader_in_sql_agrees_with_python(run, form):
+    """The import reads dates in SQL without regular expressions (speed): every text gives the date
+    Python reads from it, or none (never an error that fails the whole file)."""
+    from portal.voters.importing import date_sql
+
+    samples = {"", "-", "//", "1/1/", "0000-01-01", "00/00/0000", "0/0/0000", "1.2/2020", "1.2.2020"}
+    for year in (1, 1900, 1999, 2000, 2023, 2024, 2100, 9999):
+        for month in (0, 1, 2, 4, 12, 13):
+            for day in (0, 1, 28, 29, 30, 31, 32):
+                samples |= {
+                    f"{year:04d}-{month:02d}-{day:02d}",
+                    f"{year:04d}-{month}-{day}",
+                    f"{month}/{day}/{year:04d}",
+                    f"{month:02d}/{day:02d}/{year:04d}",
+                    f"{day}/{month}/{year:04d}",
+                    f"{day:02d}.{month:02d}.{year:04d}",
+                }
+    samples |= {"2020-01-0a", "a020-01-01", "2020-01-01 ", "2020--01-1", "12/3/20201", "12//2020"}
+    samples |= {"+1/2/2020", "-1/2/2020", "1/-2/2020", "2020-+1-01", "2020-01-1-", "1 /2/2020"}
+    # Digits from other scripts (full-width, Arabic-Indic) are not digits here
+    samples |= {"\uff11\uff12/3/2020", "\u0661/\u0662/2020", "2020-1\u0660-01"}
+
+    class Job:
+        date_format = form
+
+    ordered = sorted(samples)
+
+    async def read() -> list:
+        async with reading() as db:
+            return list(
+                await db.scalars(
+                    text(
+                        f"SELECT {date_sql(Job, 'v')} FROM unnest(CAST(:v AS text[]))"
+                        " WITH ORDINALITY AS s(v, i) ORDER BY i"
+                    ),
+                    {"v": ordered},
+                )
+            )
+
+    got = run(read())
+    expected = [_reference_date(v, form) for v in ordered]
+    assert {v: g for v, g, e in zip(ordered, got, expected, strict=True) if g != e} == {}
