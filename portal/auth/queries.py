@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import secrets
@@ -17,8 +18,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.models import LoginThrottle, RecoveryCode, User, UserSession
 
-# Compared against when the username is unknown, so both cases take the same time.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Compared against when the username is unknown, so both cases take the same time. (Made on
+    first use: scrypt's 90 ms would otherwise open every process, each CLI command included.)"""
+    return generate_password_hash("not-a-real-password")
 
 
 async def hash_password(password: str) -> str:
@@ -28,7 +33,7 @@ async def hash_password(password: str) -> str:
 
 
 async def password_matches(user: User | None, password: str) -> bool:
-    stored = user.password_hash if user is not None else _DUMMY_HASH
+    stored = user.password_hash if user is not None else _dummy_hash()
     ok = await asyncio.to_thread(check_password_hash, stored, password)
     return ok and user is not None
 
