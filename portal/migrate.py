@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from portal.config import ROOT
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 
 def alembic_config(database_url: str) -> Config:
+    from alembic.config import Config  # (imported when used: Alembic takes 60 ms to load)
+
     config = Config()
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
@@ -58,4 +62,6 @@ def drop_database(database_url: str) -> None:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), revision)

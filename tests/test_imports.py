@@ -812,3 +812,57 @@ def test_the_date_reader_in_sql_agrees_with_python(run, form):
     got = run(read())
     expected = [_reference_date(v, form) for v in ordered]
     assert {v: g for v, g, e in zip(ordered, got, expected, strict=True) if g != e} == {}
+
+
+def test_the_file_is_cut_only_between_records(tmp_path):
+    """A large file is read in parts at once; each part begins a record, even where values hold
+    quoted newlines, doubled quotes and delimiters (reading the parts one after another gives the
+    same records as reading the whole file)."""
+    import random
+
+    from portal.voters.importing import record_starts
+
+    rng = random.Random(7)
+    awkward = ['a "quoted" word', "line\nbreak", "comma, inside", '"', "\r\n", "plain", "", '""']
+    for trial in range(30):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator=rng.choice(["\n", "\r\n"]))
+        writer.writerow(["id", "note", "other"])
+        for n in range(rng.randrange(1, 400)):
+            writer.writerow([n, rng.choice(awkward) * rng.randrange(0, 3), rng.choice(awkward)])
+        path = tmp_path / f"{trial}.csv"
+        path.write_bytes(buffer.getvalue().encode())
+        whole = list(csv.reader(io.StringIO(buffer.getvalue(), newline="")))
+        for parts in (2, 3, 5):
+            starts = record_starts(path, parts, smallest=0)
+            assert starts[0] == 0 and starts == sorted(starts)
+            data = path.read_bytes()
+            pieces = [data[a:b] for a, b in zip(starts, [*starts[1:], len(data)], strict=True)]
+            read = [row for piece in pieces for row in csv.reader(io.StringIO(piece.decode(), newline=""))]
+            assert read == whole
+
+
+def test_a_file_read_in_parts_names_the_right_lines(importer, run, monkeypatch):
+    """Errors in the second part of a file read in parts carry the file's line numbers: row
+    checks, duplicates across the parts, and a line COPY itself refuses."""
+    from portal.voters import importing
+
+    monkeypatch.setattr(importing, "SPLIT_MIN_BYTES", 0)
+    lines = [voter_line(n) for n in range(1, 301)]
+    lines[249] = voter_line(250, vid="NC000003")  # the same ID as line 4 (the first part)
+    lines[279] = voter_line(280, status="zombie")
+    job_id = job_id_from(upload(importer, csv_bytes(lines)))
+    job = check(importer, run, job_id)
+    assert job.status == "invalid" and job.counts["rows"] == 300
+    report = list(
+        csv.reader(io.StringIO(importer.get(f"/voters/imports/{job_id}/issues.csv").get_data(as_text=True)))
+    )
+    assert ["251", "Voter ID", "NC000003", "is also on line 4"] in report
+    assert ["281", "Status", "zombie", "must be active, inactive or removed"] in report
+
+    lines = [voter_line(n) for n in range(1, 301)]
+    lines[269] += ",one too many"
+    job_id = job_id_from(upload(importer, csv_bytes(lines)))
+    job = check(importer, run, job_id)
+    assert job.status == "invalid" and job.message == "Line 271 has more columns than the header (11)."
+    assert count_voters(run) == 0

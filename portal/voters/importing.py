@@ -342,7 +342,8 @@ async def expire_old_checks(session: AsyncSession) -> int:
     )
     for job_id in expired:
         await session.execute(text(f"DROP TABLE IF EXISTS {_norm_table(job_id)}"))
-        await session.execute(text(f"DROP TABLE IF EXISTS {_stage_table(job_id)}"))
+        for table in _stage_tables(job_id):
+            await session.execute(text(f"DROP TABLE IF EXISTS {table}"))
     return len(expired)
 
 
@@ -448,8 +449,12 @@ class Progress:
             await db.execute(update(ImportJob).where(ImportJob.id == self.job_id).values(**values))
 
 
-def _stage_table(job_id: int) -> str:
-    return f"import_stage_{int(job_id)}"
+def _stage_table(job_id: int, part: int = 0) -> str:
+    return f"import_stage_{int(job_id)}" + (f"_{int(part)}" if part else "")
+
+
+def _stage_tables(job_id: int) -> list[str]:
+    return [_stage_table(job_id, part) for part in range(STAGE_PARTS)]
 
 
 def _column(job: ImportJob, key: str) -> str:
@@ -484,54 +489,134 @@ def coded(value_sql: str, codes: dict[str, str] | None, otherwise: str) -> str:
     return f"NULLIF(CASE upper({value_sql}) {cases} ELSE {otherwise} END, '')"
 
 
-async def _file_chunks(path: Path, progress: Progress, size: int):
-    done = lines = 0
+# A large file is read by this many COPY statements at once, each from its own part of the file
+# (COPY parses on one core). Files under SPLIT_MIN_BYTES are read whole.
+STAGE_PARTS = 2
+SPLIT_MIN_BYTES = 4 << 20
+QUOTE = b'"'
+
+
+def record_starts(path: Path, parts: int, smallest: int | None = None) -> list[int]:
+    """Byte offsets that cut the file into `parts` pieces of about equal size, each beginning a
+    record: just after a newline that is not inside quotes. PostgreSQL's CSV reader ends a record
+    at a newline preceded by an even number of quote characters (a doubled quote counts two), so
+    the same count finds the same boundaries. [0] when the file is smaller than `smallest` (by
+    default SPLIT_MIN_BYTES) or has no such newline."""
+    size = path.stat().st_size
+    if parts < 2 or size < (SPLIT_MIN_BYTES if smallest is None else smallest):
+        return [0]
+    starts, quotes, offset = [0], 0, 0
+    targets = [size * k // parts for k in range(1, parts)]
     with path.open("rb") as fh:
-        while chunk := await asyncio.to_thread(fh.read, 1 << 20):
-            done += len(chunk)
-            lines += chunk.count(b"\n")
-            await progress(phase="Reading the file", progress=0.4 * done / size, rows_done=max(lines - 1, 0))
+        while targets and (chunk := fh.read(1 << 20)):
+            end = offset + len(chunk)
+            if end <= targets[0]:
+                quotes += chunk.count(QUOTE)
+                offset = end
+                continue
+            begin = max(targets[0] - offset, 0)
+            quotes += chunk.count(QUOTE, 0, begin)
+            newline = chunk.find(b"\n", begin)
+            while newline != -1 and (quotes + chunk.count(QUOTE, begin, newline)) % 2:
+                newline = chunk.find(b"\n", newline + 1)
+            if newline == -1:  # (on to the next chunk, counting this one's quotes)
+                quotes += chunk.count(QUOTE, begin)
+                offset = end
+                continue
+            starts.append(offset + newline + 1)
+            targets.pop(0)
+            fh.seek(offset + newline + 1)  # (the rest of the chunk is read again, counted afresh)
+            quotes, offset = 0, offset + newline + 1
+    return starts if not targets else [0]
+
+
+async def _file_chunks(path: Path, start: int, end: int | None, report):
+    with path.open("rb") as fh:
+        fh.seek(start)
+        left = None if end is None else end - start
+        while left is None or left > 0:
+            chunk = await asyncio.to_thread(fh.read, 1 << 20 if left is None else min(1 << 20, left))
+            if not chunk:
+                break
+            if left is not None:
+                left -= len(chunk)
+            await report(chunk)
             yield chunk
 
 
 COPY_ERROR_LINE = re.compile(r"line (\d+)")
 
 
-async def stage(job: ImportJob, progress: Progress) -> int:
-    """COPY the file into an all-text staging table; returns the number of rows."""
-    table = _stage_table(job.id)
+@dataclass
+class StagedPart:
+    table: str
+    line_offset: int  # added to the table's `line` to give the line in the file
+    rows: int
+
+
+async def stage(job: ImportJob, progress: Progress) -> list[StagedPart]:
+    """COPY the file into all-text staging tables, one per part of the file, at once."""
+    path = Path(job.path)
+    starts = await asyncio.to_thread(record_starts, path, STAGE_PARTS)
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
     columns = [f"c{i}" for i in range(len(job.header))]
+    first_line = 2 if job.has_header else 1
     engine = database().engine
-    async with engine.connect() as conn:
-        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-        first_line = 2 if job.has_header else 1
-        await conn.exec_driver_sql(
-            f"CREATE UNLOGGED TABLE {table} (line bigint GENERATED ALWAYS AS IDENTITY "
-            f"(START WITH {first_line}), " + ", ".join(f"{c} text" for c in columns) + ")"
-        )
-        raw = (await conn.get_raw_connection()).driver_connection
-        try:
-            result = await raw.copy_to_table(
-                table,
-                source=_file_chunks(Path(job.path), progress, job.size_bytes),
-                columns=columns,
-                format="csv",
-                header=job.has_header,
-                delimiter=job.delimiter,
-                encoding="UTF8" if job.encoding == "utf-8" else "LATIN1",
+    read = {"bytes": 0, "lines": 0}
+
+    async def report(chunk: bytes) -> None:
+        read["bytes"] += len(chunk)
+        read["lines"] += chunk.count(b"\n")
+        done = 0.4 * read["bytes"] / max(job.size_bytes, 1)
+        await progress(phase="Reading the file", progress=done, rows_done=max(read["lines"] - 1, 0))
+
+    async def copy_part(part: int, start: int, end: int | None) -> int:
+        table = _stage_table(job.id, part)
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+            await conn.exec_driver_sql(
+                f"CREATE UNLOGGED TABLE {table} (line bigint GENERATED ALWAYS AS IDENTITY "
+                f"(START WITH {first_line if part == 0 else 1}), "
+                + ", ".join(f"{c} text" for c in columns)
+                + ")"
             )
-        except Exception as error:  # asyncpg's COPY errors: the row is in the message context
-            await conn.rollback()
-            raise ImportFailed(_copy_error(error, job)) from error
-        await conn.commit()
-    return int(result.split()[-1])
+            raw = (await conn.get_raw_connection()).driver_connection
+            try:
+                result = await raw.copy_to_table(
+                    table,
+                    source=_file_chunks(path, start, end, report),
+                    columns=columns,
+                    format="csv",
+                    header=job.has_header and part == 0,
+                    delimiter=job.delimiter,
+                    encoding="UTF8" if job.encoding == "utf-8" else "LATIN1",
+                )
+            except Exception:
+                await conn.rollback()
+                raise
+            await conn.commit()
+        return int(result.split()[-1])
+
+    outcomes = await asyncio.gather(
+        *(copy_part(part, start, end) for part, (start, end) in enumerate(bounds)), return_exceptions=True
+    )
+    staged, offset = [], first_line - 1
+    for part, outcome in enumerate(outcomes):
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, Exception):
+                raise outcome
+            # asyncpg's COPY errors: the row is in the message context, counted from the part's start
+            raise ImportFailed(_copy_error(outcome, job, offset if part else 0)) from outcome
+        staged.append(StagedPart(_stage_table(job.id, part), offset if part else 0, outcome))
+        offset += outcome
+    return staged
 
 
-def _copy_error(error: Exception, job: ImportJob) -> str:
+def _copy_error(error: Exception, job: ImportJob, line_offset: int = 0) -> str:
     details = " ".join(str(getattr(error, name, "") or "") for name in ("args", "context", "detail"))
     message = str(error)
     found = COPY_ERROR_LINE.search(getattr(error, "context", "") or details)
-    where = f"Line {int(found.group(1))}" if found else "A line"
+    where = f"Line {int(found.group(1)) + line_offset}" if found else "A line"
     if "invalid byte sequence" in message or "character with byte sequence" in message:
         hint = (
             " The file is probably Latin-1: choose Latin-1 and import again."
@@ -714,11 +799,10 @@ NORM_TEXT_COLUMNS = (
 )  # fmt: skip
 
 
-def normalise_query(job: ImportJob, lines: tuple[int, int] | None = None) -> str:
-    """The normalising SELECT over the staged text (see `normalise`); `lines`: only those (first,
-    last) of the file."""
-    stage_table = _stage_table(job.id)
-    only = f"WHERE s.line BETWEEN {int(lines[0])} AND {int(lines[1])}" if lines else ""
+def normalise_query(job: ImportJob, part: StagedPart | None = None) -> str:
+    """The normalising SELECT over one staged part of the file (see `normalise`)."""
+    stage_table = part.table if part else _stage_table(job.id)
+    line = f"s.line + {int(part.line_offset)}" if part and part.line_offset else "s.line"
     v = {key: _column(job, key) for key in FIELDS}
     checks = _checks(job)
     any_bad = " OR ".join(f"COALESCE({failed}, false)" for _, failed, _ in checks)
@@ -740,7 +824,7 @@ def normalise_query(job: ImportJob, lines: tuple[int, int] | None = None) -> str
                 FROM (
                 SELECT t.*, {dob[1]}, {registered[1]} FROM (
                 SELECT t.*, {dob[0]}, {registered[0]} FROM (
-                    SELECT s.line, upper({v["state_voter_id"]}) AS state_voter_id,
+                    SELECT {line} AS line, upper({v["state_voter_id"]}) AS state_voter_id,
                            {v["last_name"]} AS last_name, {v["first_name"]} AS first_name,
                            {v["middle_name"]} AS middle_name, {v["date_of_birth"]} AS date_of_birth,
                            {v["birth_year"]} AS birth_year,
@@ -750,7 +834,7 @@ def normalise_query(job: ImportJob, lines: tuple[int, int] | None = None) -> str
                            {status} AS status, {v["registration_date"]} AS registration_date,
                            {v["precinct_name"]} AS precinct_name,
                            lower({v["last_name"]}) AS last_key, lower({v["first_name"]}) AS first_key
-                    FROM {stage_table} s {only}
+                    FROM {stage_table} s
                     OFFSET 0  -- fences: each step is worked out once per row, not once per use above
                 ) t OFFSET 0) t OFFSET 0) t
                 LEFT JOIN precinct p ON p.code = t.precinct
@@ -760,36 +844,26 @@ def normalise_query(job: ImportJob, lines: tuple[int, int] | None = None) -> str
             ) n"""
 
 
-# The normalising pass is plain CPU work per row (trims, dates, checks): it runs as this many
-# statements over equal shares of the file, on their own connections. (PostgreSQL's own parallel
-# query splits only the scan: the leader still computes every row above it.)
-NORMALISE_SHARES = 2
-
-
-async def normalise(job: ImportJob, rows: int) -> None:
+async def normalise(job: ImportJob, parts: list[StagedPart]) -> None:
     """One pass over the staged text: trimmed values, parsed dates, resolved precinct and party,
-    and a single `bad` flag (the per-column reasons are worked out for bad rows only). `rows`: how
-    many were staged."""
-    stage_table, norm = _stage_table(job.id), _norm_table(job.id)
+    and a single `bad` flag (the per-column reasons are worked out for bad rows only). Plain CPU
+    work per row: each staged part is normalised by its own statement, at once. (PostgreSQL's own
+    parallel query splits only the scan: the leader computes every column above it.)"""
+    norm = _norm_table(job.id)
     engine = database().engine
-    first = 2 if job.has_header else 1
-    share = -(-rows // NORMALISE_SHARES)
-    shares = [(first + k * share, first + (k + 1) * share - 1) for k in range(NORMALISE_SHARES)]
     async with engine.connect() as conn:
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {norm}")
         await conn.exec_driver_sql(f"CREATE UNLOGGED TABLE {norm} AS {normalise_query(job)} WITH NO DATA")
         await conn.commit()
 
-    async def normalise_share(lines: tuple[int, int]) -> None:
+    async def normalise_part(part: StagedPart) -> None:
         async with engine.connect() as conn:
             await conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
-            await conn.exec_driver_sql(f"INSERT INTO {norm} {normalise_query(job, lines)}")
+            await conn.exec_driver_sql(f"INSERT INTO {norm} {normalise_query(job, part)}")
+            await conn.exec_driver_sql(f"DROP TABLE {part.table}")
             await conn.commit()
 
-    await asyncio.gather(*(normalise_share(lines) for lines in shares))
-    async with engine.connect() as conn:
-        await conn.exec_driver_sql(f"DROP TABLE {stage_table}")
-        await conn.commit()
+    await asyncio.gather(*(normalise_part(part) for part in parts))
 
 
 def check_statements(job: ImportJob) -> list[str]:
@@ -839,17 +913,17 @@ def check_statements(job: ImportJob) -> list[str]:
     ]
 
 
-async def validate(job: ImportJob, progress: Progress) -> dict[str, int]:
+async def validate(job: ImportJob, progress: Progress, parts: list[StagedPart]) -> dict[str, int]:
     """Check every staged row; write issues; return the counts."""
     norm = _norm_table(job.id)
+    total = sum(part.rows for part in parts)
     async with transaction() as db:
         await db.execute(delete(ImportIssue).where(ImportIssue.job_id == job.id))
-        total = await db.scalar(text(f"SELECT count(*) FROM {_stage_table(job.id)}"))
     await progress(
         status="validating", phase="Checking every row", progress=0.45, rows_done=total, force=True
     )
     with timed(job.id, "normalising"):
-        await normalise(job, total)
+        await normalise(job, parts)
     await progress(phase="Checking every row", progress=0.6, force=True)
     labels = {f"label_{key}": _label(job, key) for key in FIELDS}
     statements = check_statements(job)
@@ -1044,7 +1118,8 @@ async def load(job: ImportJob, actor: User | None, *, rejected: int = 0) -> dict
 
 async def drop_stage(job_id: int) -> None:
     async with database().engine.connect() as conn:
-        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_stage_table(job_id)}")
+        for table in _stage_tables(job_id):
+            await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_norm_table(job_id)}")
         await conn.commit()
 
@@ -1058,10 +1133,10 @@ async def check_file(job_id: int) -> ImportJob:
     await progress(status="staging", phase="Reading the file", progress=0.0, started_at=started, force=True)
     try:
         with timed(job_id, "staging"):
-            rows = await stage(job, progress)
-        if rows == 0:
+            parts = await stage(job, progress)
+        if sum(part.rows for part in parts) == 0:
             raise ImportFailed("The file has a header but no voter rows.")
-        counts = await validate(job, progress)
+        counts = await validate(job, progress, parts)
     except ImportFailed as failure:
         await drop_stage(job_id)
         await progress(
