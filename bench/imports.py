@@ -206,12 +206,23 @@ def write_nc_file(
             writer.writerow([row.get(c, "") for c in columns])
 
 
+# `flask --app wsgi import-voters FILE`, with the import's INFO log (how long each phase took) on
+WITH_PHASES = """
+import logging, sys
+logging.basicConfig(level=logging.WARNING, format="  %(message)s")
+logging.getLogger("portal.voters.importing").setLevel(logging.INFO)
+from flask.cli import main
+sys.argv = ["flask", "--app", "wsgi", "import-voters", *sys.argv[1:]]
+main()
+"""
+
+
 def import_measured(url: str, path: Path, label: str) -> tuple[float, float]:
     env = {**os.environ, "PORTAL_DATABASE_URL": url}
-    seconds, peak_mb, result = run_measured(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "import-voters", str(path)], env
-    )
-    print(result.stdout.strip(), result.stderr.strip()[-2000:], sep="\n")
+    seconds, peak_mb, result = run_measured([sys.executable, "-c", WITH_PHASES, str(path)], env)
+    phases = [line for line in result.stderr.splitlines() if " took " in line]
+    others = "\n".join(line for line in result.stderr.splitlines() if " took " not in line)
+    print(result.stdout.strip(), *phases, others.strip()[-2000:], sep="\n")
     if result.returncode != 0:
         raise SystemExit(f"{label}: import failed with exit code {result.returncode}")
     print(f"{label}: {seconds:.2f} s, peak RSS {peak_mb:.0f} MB")

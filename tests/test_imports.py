@@ -286,7 +286,12 @@ def test_other_date_formats_when_chosen(importer, run):
     assert run(born()) == date(1980, 2, 29)
 
 
-def test_likely_duplicates_are_flagged_not_merged(importer, run, create_voters, create_precinct):
+@pytest.mark.parametrize("large", [False, True])
+def test_likely_duplicates_are_flagged_not_merged(importer, run, create_voters, monkeypatch, large):
+    """(`large`: compared with the roll as a large file is, in one pass over the roll.)"""
+    from portal.voters import importing
+
+    monkeypatch.setattr(importing, "HASH_JOIN_ROWS", 0 if large else importing.HASH_JOIN_ROWS)
     create_voters([("Doe", "Jane")], date_of_birth=date(1980, 2, 29), state_voter_id="OLD00001")
     job_id = job_id_from(
         upload(importer, csv_bytes([voter_line(1), voter_line(2, first="Jane", last="Doe")]))
