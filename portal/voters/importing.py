@@ -804,16 +804,13 @@ def normalise_query(job: ImportJob, part: StagedPart | None = None) -> str:
     stage_table = part.table if part else _stage_table(job.id)
     line = f"s.line + {int(part.line_offset)}" if part and part.line_offset else "s.line"
     v = {key: _column(job, key) for key in FIELDS}
-    checks = _checks(job)
-    any_bad = " OR ".join(f"COALESCE({failed}, false)" for _, failed, _ in checks)
-
     codes = job.codes or {}
     precinct = coded(v["precinct"], codes.get("precinct"), f"upper({v['precinct']})")
     party = coded(v["party"], codes.get("party"), f"upper({v['party']})")
     status = coded(v["status"], codes.get("status"), f"lower({v['status']})")
     dob = date_steps(job, "t.date_of_birth", "dob")
     registered = date_steps(job, "t.registration_date", "registered")
-    return f"""SELECT n.*, ({any_bad}) AS bad FROM (
+    return f"""SELECT n.* FROM (
                 SELECT u.*, COALESCE(
                     extract(year FROM u.dob)::int,
                     CASE WHEN u.birth_year ~ '^[0-9]{{4}}$' THEN u.birth_year::int END
@@ -845,9 +842,8 @@ def normalise_query(job: ImportJob, part: StagedPart | None = None) -> str:
 
 
 async def normalise(job: ImportJob, parts: list[StagedPart]) -> None:
-    """One pass over the staged text: trimmed values, parsed dates, resolved precinct and party,
-    and a single `bad` flag (the per-column reasons are worked out for bad rows only). Plain CPU
-    work per row: each staged part is normalised by its own statement, at once. (PostgreSQL's own
+    """One pass over the staged text: trimmed values, parsed dates, resolved precinct and party
+    (the rules are checked afterwards, beside the other checks). Plain CPU work per row: each staged part is normalised by its own statement, at once. (PostgreSQL's own
     parallel query splits only the scan: the leader computes every column above it.)"""
     norm = _norm_table(job.id)
     engine = database().engine
@@ -870,6 +866,8 @@ def check_statements(job: ImportJob) -> dict[str, str]:
     """The statements that write a checked file's issues, by name (independent of each other)."""
     norm = _norm_table(job.id)
     checks = _checks(job)
+    # A row breaks a rule: then (only) its reasons are worked out one by one.
+    any_bad = " OR ".join(f"COALESCE({failed}, false)" for _, failed, _ in checks)
     reasons = ",\n".join(
         f"(:label_{key}, left(n.{key}, 200), {reason}, COALESCE({failed}, false))"
         for key, failed, reason in checks
@@ -878,7 +876,7 @@ def check_statements(job: ImportJob) -> dict[str, str]:
         "rules": f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
             SELECT {job.id}, 'error', n.line, c.col, COALESCE(c.val, ''), c.reason
             FROM {norm} n, LATERAL (VALUES {reasons}) AS c(col, val, reason, failed)
-            WHERE n.bad AND c.failed""",
+            WHERE ({any_bad}) AND c.failed""",
         "same_id": f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
             SELECT {job.id}, 'error', n.line, :label_state_voter_id, n.state_voter_id,
                    'is also on line ' || d.first
