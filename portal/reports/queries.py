@@ -625,16 +625,21 @@ async def _results(session: AsyncSession, election_id: int) -> dict[str, Any]:
         session, select(*_columns(ReportParty, Party)).where(Party.id.in_(party_ids)).order_by(Party.id)
     )
     latest = latest_returns(election_id)
-    # Each return's (candidate ids, votes) by candidate id: a lateral read of return_vote's primary
-    # key per return is 3x faster than joining candidates and sorting 320,000 rows by ballot order.
-    votes = (
-        select(
-            func.array_agg(aggregate_order_by(ReturnVote.candidate_id, ReturnVote.candidate_id)).label("ids"),
-            func.array_agg(aggregate_order_by(ReturnVote.votes, ReturnVote.candidate_id)).label("votes"),
-        )
+    # Each return's (candidate ids, votes): a lateral read of return_vote's primary key per return
+    # is 3x faster than joining candidates and sorting 320,000 rows by ballot order. The two arrays
+    # are built by one pass over the same rows, so they stay aligned in whatever order they come;
+    # read in key order, they need no sort per return (array_agg(... ORDER BY) sorts each: 40% more).
+    in_key_order = (
+        select(ReturnVote.candidate_id, ReturnVote.votes)
         .where(ReturnVote.return_id == latest.c.id)
-        .lateral()
+        .order_by(ReturnVote.candidate_id)
+        .correlate(latest)
+        .subquery()
     )
+    votes = select(
+        func.array_agg(in_key_order.c.candidate_id).label("ids"),
+        func.array_agg(in_key_order.c.votes).label("votes"),
+    ).lateral()
     by_return = (
         select(
             latest.c.contest_id,
