@@ -363,6 +363,14 @@ class Voter(Versioned, Base):
 # and delete's change and fold the rows no other writer holds, so it stays a few rows long. A count(*)
 # of a million voters costs 50-85 ms; this sum well under a millisecond.
 voter_count = Table("voter_count", Base.metadata, Column("delta", BigInteger, nullable=False))
+# Each precinct's active voters as sum(delta) per precinct_id, kept the same way (migration 0016):
+# counting them from the roll took 0.17 s at a million voters for every open canvass.
+active_voter_count = Table(
+    "active_voter_count",
+    Base.metadata,
+    Column("precinct_id", Integer, nullable=False, index=True),
+    Column("delta", BigInteger, nullable=False),
+)
 
 
 class CheckIn(Base):

@@ -389,3 +389,78 @@ def test_the_roll_size_follows_every_insert_delete_and_truncate(create_voters, r
     assert run(sizes()) == (0, 0)
     create_voters(count=3)
     assert run(sizes()) == (3, 3)
+
+
+def test_each_precincts_active_voters_follow_every_change(create_voters, create_precinct, run):
+    """active_voter_count is kept by statement triggers: added voters, a status change, a move to
+    another precinct, an update that changes neither (a check-in's last_voted_on), deletes, two
+    writers at once on the same precinct (neither waits, neither is lost), and TRUNCATE."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    from portal.db import reading, transaction
+    from portal.precincts.queries import registered_voters
+
+    north, south = create_precinct(code="N-1"), create_precinct(code="S-1")
+    ids = create_voters(count=30, precinct=north)
+    create_voters(count=5, precinct=north, status="inactive")
+    create_voters(count=10, precinct=south)
+
+    async def counted():
+        async with reading() as db:
+            kept = await registered_voters(db, [north.id, south.id])
+            real = dict(
+                (
+                    await db.execute(
+                        text("SELECT precinct_id, count(*) FROM voter WHERE status = 'active' GROUP BY 1")
+                    )
+                ).all()
+            )
+            return kept, real
+
+    async def write(*statements: str) -> None:
+        async with transaction() as db:
+            for statement in statements:
+                await db.execute(text(statement), {"ids": ids, "south": south.id})
+
+    def check(expected: dict) -> None:
+        kept, real = run(counted())
+        assert kept == real == {k: v for k, v in expected.items() if v}
+
+    check({north.id: 30, south.id: 10})
+    run(write("UPDATE voter SET status = 'inactive' WHERE id = ANY((CAST(:ids AS bigint[]))[1:4])"))
+    check({north.id: 26, south.id: 10})
+    run(write("UPDATE voter SET precinct_id = :south WHERE id = ANY((CAST(:ids AS bigint[]))[5:10])"))
+    check({north.id: 20, south.id: 16})
+    run(write("UPDATE voter SET last_voted_on = '2026-11-03' WHERE id = ANY(:ids)"))
+    run(write("UPDATE voter SET status = 'active' WHERE status = 'inactive'"))  # 4 back, 5 new
+    check({north.id: 29, south.id: 16})
+    run(write("DELETE FROM voter WHERE id = ANY((CAST(:ids AS bigint[]))[11:15])"))
+    check({north.id: 24, south.id: 16})
+
+    async def overlapping():
+        async with transaction() as first:
+            await first.execute(
+                text("UPDATE voter SET status = 'removed' WHERE id = ANY((CAST(:ids AS bigint[]))[16:17])"),
+                {"ids": ids},
+            )
+            async with transaction() as second:  # while the first still holds its rows
+                await second.execute(text("SET LOCAL lock_timeout = '2s'"))
+                await second.execute(
+                    text("UPDATE voter SET status = 'removed' WHERE id = :one"), {"one": ids[20]}
+                )
+            async with reading() as db:  # the second is committed; the first is not yet
+                assert (await registered_voters(db, [north.id]))[north.id] == 23
+
+    run(asyncio.wait_for(overlapping(), 10))
+    check({north.id: 21, south.id: 16})
+
+    async def truncate():
+        async with transaction() as db:
+            await db.execute(text("TRUNCATE voter CASCADE"))
+
+    run(truncate())
+    check({})
+    create_voters(count=3, precinct=south)
+    check({south.id: 3})

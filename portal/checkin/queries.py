@@ -30,6 +30,7 @@ from portal.models import (
 )
 from portal.signals import check_in_recorded
 from portal.tally.queries import CheckInCounts, count_check_ins, live_check_in
+from portal.voters import counts as roll
 
 METHOD_LABELS = {"in_person": "in person", "early": "early", "mail": "by mail", "provisional": "provisional"}
 assert set(METHOD_LABELS) == set(CHECK_IN_METHODS)
@@ -204,9 +205,7 @@ async def precinct_turnout(session: AsyncSession, election_id: int, precinct_id:
     """The precinct's turnout at the desk: live check-ins, rejected provisional ballots left out."""
     precinct = await session.get(Precinct, precinct_id)
     counts = await count_check_ins(session, election_id, precinct_id)
-    registered = await session.scalar(
-        select(func.count()).where(Voter.precinct_id == precinct_id, Voter.status == "active")
-    )
+    registered = await session.scalar(select(roll.active_voters()).where(precinct_id == roll.PRECINCT))
     return Turnout(precinct, counts, registered or 0)
 
 

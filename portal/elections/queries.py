@@ -25,11 +25,11 @@ from portal.models import (
     Party,
     Precinct,
     User,
-    Voter,
 )
 from portal.returns.methods import set_counted
 from portal.signals import election_status_changed
 from portal.tally.queries import latest_returns
+from portal.voters import counts as roll
 
 AUDITED = ("name", "election_date", "kind", "status")
 
@@ -404,11 +404,8 @@ async def move_election(
 async def freeze_registration(session: AsyncSession, election_id: int) -> None:
     """When the polls close, each precinct's active voters become the election's registration: the
     turnout of a past election must not move with the roll."""
-    voters = (
-        select(func.count())
-        .where(Voter.precinct_id == ElectionPrecinct.precinct_id, Voter.status == "active")
-        .scalar_subquery()
-    )
+    voters = select(roll.active_voters()).where(ElectionPrecinct.precinct_id == roll.PRECINCT)
+    voters = voters.scalar_subquery()
     await session.execute(
         update(ElectionPrecinct).where(ElectionPrecinct.election_id == election_id).values(registered=voters)
     )

@@ -14,6 +14,7 @@ from portal.editing import check_version
 from portal.formatting import number
 from portal.forms import content_lines
 from portal.models import Precinct, User, Voter
+from portal.voters import counts as roll
 
 AUDITED = ("code", "name", "polling_place")
 SORTS = {
@@ -75,9 +76,9 @@ async def registered_voters(session: AsyncSession, precinct_ids: list[int]) -> d
     if not precinct_ids:
         return {}
     rows = await session.execute(
-        select(Voter.precinct_id, func.count())
-        .where(Voter.precinct_id.in_(precinct_ids), Voter.status == "active")
-        .group_by(Voter.precinct_id)
+        select(roll.PRECINCT, roll.active_voters())
+        .where(roll.PRECINCT.in_(precinct_ids))
+        .group_by(roll.PRECINCT)
     )
     return dict(rows.tuples().all())
 

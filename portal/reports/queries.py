@@ -22,7 +22,6 @@ from typing import Any
 
 from markupsafe import Markup, escape
 from sqlalchemy import func, select, text, true
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db import fetch_numbers
@@ -39,13 +38,13 @@ from portal.models import (
     Precinct,
     ReturnVote,
     User,
-    Voter,
 )
 from portal.returns.methods import LABELS as METHOD_LABELS
 from portal.returns.methods import counted as methods_counted
 from portal.returns.methods import counting_group
 from portal.returns.queries import PrecinctStatus
 from portal.tally.queries import CandidateTally, ContestTally, latest_returns, rank_candidates
+from portal.voters import counts as roll
 
 SMALL = [number(v) for v in range(10_000)]  # most figures of a canvass, formatted once
 
@@ -678,10 +677,10 @@ async def _results(session: AsyncSession, election_id: int) -> dict[str, Any]:
 async def active_voters(session: AsyncSession, election_id: int) -> dict[int, int]:
     """precinct id -> active voters on the roll now, for the election's precincts."""
     rows = await session.execute(
-        select(Voter.precinct_id, func.count())
-        .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Voter.precinct_id)
-        .where(ElectionPrecinct.election_id == election_id, Voter.status == "active")
-        .group_by(Voter.precinct_id)
+        select(roll.PRECINCT, roll.active_voters())
+        .join(ElectionPrecinct, ElectionPrecinct.precinct_id == roll.PRECINCT)
+        .where(ElectionPrecinct.election_id == election_id)
+        .group_by(roll.PRECINCT)
     )
     return dict(rows.tuples().all())
 

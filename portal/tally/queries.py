@@ -17,9 +17,9 @@ from portal.models import (
     Party,
     PrecinctReturn,
     ReturnVote,
-    Voter,
 )
 from portal.returns.methods import counted as methods_counted
+from portal.voters import counts as roll
 
 
 @dataclass
@@ -246,10 +246,9 @@ async def election_turnout(session: AsyncSession, election_id: int) -> Turnout:
         return Turnout(checked_in, frozen, fixed_at_close=True)
     registered = (
         await session.scalar(
-            select(func.count())
-            .select_from(Voter)
-            .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Voter.precinct_id)
-            .where(ElectionPrecinct.election_id == election_id, Voter.status == "active")
+            select(roll.active_voters())
+            .join(ElectionPrecinct, ElectionPrecinct.precinct_id == roll.PRECINCT)
+            .where(ElectionPrecinct.election_id == election_id)
         )
         or 0
     )

@@ -843,8 +843,9 @@ def normalise_query(job: ImportJob, part: StagedPart | None = None) -> str:
 
 async def normalise(job: ImportJob, parts: list[StagedPart]) -> None:
     """One pass over the staged text: trimmed values, parsed dates, resolved precinct and party
-    (the rules are checked afterwards, beside the other checks). Plain CPU work per row: each staged part is normalised by its own statement, at once. (PostgreSQL's own
-    parallel query splits only the scan: the leader computes every column above it.)"""
+    (the rules are checked afterwards, beside the other checks). Plain CPU work per row: each
+    staged part is normalised by its own statement, at once. (PostgreSQL's own parallel query
+    splits only the scan: the leader computes every column above it.)"""
     norm = _norm_table(job.id)
     engine = database().engine
     async with engine.connect() as conn:
