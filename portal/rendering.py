@@ -192,10 +192,11 @@ def init_app(app: Flask) -> None:
 
 
 def render_form(
-    page: str, form_template: str, *, status: int = 200, title: str = "", **context: Any
+    form_template: str, *, page: str = "_form_page.html", status: int = 200, title: str = "", **context: Any
 ) -> Response:
-    """A form three ways: the full page without htmx, a modal for an htmx GET, and the form alone
-    for an htmx POST (so validation errors replace the form in place)."""
+    """A form three ways: the full `page` without htmx (every form so far stands alone on the
+    generic card page), a modal for an htmx GET, and the form alone for an htmx POST (so validation
+    errors replace the form in place)."""
     context.update(form_template=form_template, title=title)
     if not is_htmx():
         template = page

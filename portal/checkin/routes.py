@@ -127,7 +127,6 @@ async def void(election_id: int, voter_id: int):
             make_response(body, 200), trigger={"closeModal": True, CHANGED: True}, reswap="innerHTML"
         )
     return render_form(
-        "_form_page.html",
         "checkin/_void_form.html",
         form=form,
         election=election,

@@ -64,7 +64,6 @@ async def create_contest(election_id: int):
             flash(f"Contest “{contest.office_title}” added.", "success")
             return saved(_back(election_id, f"contest-{contest.id}"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "contests/_contest_form.html",
         form=form,
         election=election,
@@ -109,7 +108,6 @@ async def update_contest(election_id: int, contest_id: int):
             flash(f"Contest “{contest.office_title}” saved.", "success")
             return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "contests/_contest_form.html",
         form=form,
         election=election,
@@ -137,7 +135,6 @@ async def delete_contest(election_id: int, contest_id: int):
         flash(f"Contest “{contest.office_title}” deleted.", "success")
         return saved(_back(election_id), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "_confirm_delete.html",
         form=form,
         cancel_url=_back(election_id),
@@ -205,7 +202,6 @@ async def create_candidate(election_id: int, contest_id: int):
             flash(f"{candidate.ballot_name} added to {contest.office_title}.", "success")
             return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "contests/_candidate_form.html",
         form=form,
         election=election,
@@ -246,7 +242,6 @@ async def update_candidate(election_id: int, candidate_id: int):
             flash(f"{candidate.ballot_name} saved.", "success")
             return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "contests/_candidate_form.html",
         form=form,
         election=election,
@@ -273,7 +268,6 @@ async def delete_candidate(election_id: int, candidate_id: int):
         flash(f"{candidate.ballot_name} removed from the ballot.", "success")
         return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "_confirm_delete.html",
         form=form,
         cancel_url=_back(election_id),
@@ -323,7 +317,6 @@ async def bulk_candidates(election_id: int, contest_id: int):
                 return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
     failed = bool(form.errors or line_errors)
     return render_form(
-        "_form_page.html",
         "contests/_bulk_form.html",
         form=form,
         election=election,

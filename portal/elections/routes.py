@@ -73,7 +73,6 @@ async def create():
         flash(f"Election “{election.name}” created as a draft.", "success")
         return go_to(_detail_url(election.id))
     return render_form(
-        "_form_page.html",
         "elections/_form.html",
         form=form,
         title="New election",
@@ -138,7 +137,6 @@ async def update(election_id: int):
             flash(f"Election “{election.name}” saved.", "success")
             return saved(_detail_url(election_id), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "elections/_form.html",
         form=form,
         conflict=conflict,
@@ -163,7 +161,6 @@ async def delete(election_id: int):
         flash(f"Election “{election.name}” deleted.", "success")
         return go_to(url_for(".index"))
     return render_form(
-        "_form_page.html",
         "_confirm_delete.html",
         form=form,
         noun="draft election",
@@ -209,7 +206,6 @@ async def move(election_id: int):
             flash(f"{election.name} is now {election.status}.", "success")
             return saved(_detail_url(election_id), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "elections/_status_form.html",
         form=form,
         election=election,

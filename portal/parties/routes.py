@@ -51,7 +51,6 @@ async def create():
             flash(f"Party {party.name} created.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "parties/_form.html",
         form=form,
         title="New party",
@@ -88,7 +87,6 @@ async def update(party_id: int):
             flash(f"Party {party.name} saved.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "parties/_form.html",
         form=form,
         conflict=conflict,
@@ -116,7 +114,6 @@ async def delete(party_id: int):
             flash(f"Party {party.name} deleted.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "_confirm_delete.html",
         form=form,
         cancel_url=url_for(".index"),

@@ -57,7 +57,6 @@ async def create():
             flash(f"Precinct {precinct.code} created.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "precincts/_form.html",
         form=form,
         title="New precinct",
@@ -105,7 +104,6 @@ async def update(precinct_id: int):
             return saved(url_for(".index"), changed_event=CHANGED)
     status = 409 if conflict else 422 if form.errors else 200
     return render_form(
-        "_form_page.html",
         "precincts/_form.html",
         form=form,
         conflict=conflict,
@@ -135,7 +133,6 @@ async def delete(precinct_id: int):
             flash(f"Precinct {precinct.code} deleted.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "_confirm_delete.html",
         form=form,
         noun="precinct",
@@ -173,7 +170,6 @@ async def bulk():
                 return saved(url_for(".index"), changed_event=CHANGED)
     failed = bool(form.errors or line_errors)
     return render_form(
-        "_form_page.html",
         "precincts/_bulk_form.html",
         form=form,
         line_errors=line_errors,

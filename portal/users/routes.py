@@ -46,7 +46,6 @@ async def create():
             flash(f"Account {user.username} created.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "users/_form.html",
         form=form,
         title="New account",
@@ -100,7 +99,6 @@ async def update(user_id: int):
             return saved(url_for(".index"), changed_event=CHANGED)
     status = 409 if conflict else 422 if form.errors else 200
     return render_form(
-        "_form_page.html",
         "users/_form.html",
         form=form,
         conflict=conflict,

@@ -127,7 +127,6 @@ async def create():
                 )
             return go_to(url_for(".detail", voter_id=voter.id))
     return render_form(
-        "_form_page.html",
         "voters/_form.html",
         form=form,
         title="New voter",
@@ -186,7 +185,6 @@ async def update(voter_id: int):
             flash(f"{voter.first_name} {voter.last_name} saved.", "success")
             return go_to(url_for(".detail", voter_id=voter_id))
     return render_form(
-        "_form_page.html",
         "voters/_form.html",
         form=form,
         conflict=conflict,
@@ -222,7 +220,6 @@ async def remove(voter_id: int):
             )
             return go_to(url_for(".detail", voter_id=voter_id))
     return render_form(
-        "_form_page.html",
         "voters/_remove_form.html",
         form=form,
         voter=voter,
