@@ -17,6 +17,7 @@ from flask import Flask, Response, get_flashed_messages, make_response, render_t
 
 from portal import clock
 from portal.aio import process_loop
+from portal.auth.roles import can
 from portal.returns import methods
 
 SWAP_STYLES = (
@@ -162,6 +163,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(clock.date_time, "datetime")  # 2026-11-03 14:05 EST
     app.add_template_filter(clock.local_date, "localdate")  # 2026-11-03
     app.add_template_filter(clock.iso, "isotime")  # 2026-11-03T14:05:00-05:00
+    # {% if can("precincts.create") %}: a link or button shown by its route's own @allow rule
+    app.add_template_global(can)
 
     @app.context_processor
     def layout_context() -> dict[str, Any]:
