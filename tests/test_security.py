@@ -133,6 +133,22 @@ def test_the_buttons_a_role_sees_follow_the_routes(client_as, create_precinct, c
             assert ("Import CSV" in voters) is sees and ("Export CSV" in voters) is sees, role
 
 
+def test_the_menu_a_role_sees_follows_the_routes(client_as):
+    everyone = ["Dashboard", "Elections", "Precincts", "Parties"]
+    staff = ["Dashboard", "Elections", "Voters", "Check-in", "Precincts", "Parties"]
+    for role, menu in [
+        ("admin", [*staff, "Users", "Audit log"]),
+        ("manager", [*staff, "Audit log"]),
+        ("clerk", staff),
+        ("observer", everyone),
+    ]:
+        html = client_as(role).get("/").text
+        assert (
+            re.findall(r'<a class="nav-link[^"]*" href="[^"]*"\s*(?:aria-current="page")?>([^<]+)</a>', html)
+            == menu
+        )
+
+
 def test_a_view_without_access_rule_is_refused(app_factory, client_as):
     from flask import Blueprint
 
