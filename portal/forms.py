@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from flask import abort
+from flask import Response, abort
 from flask_wtf import FlaskForm
 
+from portal.errors import FieldError, StaleEdit
 from portal.formatting import number
 from portal.inputs import INT4_MAX, whole_number
+from portal.rendering import render_form
 
 
 def strip(value: Any) -> Any:
@@ -73,13 +76,42 @@ def _comparable(value: Any, like: Any) -> Any:
     return value
 
 
+async def form_view(
+    form: FlaskForm,
+    save: Callable[[], Awaitable[Response | None]],
+    form_template: str,
+    *,
+    stale_fields: tuple[str, ...] = (),
+    **context: Any,
+) -> Response:
+    """A create or edit form's round trip, written once. On a valid POST, `save()` writes (in its
+    own transaction) and returns the response to a success (flash, then `saved` or `go_to`), or None
+    when it refused the input, having put the reason on the form or in `context`. A stale edit is
+    shown as the conflict notice over `stale_fields`, the form taking the newest version (409), and
+    a FieldError goes on its field (422). Otherwise the form is rendered (`render_form`, with
+    `context`): 409 after a conflict, 422 for refused input, 200 for a GET."""
+    conflict = None
+    refused = False
+    if form.validate_on_submit():
+        try:
+            response = await save()
+        except StaleEdit as stale:
+            conflict = stale_conflict(form, stale, stale_fields)
+        except FieldError as error:
+            show_field_error(form, error)
+        else:
+            if response is not None:
+                return response
+            refused = True
+    status = 409 if conflict else 422 if refused or form.errors else 200
+    return render_form(form_template, form=form, conflict=conflict, status=status, **context)
+
+
 # Bulk forms (candidates, precincts): pasted lines or a small UTF-8 CSV file -----------------------
 
 
 def decode_upload(data: bytes) -> str:
     """UTF-8 (with or without BOM); anything else is refused rather than guessed."""
-    from portal.errors import FieldError
-
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -88,8 +120,6 @@ def decode_upload(data: bytes) -> str:
 
 def bulk_text(form: FlaskForm, limit: int) -> str:
     """A bulk form's lines: the chosen file's (at most `limit` bytes), else the pasted text."""
-    from portal.errors import FieldError
-
     upload = form.file.data
     if not (upload and upload.filename):
         return form.lines.data or ""

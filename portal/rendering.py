@@ -17,6 +17,7 @@ from flask import Flask, Response, get_flashed_messages, make_response, render_t
 
 from portal import clock
 from portal.aio import process_loop
+from portal.auth.roles import can
 from portal.returns import methods
 
 SWAP_STYLES = (
@@ -114,16 +115,16 @@ HTMX_CONFIG = {
     ],
 }
 
-# (label, endpoint, roles that see it)
+# (label, endpoint): each shown to the roles its view allows
 NAVIGATION = [
-    ("Dashboard", "dashboard.index", None),
-    ("Elections", "elections.index", None),
-    ("Voters", "voters.index", ("admin", "manager", "clerk")),
-    ("Check-in", "checkin.desk", ("admin", "manager", "clerk")),
-    ("Precincts", "precincts.index", None),
-    ("Parties", "parties.index", None),
-    ("Users", "users.index", ("admin",)),
-    ("Audit log", "audit.index", ("admin", "manager")),
+    ("Dashboard", "dashboard.index"),
+    ("Elections", "elections.index"),
+    ("Voters", "voters.index"),
+    ("Check-in", "checkin.desk"),
+    ("Precincts", "precincts.index"),
+    ("Parties", "parties.index"),
+    ("Users", "users.index"),
+    ("Audit log", "audit.index"),
 ]
 
 
@@ -135,14 +136,12 @@ class NavItem:
 
 
 def nav_items() -> list[NavItem]:
-    from flask_login import current_user
-
     blueprint = request.blueprints[0] if request.blueprints else ""
     blueprint = {"contests": "elections"}.get(blueprint, blueprint)
     return [
         NavItem(label, url_for(endpoint), endpoint.split(".")[0] == blueprint)
-        for label, endpoint, roles in NAVIGATION
-        if roles is None or current_user.has_role(*roles)
+        for label, endpoint in NAVIGATION
+        if can(endpoint)
     ]
 
 
@@ -162,6 +161,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(clock.date_time, "datetime")  # 2026-11-03 14:05 EST
     app.add_template_filter(clock.local_date, "localdate")  # 2026-11-03
     app.add_template_filter(clock.iso, "isotime")  # 2026-11-03T14:05:00-05:00
+    # {% if can("precincts.create") %}: a link or button shown by its route's own @allow rule
+    app.add_template_global(can)
 
     @app.context_processor
     def layout_context() -> dict[str, Any]:
@@ -192,10 +193,11 @@ def init_app(app: Flask) -> None:
 
 
 def render_form(
-    page: str, form_template: str, *, status: int = 200, title: str = "", **context: Any
+    form_template: str, *, page: str = "_form_page.html", status: int = 200, title: str = "", **context: Any
 ) -> Response:
-    """A form three ways: the full page without htmx, a modal for an htmx GET, and the form alone
-    for an htmx POST (so validation errors replace the form in place)."""
+    """A form three ways: the full `page` without htmx (every form so far stands alone on the
+    generic card page), a modal for an htmx GET, and the form alone for an htmx POST (so validation
+    errors replace the form in place)."""
     context.update(form_template=form_template, title=title)
     if not is_htmx():
         template = page

@@ -141,6 +141,25 @@ def test_add_edit_withdraw_delete_candidate(manager, create_election):
     assert "Bob Baker" not in manager.get(base).text
 
 
+def test_stale_candidate_edit_is_refused_then_overwritten_on_purpose(client_as, create_election):
+    made = create_election()
+    ann = made.candidates[0]
+    url = f"/elections/{made.election.id}/candidates/{ann.id}/edit"
+    first, second = client_as("manager"), client_as("manager")
+    seen = str(ann.version)
+    assert (
+        first.post(url, data=_candidate(code=ann.code, name="First's", version=seen), headers=HX).status_code
+        == 200
+    )
+    response = second.post(url, data=_candidate(code=ann.code, name="Second's", version=seen), headers=HX)
+    assert response.status_code == 409 and f"changed by {first.user.display_name} at" in response.text
+    assert "First&#39;s" in response.text and "Second&#39;s" in response.text  # saved now, and yours
+    newest = re.search(r'name="version" type="hidden" value="(\d+)"', response.text).group(1)
+    assert int(newest) > ann.version
+    again = second.post(url, data=_candidate(code=ann.code, name="Second's", version=newest), headers=HX)
+    assert again.status_code == 200 and "Second&#39;s" in second.get(f"/elections/{made.election.id}").text
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -346,3 +365,15 @@ def test_parties_crud_and_refusals(client_as, create_party, create_election, db_
     )
     response = client.post(f"/parties/{party.id}/delete", headers=HX)
     assert response.status_code == 409 and "is the party of 1 candidate" in response.text
+
+
+def test_stale_party_edit_is_refused_with_both_values(client_as, create_party):
+    party = create_party(name="Forward", abbreviation="FWD")
+    url = f"/parties/{party.id}/edit"
+    first, second = client_as("manager"), client_as("admin")
+    data = {"abbreviation": "FWD", "colour": "#336699", "version": str(party.version)}
+    assert first.post(url, data={**data, "name": "Forward Now"}, headers=HX).status_code == 200
+    response = second.post(url, data={**data, "name": "Forward Later"}, headers=HX)
+    assert response.status_code == 409 and f"changed by {first.user.display_name} at" in response.text
+    assert "Forward Now" in response.text and "Forward Later" in response.text
+    assert "Forward Now" in second.get("/parties").text  # nothing overwritten

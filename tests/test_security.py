@@ -4,10 +4,11 @@ walking app.url_map, so a new route is covered without touching this file."""
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import pytest
 
-from portal.auth.roles import access_rule
+from portal.auth.roles import access_rule, can
 from portal.models import ROLES
 from tests.conftest import HX, TEST_PASSWORD, csrf_token_from
 
@@ -56,6 +57,96 @@ def test_roles_not_allowed_get_403(app, client_as, role):
         checked += 1
     if role != "admin":
         assert checked > 0
+
+
+# can(): templates show a link or button by its route's own rule ----------------------------------
+
+# Written out here, not read from the routes, so that a changed rule shows up as a failing test.
+WHO_MAY = {
+    "users.index": {"admin"},
+    "precincts.create": {"admin", "manager"},
+    "returns.resolve": {"admin", "manager"},
+    "voters.export": {"admin", "manager"},
+    "returns.entry": {"admin", "manager", "clerk"},
+    "incidents.report": {"admin", "manager", "clerk"},
+    "elections.index": set(ROLES),
+    "auth.login": set(ROLES),  # public
+}
+
+
+@contextmanager
+def signed_in(app, user):
+    """A request context of `app` signed in as `user` (None: nobody), as the before_request hook
+    leaves it."""
+    from portal.extensions import login_manager
+
+    with app.test_request_context():
+        login_manager._update_request_context_with_user(user)
+        yield
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_can_answers_by_each_routes_rule(app, create_user, role):
+    with signed_in(app, create_user(role)):
+        for endpoint, roles in WHO_MAY.items():
+            assert can(endpoint) is (role in roles), (role, endpoint)
+            # The link's URL values may be given, as to url_for; the rule is the view's.
+            assert can(endpoint, election_id=1, precinct_id=2) is (role in roles), (role, endpoint)
+
+
+def test_can_for_nobody_signed_in_is_the_public_pages_only(app):
+    with signed_in(app, None):
+        assert [e for e in WHO_MAY if can(e)] == ["auth.login"]
+
+
+def test_can_raises_on_an_unknown_endpoint_when_the_template_renders(app, create_user):
+    from flask import render_template_string
+
+    with signed_in(app, create_user("admin")):
+        assert render_template_string('{% if can("precincts.create") %}New{% endif %}') == "New"
+        with pytest.raises(ValueError, match=r"precincts\.craete"):
+            render_template_string('{% if can("precincts.craete") %}New{% endif %}')
+
+
+def test_can_refuses_a_view_without_access_rule(app_factory, create_user):
+    from flask import Blueprint
+
+    app = app_factory()
+    bp = Blueprint("forgotten", __name__)
+    bp.add_url_rule("/forgotten", "secret", view_func=lambda: "secret")
+    app.register_blueprint(bp)
+    with signed_in(app, create_user("admin")):
+        assert can("forgotten.secret") is False and can("users.index") is True
+
+
+def test_the_buttons_a_role_sees_follow_the_routes(client_as, create_precinct, create_party):
+    create_precinct(code="1-A")
+    create_party(abbreviation="FWD")
+    for role, sees in [("admin", True), ("manager", True), ("clerk", False), ("observer", False)]:
+        client = client_as(role)
+        assert ("New precinct" in client.get("/precincts").text) is sees, role
+        assert ("/edit" in client.get("/precincts").text) is sees, role
+        assert ("New party" in client.get("/parties").text) is sees, role
+        assert ("New election" in client.get("/elections").text) is sees, role
+        if role != "observer":
+            voters = client.get("/voters").text
+            assert ("Import CSV" in voters) is sees and ("Export CSV" in voters) is sees, role
+
+
+def test_the_menu_a_role_sees_follows_the_routes(client_as):
+    everyone = ["Dashboard", "Elections", "Precincts", "Parties"]
+    staff = ["Dashboard", "Elections", "Voters", "Check-in", "Precincts", "Parties"]
+    for role, menu in [
+        ("admin", [*staff, "Users", "Audit log"]),
+        ("manager", [*staff, "Audit log"]),
+        ("clerk", staff),
+        ("observer", everyone),
+    ]:
+        html = client_as(role).get("/").text
+        assert (
+            re.findall(r'<a class="nav-link[^"]*" href="[^"]*"\s*(?:aria-current="page")?>([^<]+)</a>', html)
+            == menu
+        )
 
 
 def test_a_view_without_access_rule_is_refused(app_factory, client_as):

@@ -3,6 +3,8 @@
 @bp.get("/precincts")
 @allow("admin", "manager", "clerk", "observer")
 async def index(): ...
+
+Templates ask the same rule, written once on the route: {% if can("precincts.create") %}.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from typing import Any
 
-from flask import abort
+from flask import abort, current_app
 from flask_login import current_user
 
 from portal.extensions import login_manager
@@ -67,3 +70,18 @@ def access_rule(view: Callable | None) -> frozenset[str] | str | None:
     if getattr(view, "public", False):
         return "public"
     return getattr(view, "allowed_roles", None)
+
+
+def can(endpoint: str, **values: Any) -> bool:
+    """Whether the signed-in user may use `endpoint`, by the @allow rule on the view it maps to: a
+    template guards a link or button with the rule of the route it leads to, not a copy of it.
+    `values` are the link's URL values, so a guard reads like its url_for; the rules are per view,
+    so they do not change the answer. An unknown endpoint raises (at render time, like url_for),
+    rather than hide the button for good."""
+    view = current_app.view_functions.get(endpoint)
+    if view is None:
+        raise ValueError(f"can({endpoint!r}): there is no such endpoint")
+    rule = access_rule(view)
+    if rule == "public":
+        return True
+    return rule is not None and current_user.is_authenticated and current_user.role in rule

@@ -10,9 +10,10 @@ from portal.checkin import queries
 from portal.checkin.forms import CheckInForm, DecideForm, VoidForm
 from portal.db import reading, transaction
 from portal.elections.queries import get_election
+from portal.forms import form_view
 from portal.inputs import INT4_MAX, arg_int, whole_number
 from portal.models import PROVISIONAL_STATUSES
-from portal.rendering import go_to, htmx_headers, is_htmx, render, render_form
+from portal.rendering import go_to, htmx_headers, is_htmx, render
 from portal.voters.search import VoterQuery, search_voters, voter_row
 
 bp = Blueprint("checkin", __name__, url_prefix="/check-in")
@@ -104,7 +105,8 @@ async def void(election_id: int, voter_id: int):
         election, check_in, voter = await queries.live_check_in_of(db, election_id, voter_id)
         described = await queries.describe_check_in(db, check_in)
     form = VoidForm()
-    if form.validate_on_submit():
+
+    async def save():
         async with transaction() as db:
             check_in = await queries.void_check_in(
                 db,
@@ -126,16 +128,16 @@ async def void(election_id: int, voter_id: int):
         return htmx_headers(
             make_response(body, 200), trigger={"closeModal": True, CHANGED: True}, reswap="innerHTML"
         )
-    return render_form(
-        "_form_page.html",
+
+    return await form_view(
+        form,
+        save,
         "checkin/_void_form.html",
-        form=form,
         election=election,
         voter=voter,
         described=described,
         title="Void this check-in?",
         action=url_for(".void", election_id=election_id, voter_id=voter_id),
-        status=422 if form.errors else 200,
     )
 
 

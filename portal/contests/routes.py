@@ -12,8 +12,7 @@ from portal.contests.forms import BulkCandidatesForm, CandidateForm, ContestForm
 from portal.db import reading, transaction
 from portal.elections.forms import ConfirmForm
 from portal.elections.queries import election_for_write, participating_precinct_ids
-from portal.errors import FieldError, StaleEdit
-from portal.forms import bulk_text, form_version, show_field_error, stale_conflict
+from portal.forms import bulk_text, form_version, form_view
 from portal.parties.queries import party_choices
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import render_form, saved
@@ -46,32 +45,29 @@ def _chosen(form: ContestForm) -> list[int] | None:
 async def create_contest(election_id: int):
     form = ContestForm()
     election = await _contest_form_context(form, election_id, ballot_change=True)
-    if form.validate_on_submit():
-        try:
-            async with transaction() as db:
-                contest = await queries.create_contest(
-                    db,
-                    actor=current_actor(),
-                    election_id=election_id,
-                    office_title=form.office_title.data,
-                    vote_for=form.vote_for.data,
-                    is_measure=form.is_measure.data,
-                    precinct_ids=_chosen(form),
-                )
-        except FieldError as error:
-            show_field_error(form, error)
-        else:
-            flash(f"Contest “{contest.office_title}” added.", "success")
-            return saved(_back(election_id, f"contest-{contest.id}"), changed_event=CHANGED)
-    return render_form(
-        "_form_page.html",
+
+    async def save():
+        async with transaction() as db:
+            contest = await queries.create_contest(
+                db,
+                actor=current_actor(),
+                election_id=election_id,
+                office_title=form.office_title.data,
+                vote_for=form.vote_for.data,
+                is_measure=form.is_measure.data,
+                precinct_ids=_chosen(form),
+            )
+        flash(f"Contest “{contest.office_title}” added.", "success")
+        return saved(_back(election_id, f"contest-{contest.id}"), changed_event=CHANGED)
+
+    return await form_view(
+        form,
+        save,
         "contests/_contest_form.html",
-        form=form,
         election=election,
         creating=True,
         title=f"New contest in {election.name}",
         action=url_for(".create_contest", election_id=election_id),
-        status=422 if form.errors else 200,
     )
 
 
@@ -83,42 +79,36 @@ async def update_contest(election_id: int, contest_id: int):
         on_ballot = await queries.contest_precinct_ids(db, contest_id)
     form = ContestForm(obj=contest if request.method == "GET" else None)
     election = await _contest_form_context(form, election_id, ballot_change=False)
-    conflict = None
     if request.method == "GET":
         form.version.data = contest.version
         form.all_precincts.data = {c for c, _ in form.precincts.choices} == set(on_ballot)
         form.precincts.data = on_ballot
-    elif form.validate_on_submit():
-        try:
-            async with transaction() as db:
-                contest = await queries.update_contest(
-                    db,
-                    actor=current_actor(),
-                    election_id=election_id,
-                    contest_id=contest_id,
-                    seen_version=form_version(form),
-                    office_title=form.office_title.data,
-                    vote_for=form.vote_for.data,
-                    precinct_ids=_chosen(form),
-                )
-        except FieldError as error:
-            show_field_error(form, error)
-        except StaleEdit as stale:
-            conflict = stale_conflict(form, stale, queries.CONTEST_AUDITED)
-        else:
-            flash(f"Contest “{contest.office_title}” saved.", "success")
-            return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
-    return render_form(
-        "_form_page.html",
+
+    async def save():
+        async with transaction() as db:
+            contest = await queries.update_contest(
+                db,
+                actor=current_actor(),
+                election_id=election_id,
+                contest_id=contest_id,
+                seen_version=form_version(form),
+                office_title=form.office_title.data,
+                vote_for=form.vote_for.data,
+                precinct_ids=_chosen(form),
+            )
+        flash(f"Contest “{contest.office_title}” saved.", "success")
+        return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
+
+    return await form_view(
+        form,
+        save,
         "contests/_contest_form.html",
-        form=form,
+        stale_fields=queries.CONTEST_AUDITED,
         election=election,
         contest=contest,
-        conflict=conflict,
         creating=False,
         title=f"Edit {contest.office_title}",
         action=url_for(".update_contest", election_id=election_id, contest_id=contest_id),
-        status=409 if conflict else 422 if form.errors else 200,
     )
 
 
@@ -137,7 +127,6 @@ async def delete_contest(election_id: int, contest_id: int):
         flash(f"Contest “{contest.office_title}” deleted.", "success")
         return saved(_back(election_id), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "_confirm_delete.html",
         form=form,
         cancel_url=_back(election_id),
@@ -189,30 +178,27 @@ async def create_candidate(election_id: int, contest_id: int):
     election = await _candidate_form_context(form, election_id, ballot_change=True)
     async with reading() as db:
         contest = await queries.get_contest(db, election_id, contest_id)
-    if form.validate_on_submit():
-        try:
-            async with transaction() as db:
-                candidate = await queries.create_candidate(
-                    db,
-                    actor=current_actor(),
-                    election_id=election_id,
-                    contest_id=contest_id,
-                    **_candidate_data(form),
-                )
-        except FieldError as error:
-            show_field_error(form, error)
-        else:
-            flash(f"{candidate.ballot_name} added to {contest.office_title}.", "success")
-            return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
-    return render_form(
-        "_form_page.html",
+
+    async def save():
+        async with transaction() as db:
+            candidate = await queries.create_candidate(
+                db,
+                actor=current_actor(),
+                election_id=election_id,
+                contest_id=contest_id,
+                **_candidate_data(form),
+            )
+        flash(f"{candidate.ballot_name} added to {contest.office_title}.", "success")
+        return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
+
+    return await form_view(
+        form,
+        save,
         "contests/_candidate_form.html",
-        form=form,
         election=election,
         contest=contest,
         title=f"New candidate for {contest.office_title}",
         action=url_for(".create_candidate", election_id=election_id, contest_id=contest_id),
-        status=422 if form.errors else 200,
     )
 
 
@@ -223,38 +209,32 @@ async def update_candidate(election_id: int, candidate_id: int):
         candidate = await queries.get_candidate(db, election_id, candidate_id)
     form = CandidateForm(obj=candidate if request.method == "GET" else None)
     election = await _candidate_form_context(form, election_id, ballot_change=False)
-    conflict = None
     if request.method == "GET":
         form.version.data = candidate.version
         form.party_id.data = candidate.party_id or 0
-    elif form.validate_on_submit():
-        try:
-            async with transaction() as db:
-                candidate = await queries.update_candidate(
-                    db,
-                    actor=current_actor(),
-                    election_id=election_id,
-                    candidate_id=candidate_id,
-                    seen_version=form_version(form),
-                    **_candidate_data(form),
-                )
-        except FieldError as error:
-            show_field_error(form, error)
-        except StaleEdit as stale:
-            conflict = stale_conflict(form, stale, ("code", "ballot_name", "status", "write_in"))
-        else:
-            flash(f"{candidate.ballot_name} saved.", "success")
-            return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
-    return render_form(
-        "_form_page.html",
+
+    async def save():
+        async with transaction() as db:
+            candidate = await queries.update_candidate(
+                db,
+                actor=current_actor(),
+                election_id=election_id,
+                candidate_id=candidate_id,
+                seen_version=form_version(form),
+                **_candidate_data(form),
+            )
+        flash(f"{candidate.ballot_name} saved.", "success")
+        return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
+
+    return await form_view(
+        form,
+        save,
         "contests/_candidate_form.html",
-        form=form,
+        stale_fields=("code", "ballot_name", "status", "write_in"),
         election=election,
         candidate=candidate,
-        conflict=conflict,
         title=f"Edit {candidate.ballot_name}",
         action=url_for(".update_candidate", election_id=election_id, candidate_id=candidate_id),
-        status=409 if conflict else 422 if form.errors else 200,
     )
 
 
@@ -273,7 +253,6 @@ async def delete_candidate(election_id: int, candidate_id: int):
         flash(f"{candidate.ballot_name} removed from the ballot.", "success")
         return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "_confirm_delete.html",
         form=form,
         cancel_url=_back(election_id),
@@ -307,29 +286,26 @@ async def bulk_candidates(election_id: int, contest_id: int):
         election = await election_for_write(db, election_id, ballot_change=True)
         contest = await queries.get_contest(db, election_id, contest_id)
     form = BulkCandidatesForm()
-    line_errors: list[str] = []
-    if form.validate_on_submit():
-        try:
-            text = bulk_text(form, BULK_UPLOAD_LIMIT)
-            async with transaction() as db:
-                added, line_errors = await queries.bulk_add_candidates(
-                    db, actor=current_actor(), election_id=election_id, contest_id=contest_id, text=text
-                )
-        except FieldError as error:
-            show_field_error(form, error)
-        else:
-            if not line_errors:
-                flash(f"{len(added)} candidates added to {contest.office_title}.", "success")
-                return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
-    failed = bool(form.errors or line_errors)
-    return render_form(
-        "_form_page.html",
+    line_errors: list[str] = []  # filled by save(), shown with the form
+
+    async def save():
+        text = bulk_text(form, BULK_UPLOAD_LIMIT)
+        async with transaction() as db:
+            added, refused = await queries.bulk_add_candidates(
+                db, actor=current_actor(), election_id=election_id, contest_id=contest_id, text=text
+            )
+        line_errors.extend(refused)
+        if not refused:
+            flash(f"{len(added)} candidates added to {contest.office_title}.", "success")
+            return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
+
+    return await form_view(
+        form,
+        save,
         "contests/_bulk_form.html",
-        form=form,
         election=election,
         contest=contest,
         line_errors=line_errors,
         title=f"Add candidates to {contest.office_title}",
         action=url_for(".bulk_candidates", election_id=election_id, contest_id=contest_id),
-        status=422 if failed else 200,
     )

@@ -8,8 +8,7 @@ from portal.db import reading, transaction
 from portal.elections import queries
 from portal.elections.forms import ConfirmForm, ElectionForm, StatusForm
 from portal.elections.lifecycle import next_move
-from portal.errors import StaleEdit
-from portal.forms import form_version, stale_conflict
+from portal.forms import form_version, form_view
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import go_to, render, render_form, saved
 from portal.returns.methods import counted
@@ -32,14 +31,13 @@ async def _with_precinct_choices(form: ElectionForm) -> list[int]:
     return [p.id for p in choices]
 
 
-def _fixed_fields_kept(form: ElectionForm, election, methods: list[str]) -> bool:
+def _keep_fixed_fields(form: ElectionForm, election, methods: list[str]) -> None:
     """Fields the edit form no longer shows keep their values instead of failing validation
     unseen: the precincts once the election opens, the methods once it closes."""
     if election.status != "draft":
         form.all_precincts.data = True
     if election.status not in ("draft", "open"):
         form.methods.data = methods
-    return True
 
 
 def _chosen_precincts(form: ElectionForm, all_ids: list[int]) -> list[int]:
@@ -59,7 +57,8 @@ async def index():
 async def create():
     form = ElectionForm()
     all_ids = await _with_precinct_choices(form)
-    if form.validate_on_submit():
+
+    async def save():
         async with transaction() as db:
             election = await queries.create_election(
                 db,
@@ -72,13 +71,9 @@ async def create():
             )
         flash(f"Election “{election.name}” created as a draft.", "success")
         return go_to(_detail_url(election.id))
-    return render_form(
-        "_form_page.html",
-        "elections/_form.html",
-        form=form,
-        title="New election",
-        action=url_for(".create"),
-        status=422 if form.errors else 200,
+
+    return await form_view(
+        form, save, "elections/_form.html", title="New election", action=url_for(".create")
     )
 
 
@@ -112,40 +107,38 @@ async def update(election_id: int):
         methods = await counted(db, election_id)
     form = ElectionForm(obj=election if request.method == "GET" else None)
     all_ids = await _with_precinct_choices(form)
-    conflict = None
     if request.method == "GET":
         form.version.data = election.version
         form.all_precincts.data = set(participating) == set(all_ids)
         form.precincts.data = participating
         form.methods.data = methods
-    elif _fixed_fields_kept(form, election, methods) and form.validate_on_submit():
-        try:
-            async with transaction() as db:
-                election = await queries.update_election(
-                    db,
-                    actor=current_actor(),
-                    election_id=election_id,
-                    seen_version=form_version(form),
-                    name=form.name.data,
-                    election_date=form.election_date.data,
-                    kind=form.kind.data,
-                    precinct_ids=_chosen_precincts(form, all_ids),
-                    methods=form.methods.data if election.status in ("draft", "open") else None,
-                )
-        except StaleEdit as stale:
-            conflict = stale_conflict(form, stale, queries.AUDITED)
-        else:
-            flash(f"Election “{election.name}” saved.", "success")
-            return saved(_detail_url(election_id), changed_event=CHANGED)
-    return render_form(
-        "_form_page.html",
+    else:
+        _keep_fixed_fields(form, election, methods)
+
+    async def save():
+        async with transaction() as db:
+            updated = await queries.update_election(
+                db,
+                actor=current_actor(),
+                election_id=election_id,
+                seen_version=form_version(form),
+                name=form.name.data,
+                election_date=form.election_date.data,
+                kind=form.kind.data,
+                precinct_ids=_chosen_precincts(form, all_ids),
+                methods=form.methods.data if election.status in ("draft", "open") else None,
+            )
+        flash(f"Election “{updated.name}” saved.", "success")
+        return saved(_detail_url(election_id), changed_event=CHANGED)
+
+    return await form_view(
+        form,
+        save,
         "elections/_form.html",
-        form=form,
-        conflict=conflict,
+        stale_fields=queries.AUDITED,
         election=election,
         title=f"Edit {election.name}",
         action=url_for(".update", election_id=election_id),
-        status=409 if conflict else 422 if form.errors else 200,
     )
 
 
@@ -163,7 +156,6 @@ async def delete(election_id: int):
         flash(f"Election “{election.name}” deleted.", "success")
         return go_to(url_for(".index"))
     return render_form(
-        "_form_page.html",
         "_confirm_delete.html",
         form=form,
         noun="draft election",
@@ -209,7 +201,6 @@ async def move(election_id: int):
             flash(f"{election.name} is now {election.status}.", "success")
             return saved(_detail_url(election_id), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "elections/_status_form.html",
         form=form,
         election=election,

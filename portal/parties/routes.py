@@ -6,8 +6,7 @@ from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
 from portal.elections.forms import ConfirmForm
-from portal.errors import FieldError, StaleEdit
-from portal.forms import form_version, show_field_error, stale_conflict
+from portal.forms import form_version, form_view
 from portal.parties import queries
 from portal.parties.forms import PartyForm
 from portal.rendering import render, render_form, saved
@@ -41,23 +40,14 @@ async def index():
 @allow(*EDITORS)
 async def create():
     form = PartyForm()
-    if form.validate_on_submit():
-        try:
-            async with transaction() as db:
-                party = await queries.create_party(db, actor=current_actor(), data=_data(form))
-        except FieldError as error:
-            show_field_error(form, error)
-        else:
-            flash(f"Party {party.name} created.", "success")
-            return saved(url_for(".index"), changed_event=CHANGED)
-    return render_form(
-        "_form_page.html",
-        "parties/_form.html",
-        form=form,
-        title="New party",
-        action=url_for(".create"),
-        status=422 if form.errors else 200,
-    )
+
+    async def save():
+        async with transaction() as db:
+            party = await queries.create_party(db, actor=current_actor(), data=_data(form))
+        flash(f"Party {party.name} created.", "success")
+        return saved(url_for(".index"), changed_event=CHANGED)
+
+    return await form_view(form, save, "parties/_form.html", title="New party", action=url_for(".create"))
 
 
 @bp.route("/<int:party_id>/edit", methods=["GET", "POST"])
@@ -65,10 +55,10 @@ async def create():
 async def update(party_id: int):
     party = await _get_or_404(party_id)
     form = PartyForm(obj=party if request.method == "GET" else None)
-    conflict = None
     if request.method == "GET":
         form.version.data = party.version
-    elif form.validate_on_submit():
+
+    async def save():
         try:
             async with transaction() as db:
                 party = await queries.update_party(
@@ -78,23 +68,19 @@ async def update(party_id: int):
                     seen_version=form_version(form),
                     data=_data(form),
                 )
-        except FieldError as error:
-            show_field_error(form, error)
-        except StaleEdit as stale:
-            conflict = stale_conflict(form, stale, queries.AUDITED)
         except LookupError:
             abort(404, "This party was deleted meanwhile; nothing was saved.")
         else:
             flash(f"Party {party.name} saved.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
-    return render_form(
-        "_form_page.html",
+
+    return await form_view(
+        form,
+        save,
         "parties/_form.html",
-        form=form,
-        conflict=conflict,
+        stale_fields=queries.AUDITED,
         title=f"Edit {party.name}",
         action=url_for(".update", party_id=party_id),
-        status=409 if conflict else 422 if form.errors else 200,
     )
 
 
@@ -116,7 +102,6 @@ async def delete(party_id: int):
             flash(f"Party {party.name} deleted.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "_confirm_delete.html",
         form=form,
         cancel_url=url_for(".index"),

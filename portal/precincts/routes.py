@@ -5,9 +5,9 @@ from flask import Blueprint, abort, flash, request, url_for
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
-from portal.errors import FieldError, StaleEdit
+from portal.errors import StaleEdit
 from portal.formatting import number
-from portal.forms import bulk_text, form_version, show_field_error
+from portal.forms import bulk_text, form_version, form_view
 from portal.inputs import arg_int
 from portal.precincts import queries
 from portal.precincts.forms import BulkPrecinctsForm, DeleteForm, PrecinctForm
@@ -47,7 +47,8 @@ async def index():
 @allow(*EDITORS)
 async def create():
     form = PrecinctForm()
-    if form.validate_on_submit():
+
+    async def save():
         try:
             async with transaction() as db:
                 precinct = await queries.create_precinct(db, actor=current_actor(), data=_form_data(form))
@@ -56,13 +57,9 @@ async def create():
         else:
             flash(f"Precinct {precinct.code} created.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
-    return render_form(
-        "_form_page.html",
-        "precincts/_form.html",
-        form=form,
-        title="New precinct",
-        action=url_for(".create"),
-        status=422 if form.errors else 200,
+
+    return await form_view(
+        form, save, "precincts/_form.html", title="New precinct", action=url_for(".create")
     )
 
 
@@ -71,10 +68,10 @@ async def create():
 async def update(precinct_id: int):
     precinct = await _get_or_404(precinct_id)
     form = PrecinctForm(obj=precinct if request.method == "GET" else None)
-    conflict = None
     if request.method == "GET":
         form.version.data = precinct.version
-    elif form.validate_on_submit():
+
+    async def save():
         try:
             async with transaction() as db:
                 precinct = await queries.update_precinct(
@@ -86,32 +83,19 @@ async def update(precinct_id: int):
                 )
         except queries.DuplicateCode:
             form.code.errors.append(f"Precinct code {form.code.data} is already in use.")
-        except StaleEdit as stale:
-            current = stale.current
-            conflict = {
-                "message": stale.description,
-                "fields": [
-                    (form[name].label.text, current[name], form[name].data)
-                    for name in queries.AUDITED
-                    if current[name] != form[name].data
-                ],
-            }
-            # Saving again now deliberately replaces the newer values shown above.
-            form.version.data = current["version"]
         except LookupError:
             abort(404, "This precinct was deleted meanwhile; nothing was saved.")
         else:
             flash(f"Precinct {precinct.code} saved.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
-    status = 409 if conflict else 422 if form.errors else 200
-    return render_form(
-        "_form_page.html",
+
+    return await form_view(
+        form,
+        save,
         "precincts/_form.html",
-        form=form,
-        conflict=conflict,
+        stale_fields=queries.AUDITED,
         title=f"Edit precinct {precinct.code}",
         action=url_for(".update", precinct_id=precinct_id),
-        status=status,
     )
 
 
@@ -135,7 +119,6 @@ async def delete(precinct_id: int):
             flash(f"Precinct {precinct.code} deleted.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
     return render_form(
-        "_form_page.html",
         "_confirm_delete.html",
         form=form,
         noun="precinct",
@@ -157,27 +140,25 @@ async def bulk():
     """Many precincts at once, pasted or from a CSV file: all of them, or none with every bad line
     named (a county's 400 precincts need not be typed one by one)."""
     form = BulkPrecinctsForm()
-    line_errors: list[str] = []
-    if form.validate_on_submit():
+    line_errors: list[str] = []  # filled by save(), shown with the form
+
+    async def save():
+        text = bulk_text(form, BULK_UPLOAD_LIMIT)
         try:
-            text = bulk_text(form, BULK_UPLOAD_LIMIT)
             async with transaction() as db:
-                added, line_errors = await queries.bulk_add_precincts(db, actor=current_actor(), text=text)
-        except FieldError as error:
-            show_field_error(form, error)
+                added, refused = await queries.bulk_add_precincts(db, actor=current_actor(), text=text)
         except queries.DuplicateCode:
-            line_errors = ["Someone added one of these codes a moment ago. Nothing was added; try again."]
-        else:
-            if not line_errors:
-                flash(f"{number(added)} precincts added.", "success")
-                return saved(url_for(".index"), changed_event=CHANGED)
-    failed = bool(form.errors or line_errors)
-    return render_form(
-        "_form_page.html",
+            refused = ["Someone added one of these codes a moment ago. Nothing was added; try again."]
+        line_errors.extend(refused)
+        if not refused:
+            flash(f"{number(added)} precincts added.", "success")
+            return saved(url_for(".index"), changed_event=CHANGED)
+
+    return await form_view(
+        form,
+        save,
         "precincts/_bulk_form.html",
-        form=form,
         line_errors=line_errors,
         title="Import precincts",
         action=url_for(".bulk"),
-        status=422 if failed else 200,
     )

@@ -7,9 +7,8 @@ from portal.auth.current import current_actor
 from portal.auth.queries import SESSION_KEY
 from portal.auth.roles import allow
 from portal.db import reading, transaction
-from portal.errors import StaleEdit
-from portal.forms import form_version
-from portal.rendering import render, render_form, saved
+from portal.forms import form_version, form_view
+from portal.rendering import render, saved
 from portal.users import queries
 from portal.users.forms import UserCreateForm, UserEditForm
 
@@ -29,7 +28,8 @@ async def index():
 @allow("admin")
 async def create():
     form = UserCreateForm()
-    if form.validate_on_submit():
+
+    async def save():
         try:
             async with transaction() as db:
                 user = await queries.create_user(
@@ -45,14 +45,8 @@ async def create():
         else:
             flash(f"Account {user.username} created.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
-    return render_form(
-        "_form_page.html",
-        "users/_form.html",
-        form=form,
-        title="New account",
-        action=url_for(".create"),
-        status=422 if form.errors else 200,
-    )
+
+    return await form_view(form, save, "users/_form.html", title="New account", action=url_for(".create"))
 
 
 @bp.route("/<int:user_id>/edit", methods=["GET", "POST"])
@@ -63,10 +57,10 @@ async def update(user_id: int):
     if user is None:
         abort(404, "No such account.")
     form = UserEditForm(obj=user if request.method == "GET" else None)
-    conflict = None
     if request.method == "GET":
         form.version.data = user.version
-    elif form.validate_on_submit():
+
+    async def save():
         try:
             async with transaction() as db:
                 user = await queries.update_user(
@@ -82,32 +76,20 @@ async def update(user_id: int):
                 )
         except queries.LastAdmin as refusal:
             form.role.errors.append(str(refusal))
-        except StaleEdit as stale:
-            current = stale.current
-            conflict = {
-                "message": stale.description,
-                "fields": [
-                    (form[name].label.text, current[name], form[name].data)
-                    for name in ("display_name", "role", "active")
-                    if current[name] != form[name].data
-                ],
-            }
-            form.version.data = current["version"]
         except LookupError:
             abort(404, "This account no longer exists.")
         else:
             flash(f"Account {user.username} saved.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
-    status = 409 if conflict else 422 if form.errors else 200
-    return render_form(
-        "_form_page.html",
+
+    return await form_view(
+        form,
+        save,
         "users/_form.html",
-        form=form,
-        conflict=conflict,
+        stale_fields=("display_name", "role", "active"),
         user=user,
         title=f"Account {user.username}",
         action=url_for(".update", user_id=user_id),
-        status=status,
     )
 
 

@@ -23,9 +23,9 @@ from portal.audit.queries import record_event
 from portal.auth.current import current_actor
 from portal.auth.roles import allow
 from portal.db import reading, transaction
-from portal.errors import FieldError, StaleEdit
+from portal.errors import StaleEdit
 from portal.formatting import number
-from portal.forms import form_version, show_field_error, stale_conflict
+from portal.forms import form_version, form_view
 from portal.inputs import whole_number
 from portal.parties.queries import party_choices
 from portal.rendering import go_to, render, render_form
@@ -100,40 +100,28 @@ async def _duplicates_note(form: VoterForm, except_id: int | None) -> list:
 async def create():
     form = VoterForm()
     await _form_choices(form)
-    duplicates = []
-    if form.validate_on_submit():
+
+    async def save():
         duplicates = await _duplicates_note(form, None)
-        try:
-            async with transaction() as db:
-                precinct_id = await queries.precinct_id_for(db, form.precinct_code.data)
-                voter = await queries.create_voter(db, actor=current_actor(), data=_data(form, precinct_id))
-        except FieldError as error:
-            show_field_error(form, error)
-        else:
+        async with transaction() as db:
+            precinct_id = await queries.precinct_id_for(db, form.precinct_code.data)
+            voter = await queries.create_voter(db, actor=current_actor(), data=_data(form, precinct_id))
+        flash(f"{voter.first_name} {voter.last_name} ({voter.state_voter_id}) added to the roll.", "success")
+        strong = sum(match.strong for match in duplicates)
+        if strong:
             flash(
-                f"{voter.first_name} {voter.last_name} ({voter.state_voter_id}) added to the roll.", "success"
+                f"Possible duplicate: {strong} other voter(s) share this name and date of birth.",
+                "warning",
             )
-            strong = sum(match.strong for match in duplicates)
-            if strong:
-                flash(
-                    f"Possible duplicate: {strong} other voter(s) share this name and date of birth.",
-                    "warning",
-                )
-            if len(duplicates) > strong:
-                flash(
-                    f"Weaker match: {len(duplicates) - strong} other voter(s) share this name and birth year "
-                    "(without a full date to compare).",
-                    "warning",
-                )
-            return go_to(url_for(".detail", voter_id=voter.id))
-    return render_form(
-        "_form_page.html",
-        "voters/_form.html",
-        form=form,
-        title="New voter",
-        action=url_for(".create"),
-        status=422 if form.errors else 200,
-    )
+        if len(duplicates) > strong:
+            flash(
+                f"Weaker match: {len(duplicates) - strong} other voter(s) share this name and birth year "
+                "(without a full date to compare).",
+                "warning",
+            )
+        return go_to(url_for(".detail", voter_id=voter.id))
+
+    return await form_view(form, save, "voters/_form.html", title="New voter", action=url_for(".create"))
 
 
 @bp.get("/<bigid:voter_id>")
@@ -160,40 +148,32 @@ async def update(voter_id: int):
     voter = detail.voter
     form = VoterForm(obj=voter if request.method == "GET" else None)
     await _form_choices(form)
-    conflict = None
     if request.method == "GET":
         form.version.data = voter.version
         form.precinct_code.data = detail.precinct.code
         form.party_id.data = voter.party_id or 0
-    elif form.validate_on_submit():
-        try:
-            async with transaction() as db:
-                precinct_id = await queries.precinct_id_for(db, form.precinct_code.data)
-                voter = await queries.update_voter(
-                    db,
-                    actor=current_actor(),
-                    voter_id=voter_id,
-                    seen_version=form_version(form),
-                    data=_data(form, precinct_id),
-                )
-        except FieldError as error:
-            show_field_error(form, error)
-        except StaleEdit as stale:
-            conflict = stale_conflict(
-                form, stale, ("state_voter_id", "first_name", "last_name", "address", "status")
+
+    async def save():
+        async with transaction() as db:
+            precinct_id = await queries.precinct_id_for(db, form.precinct_code.data)
+            voter = await queries.update_voter(
+                db,
+                actor=current_actor(),
+                voter_id=voter_id,
+                seen_version=form_version(form),
+                data=_data(form, precinct_id),
             )
-        else:
-            flash(f"{voter.first_name} {voter.last_name} saved.", "success")
-            return go_to(url_for(".detail", voter_id=voter_id))
-    return render_form(
-        "_form_page.html",
+        flash(f"{voter.first_name} {voter.last_name} saved.", "success")
+        return go_to(url_for(".detail", voter_id=voter_id))
+
+    return await form_view(
+        form,
+        save,
         "voters/_form.html",
-        form=form,
-        conflict=conflict,
+        stale_fields=("state_voter_id", "first_name", "last_name", "address", "status"),
         voter=voter,
         title=f"Edit {voter.first_name} {voter.last_name}",
         action=url_for(".update", voter_id=voter_id),
-        status=409 if conflict else 422 if form.errors else 200,
     )
 
 
@@ -222,7 +202,6 @@ async def remove(voter_id: int):
             )
             return go_to(url_for(".detail", voter_id=voter_id))
     return render_form(
-        "_form_page.html",
         "voters/_remove_form.html",
         form=form,
         voter=voter,
