@@ -220,9 +220,12 @@ def test_edit_stale_edit_and_remove(client_as, create_precinct, create_voters):
     response = second.post(f"/voters/{voter_id}/edit", data={**data, "address": "2 Old Rd"}, headers=HX)
     assert response.status_code == 409 and f"changed by {first.user.display_name}" in response.text
     assert "1 New Rd" in second.get(f"/voters/{voter_id}").text
-    version = re.search(
-        r'name="version" type="hidden" value="(\d+)"', second.get(f"/voters/{voter_id}/remove").text
-    ).group(1)
+    # A removal confirmed on a stale page is refused once; the dialog then holds the newest version,
+    # so confirming again removes the voter as the record now stands.
+    stale = second.post(f"/voters/{voter_id}/remove", data={"version": data["version"]}, headers=HX)
+    assert stale.status_code == 409 and f"changed by {first.user.display_name}" in stale.text
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', stale.text).group(1)
+    assert version != data["version"]
     assert second.post(f"/voters/{voter_id}/remove", data={"version": version}).status_code == 303
     page = second.get(f"/voters/{voter_id}").text
     assert "removed" in page and "Lee" in page  # the record stays

@@ -25,7 +25,7 @@ from portal.auth.roles import allow
 from portal.db import reading, transaction
 from portal.errors import StaleEdit
 from portal.formatting import number
-from portal.forms import form_version, form_view
+from portal.forms import form_version, form_view, stale_conflict
 from portal.inputs import whole_number
 from portal.parties.queries import party_choices
 from portal.rendering import go_to, render, render_form
@@ -195,7 +195,8 @@ async def remove(voter_id: int):
                     db, actor=current_actor(), voter_id=voter_id, seen_version=form_version(form), data=data
                 )
         except StaleEdit as stale:
-            conflict = {"message": stale.description, "fields": []}
+            # (the dialog takes the newest version: confirming again removes the record as it is now)
+            conflict = stale_conflict(form, stale, ())
         else:
             flash(
                 f"{voter.first_name} {voter.last_name} removed from the roll (the record is kept).", "success"
