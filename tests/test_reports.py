@@ -300,7 +300,7 @@ def test_reports_print_to_pdf(reported, live_server, browser, create_user, tmp_p
     import shutil
     import subprocess
 
-    from tests.browser import SCREENSHOTS, first_page_png
+    from tests.browser import first_page_png
 
     if not shutil.which("pdftotext"):
         pytest.skip("poppler-utils is not installed")
@@ -311,7 +311,6 @@ def test_reports_print_to_pdf(reported, live_server, browser, create_user, tmp_p
     page.fill("#password", "correct horse battery staple")
     page.click("button.w-100")
     page.wait_for_url(f"{live_server.url}/")
-    SCREENSHOTS.mkdir(exist_ok=True)
     for name in REPORT_NAMES:
         page.goto(f"{live_server.url}/elections/{reported.election.id}/reports/{name}")
         page.emulate_media(media="print")
