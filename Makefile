@@ -97,9 +97,10 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
+	@bash tests/browser_deps.sh
 	cd bench && ../$(BIN)/python foundation.py && ../$(BIN)/python voters.py && ../$(BIN)/python imports.py \
-		&& ../$(BIN)/python tally.py && ../$(BIN)/python checkin_load.py && ../$(BIN)/python reports.py \
-		&& ../$(BIN)/python faults.py
+		&& ../$(BIN)/python import_browser.py && ../$(BIN)/python tally.py && ../$(BIN)/python checkin_load.py \
+		&& ../$(BIN)/python reports.py && ../$(BIN)/python faults.py
 
 # A statewide roll (10,000,000 voters, 10,000 precincts; bench/scale.py): not part of `make bench`,
 # ten minutes on the 2-core machine and several GB of disk for a while. For a quick look:
