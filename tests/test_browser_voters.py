@@ -71,12 +71,14 @@ def held_check(monkeypatch):
 
 
 def test_import_with_progress(
-    live_server, browser, create_user, create_precinct, create_party, tmp_path, held_check
+    live_server, browser, create_user, create_precinct, create_party, tmp_path, held_check, monkeypatch
 ):
     from playwright.sync_api import expect
 
     from portal.demo.voterfile import write_voter_csv
+    from portal.voters import importing
 
+    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 1)  # the bulk load, as 100,000 rows into an empty roll
     codes = [create_precinct(code=f"{n}-A").code for n in range(1, 6)]
     create_party(abbreviation="DEM")
     path = write_voter_csv(
