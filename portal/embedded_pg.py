@@ -36,7 +36,14 @@ def server_answers(url: str | URL, timeout: float = 1.0) -> bool:
 
 def embedded_url(configured: str | URL, instance_path: Path) -> URL:
     """Start (or reuse) the embedded server and return `configured` pointed at its socket."""
-    import pgserver  # imported here: it is only needed on machines without a server
+    try:
+        import pgserver  # imported here: only the embedded install has it (pyproject's `embedded` extra)
+    except ModuleNotFoundError as missing:
+        raise RuntimeError(
+            f"No PostgreSQL answers at {make_url(configured).render_as_string(hide_password=True)} and the "
+            "embedded one is not installed: `make install-embedded` (or `pip install -r "
+            "requirements/embedded.lock`), or set PORTAL_DATABASE_URL to a server that answers."
+        ) from missing
 
     server = pgserver.get_server(instance_path / "pgdata", cleanup_mode=None)
     socket_dir = make_url(server.get_uri()).query["host"]
@@ -47,9 +54,14 @@ def embedded_url(configured: str | URL, instance_path: Path) -> URL:
     )
 
 
+def embedded_wanted(configured: str, *, from_env: bool, embedded: bool) -> bool:
+    """Whether the embedded server is to be used: it was asked for, no URL came from the
+    environment, and the configured server does not answer."""
+    return embedded and not from_env and not server_answers(configured)
+
+
 def resolve_database_url(configured: str, *, from_env: bool, embedded: bool, instance_path: Path) -> str:
-    """The URL to use: the configured one, unless the embedded server was asked for, no URL came
-    from the environment, and the configured server does not answer."""
-    if from_env or not embedded or server_answers(configured):
+    """The URL to use: the configured one, unless the embedded server is wanted (embedded_wanted)."""
+    if not embedded_wanted(configured, from_env=from_env, embedded=embedded):
         return configured
     return embedded_url(configured, instance_path).render_as_string(hide_password=False)

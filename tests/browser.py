@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SCREENSHOTS = Path(__file__).parent / "screenshots"
+SCREENSHOTS = Path(__file__).parent / "screenshots"  # with PORTAL_SCREENSHOTS=1 (see screenshots_folder)
 CHROMIUM_FLAGS = [
     "--headless=new",
     "--no-sandbox",
@@ -35,7 +35,6 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
-    SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         try:
@@ -61,20 +60,56 @@ class PageErrors:
         page.on("pageerror", lambda e: self.messages.append(str(e)))
 
 
-def shot(page, name: str) -> Path:
-    path = SCREENSHOTS / f"{name}.png"
-    page.wait_for_timeout(300)  # let htmx settle and Bootstrap's transitions finish
-    page.screenshot(path=str(path), full_page=True)
+def screenshots_folder() -> Path | None:
+    """Where pictures of pages go, only when asked for: PORTAL_SCREENSHOTS=1 puts them in
+    tests/screenshots, PORTAL_SCREENSHOTS=FOLDER in that folder; unset, empty or 0, none are taken."""
+    asked = os.environ.get("PORTAL_SCREENSHOTS", "").strip()
+    if asked.lower() in ("", "0", "false", "no"):
+        return None
+    folder = SCREENSHOTS if asked.lower() in ("1", "true", "yes") else Path(asked)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def screenshot(target, name: str, **options) -> Path | None:
+    """`target` (a page or a locator) as <folder>/<name>.png, when screenshots are asked for: every
+    screenshot of the tests is taken here. `options` go to Playwright's screenshot()."""
+    folder = screenshots_folder()
+    if folder is None:
+        return None
+    path = folder / f"{name}.png"
+    target.screenshot(path=str(path), **options)
     return path
 
 
-def first_page_png(pdf: Path, name: str) -> None:
-    """The first page of a printed PDF as tests/screenshots/<name>-1.png, to look at."""
+def shot(page, name: str) -> Path | None:
+    """The whole page, once htmx has settled and Bootstrap's transitions have finished."""
+    # The pause stays when no picture is taken: the steps after a shot were written with it.
+    page.wait_for_timeout(300)
+    return screenshot(page, name, full_page=True)
+
+
+def pdf_pictures(pdf: Path, name: str, *, first_page_only: bool = False, dpi: int = 50) -> None:
+    """A printed PDF's pages as <folder>/<name>-N.png (poppler's pdftoppm), when screenshots are
+    asked for."""
     import subprocess
 
-    subprocess.run(
-        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(SCREENSHOTS / name)], check=True
-    )
+    folder = screenshots_folder()
+    if folder is None:
+        return
+    pages = ["-f", "1", "-l", "1"] if first_page_only else []
+    subprocess.run(["pdftoppm", "-png", "-r", str(dpi), *pages, str(pdf), str(folder / name)], check=True)
+
+
+def first_page_png(pdf: Path, name: str) -> None:
+    """The first page of a printed PDF as <name>-1.png, to look at (when screenshots are asked for)."""
+    pdf_pictures(pdf, name, first_page_only=True, dpi=60)
+
+
+def pdf_folder(tmp_path: Path) -> Path:
+    """Where a test prints its PDFs: beside the screenshots when they are asked for (to look at),
+    else the test's own temporary folder."""
+    return screenshots_folder() or tmp_path
 
 
 def sign_in(page, base: str, username: str, password: str = "correct horse battery staple") -> None:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser import SCREENSHOTS, PageErrors, shot, sign_in
+from tests.browser import PageErrors, screenshot, shot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -341,12 +341,8 @@ def test_codes_never_break_inside(live_server, browser, create_election):
         assert lines > 1  # the list does wrap (between codes)
         assert page.locator(".candidates tbody td:nth-child(2)").evaluate_all(broken_codes) == []
         assert page_width(page) <= width
-        page.locator(".precinct-codes").screenshot(
-            path=str(SCREENSHOTS / f"election-precinct-codes-{width}.png")
-        )
-        page.locator("#contests > li").first.screenshot(
-            path=str(SCREENSHOTS / f"election-contest-{width}.png")
-        )
+        screenshot(page.locator(".precinct-codes"), f"election-precinct-codes-{width}")
+        screenshot(page.locator("#contests > li").first, f"election-contest-{width}")
 
 
 def test_the_navbar_focus_ring_shows_on_the_dark_bar(live_server, browser, create_user):
@@ -365,9 +361,7 @@ def test_the_navbar_focus_ring_shows_on_the_dark_bar(live_server, browser, creat
         " return [s.outlineStyle, s.outlineWidth, s.outlineColor]; })()"
     )
     assert ring == ["solid", "2px", "rgb(255, 218, 106)"]  # light amber on the near-black bar: 11:1
-    page.screenshot(
-        path=str(SCREENSHOTS / "navbar-focus-1366.png"), clip={"x": 0, "y": 0, "width": 700, "height": 60}
-    )
+    screenshot(page, "navbar-focus-1366", clip={"x": 0, "y": 0, "width": 700, "height": 60})
 
     page.set_viewport_size({"width": PHONE, "height": 844})
     page.goto(f"{base}/elections")
@@ -381,9 +375,7 @@ def test_the_navbar_focus_ring_shows_on_the_dark_bar(live_server, browser, creat
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent.trim()") == "Elections"
-    page.screenshot(
-        path=str(SCREENSHOTS / "navbar-focus-390.png"), clip={"x": 0, "y": 0, "width": 390, "height": 320}
-    )
+    screenshot(page, "navbar-focus-390", clip={"x": 0, "y": 0, "width": 390, "height": 320})
 
 
 def test_a_keyboard_reaches_the_voter_pager_in_a_few_tabs(live_server, browser, create_user, create_voters):

@@ -79,3 +79,39 @@ def test_embedded_server_starts_when_nothing_answers(tmp_path):
         server.cleanup_mode = "stop"  # the portal started it to keep running; the test stops it
         server.cleanup()
         assert not server_answers(url)
+
+
+def test_without_pgserver_the_embedded_path_says_what_to_install(tmp_path, monkeypatch):
+    """The runtime install has no pgserver: asked for the embedded server, it says how to get it."""
+    import sys
+
+    import pytest
+
+    monkeypatch.setitem(sys.modules, "pgserver", None)  # `import pgserver` fails as if not installed
+    with pytest.raises(RuntimeError, match="make install-embedded"):
+        resolve_database_url(NOBODY, from_env=False, embedded=True, instance_path=tmp_path)
+    assert not (tmp_path / "pgdata").exists()
+
+
+def test_the_portal_serves_without_pgserver_where_a_server_answers(database_url):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    serve = (
+        "import sys; sys.modules['pgserver'] = None\n"  # as in the runtime install
+        "from wsgi import app\n"
+        "print(app.test_client().get('/health').status_code)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env |= {"PORTAL_DATABASE_URL": database_url, "PORTAL_EMBEDDED_DATABASE": "true"}
+    done = subprocess.run(
+        [sys.executable, "-c", serve],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and done.stdout.split() == ["200"], done.stderr

@@ -285,7 +285,7 @@ def test_ballots_against_the_check_ins_of_that_method(create_election, create_vo
     )
 
 
-# Tally, reports and exports ---------------------------------------------------------------------------
+# Reports and exports (the tally of the same returns: tests/test_tally.py) -------------------------------
 
 
 @pytest.fixture
@@ -298,22 +298,6 @@ def split(night, as_role):
     assert clerk.post(entry(night, second, "election_day"), figures(night, 40, 20)).status_code == 303
     night.clerk, night.checker = clerk, checker
     return night
-
-
-def test_tally_totals_with_the_split(split, run):
-    from portal.tally.queries import contest_tallies
-
-    async def go():
-        async with reading() as db:
-            return await contest_tallies(db, split.election.id)
-
-    (mayor,) = run(go())
-    ann, bob = mayor.candidates
-    assert (ann.votes, ann.by_method) == (108, {"election_day": 100, "absentee": 8})
-    assert (bob.votes, bob.by_method) == (52, {"election_day": 50, "absentee": 2})
-    assert mayor.ballots_cast == 160 and mayor.ballots_by_method == {"election_day": 150, "absentee": 10}
-    # Precinct 1 is verified in every method; precinct 2 reports, mail not yet in.
-    assert (mayor.precincts, mayor.reporting, mayor.verified, mayor.official) == (2, 2, 1, False)
 
 
 def test_the_canvass_prints_each_precinct_by_method(split, as_role):

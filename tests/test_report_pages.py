@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from portal.reports.routes import CANVASS_COLUMNS
-from tests.browser import SCREENSHOTS, sign_in
+from tests.browser import pdf_folder, pdf_pictures, screenshot, sign_in
 
 PAPERS = ("A4", "Letter")
 SURNAMES = ["Abbott", "Barlow", "Carver", "Dalton", "Easton", "Fowler", "Garner", "Hadley", "Ingram"]
@@ -132,11 +132,6 @@ def page_texts(pdf: Path) -> list[str]:
     ]
 
 
-def page_pngs(pdf: Path, name: str) -> None:
-    """Every page as tests/screenshots/<name>-N.png, to look at."""
-    subprocess.run(["pdftoppm", "-png", "-r", "50", str(pdf), str(SCREENSHOTS / name)], check=True)
-
-
 def rows_by_contest(pages: list[str], titles: list[str], row_of) -> dict[str, list[str]]:
     """Credit every row of every page to the contest whose title came last before it on that same
     page; a row with no title above it on its page fails (a contest split without its title)."""
@@ -159,8 +154,11 @@ def rows_by_contest(pages: list[str], titles: list[str], row_of) -> dict[str, li
 
 @pytest.mark.browser
 @pytest.mark.parametrize("crowded", [("election_day",), ("election_day", "absentee")], indirect=True)
-def test_a_contest_never_continues_on_a_page_without_its_title(crowded, live_server, browser, create_user):
+def test_a_contest_never_continues_on_a_page_without_its_title(
+    crowded, live_server, browser, create_user, tmp_path
+):
     _pdftotext()
+    folder = pdf_folder(tmp_path)
     page = browser.new_page()
     sign_in(page, live_server.url, create_user("observer").username)
     codes = [p.code for p in crowded.precincts]
@@ -178,15 +176,11 @@ def test_a_contest_never_continues_on_a_page_without_its_title(crowded, live_ser
     counts = {}
     split = "-by-method" if len(crowded.methods) > 1 else ""
     for paper in PAPERS:
-        canvass = page_texts(
-            print_pdf(page, live_server.url, crowded.election.id, "canvass", paper, SCREENSHOTS)
-        )
-        summary = page_texts(
-            print_pdf(page, live_server.url, crowded.election.id, "summary", paper, SCREENSHOTS)
-        )
+        canvass = page_texts(print_pdf(page, live_server.url, crowded.election.id, "canvass", paper, folder))
+        summary = page_texts(print_pdf(page, live_server.url, crowded.election.id, "summary", paper, folder))
         counts[paper] = (len(canvass), len(summary))
         for name in ("canvass", "summary"):
-            page_pngs(SCREENSHOTS / f"print-{name}-{paper}.pdf", f"print-{name}{split}-{paper}")
+            pdf_pictures(folder / f"print-{name}-{paper}.pdf", f"print-{name}{split}-{paper}")
         assert len(canvass) > 2 and len(summary) > 1, counts
         credited = rows_by_contest(canvass, crowded.titles, canvass_row)
         for title in crowded.titles:
@@ -199,12 +193,15 @@ def test_a_contest_never_continues_on_a_page_without_its_title(crowded, live_ser
 
 
 @pytest.mark.browser
-def test_every_report_prints_on_a4_and_letter_and_fits_a_phone(crowded, live_server, browser, create_user):
+def test_every_report_prints_on_a4_and_letter_and_fits_a_phone(
+    crowded, live_server, browser, create_user, tmp_path
+):
     """Every printed report (and the audit log's print) on both papers, each page kept to look at
-    (tests/screenshots/print-<report>-<paper>-N.png); on a 390 px phone no report scrolls sideways."""
+    with PORTAL_SCREENSHOTS (print-<report>-<paper>-N.png); on a 390 px phone no report scrolls sideways."""
     from portal.reports.routes import REPORTS
 
     _pdftotext()
+    folder = pdf_folder(tmp_path)
     page = browser.new_page()
     sign_in(page, live_server.url, create_user("admin").username)
     base = f"{live_server.url}/elections/{crowded.election.id}/reports"
@@ -215,16 +212,16 @@ def test_every_report_prints_on_a4_and_letter_and_fits_a_phone(crowded, live_ser
         page.emulate_media(media="print")
         page.goto(url)
         for paper in PAPERS:
-            pdf = SCREENSHOTS / f"print-{name}-{paper}.pdf"
+            pdf = folder / f"print-{name}-{paper}.pdf"
             page.pdf(path=str(pdf), format=paper, print_background=True)
             pages = page_texts(pdf)
             assert f"Page 1 of {len(pages)}" in pages[0], (name, paper)
             assert all("Sign out" not in text for text in pages), (name, paper)
             if name != "audit":
                 assert all(crowded.election.name in text for text in pages), (name, paper)  # running header
-            page_pngs(pdf, f"print-{name}-{paper}")
+            pdf_pictures(pdf, f"print-{name}-{paper}")
         page.emulate_media(media="screen")
         page.set_viewport_size({"width": 390, "height": 844})
         page.goto(url)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
-        page.screenshot(path=str(SCREENSHOTS / f"report-{name}-390.png"))
+        screenshot(page, f"report-{name}-390")

@@ -300,7 +300,7 @@ def test_reports_print_to_pdf(reported, live_server, browser, create_user, tmp_p
     import shutil
     import subprocess
 
-    from tests.browser import SCREENSHOTS, first_page_png
+    from tests.browser import first_page_png
 
     if not shutil.which("pdftotext"):
         pytest.skip("poppler-utils is not installed")
@@ -311,7 +311,6 @@ def test_reports_print_to_pdf(reported, live_server, browser, create_user, tmp_p
     page.fill("#password", "correct horse battery staple")
     page.click("button.w-100")
     page.wait_for_url(f"{live_server.url}/")
-    SCREENSHOTS.mkdir(exist_ok=True)
     for name in REPORT_NAMES:
         page.goto(f"{live_server.url}/elections/{reported.election.id}/reports/{name}")
         page.emulate_media(media="print")
@@ -615,41 +614,6 @@ def test_certifying_changes_no_figure(create_election, client_as, run):
         del report["Status"], report["GeneratedDate"]
     assert certified == closed
     assert certified["Election"][0]["BallotCounts"][0]["BallotsCast"] == 63
-
-
-def test_registration_is_frozen_when_the_polls_close(create_election, create_voters, client_as, run):
-    from portal.db import reading
-    from portal.tally.queries import election_turnout
-    from tests.conftest import move_election
-
-    made = create_election(status="open", precincts=1)
-    create_voters(count=10, precinct=made.precincts[0])
-    create_voters(count=3, precinct=made.precincts[0], status="inactive")
-
-    async def turnout():
-        async with reading() as db:
-            return (await election_turnout(db, made.election.id)).registered
-
-    observer = client_as("observer")
-    assert run(turnout()) == 10
-    assert (
-        "active voters on the roll now" in observer.get(f"/elections/{made.election.id}/reports/turnout").text
-    )
-    create_voters(count=2, precinct=made.precincts[0])
-    assert run(turnout()) == 12  # while the polls are open, the roll as it is
-    move_election(client_as("manager"), made.election.id, "closed")
-    create_voters(count=5, precinct=made.precincts[0])
-    assert run(turnout()) == 12
-    page = observer.get(f"/elections/{made.election.id}/reports/turnout").text
-    assert "active voters when the polls closed" in page
-    rows = list(
-        csv.reader(
-            io.StringIO(
-                observer.get(f"/elections/{made.election.id}/reports/turnout.csv").get_data(as_text=True)
-            )
-        )
-    )
-    assert rows[1][2] == "12"
 
 
 def test_turnout_counts_voters_outside_the_elections_precincts(create_election, create_voters, client_as):

@@ -1,4 +1,4 @@
-"""Returns entry, verification and the tally."""
+"""Returns entry and verification (what the tally makes of them: tests/test_tally.py)."""
 
 from __future__ import annotations
 
@@ -184,47 +184,6 @@ def test_confirming_verifies_and_a_correction_needs_verifying_again(night, run):
     assert (made.contests[0].id, 2, "entered") in states and (made.contests[0].id, 1, "verified") in states
     stale = other.post(url(made, made.precincts[0], "/verify"), data=confirm)  # still pointing at revision 1
     assert stale.status_code == 409 and "a newer revision was entered meanwhile" in stale.text
-
-
-def test_tally_adds_the_latest_revisions_and_marks_unofficial(night, run):
-    from portal.tally.queries import contest_tallies
-
-    made, clerk, other = night
-    first, second = made.precincts
-    clerk.post(url(made, first), data=figures(made))
-    clerk.post(url(made, second), data=figures(made, mayor=(20, 75, 3, 2)))
-    clerk.post(url(made, second), data=figures(made, mayor=(30, 65, 3, 2)))  # correction: revision 2 counts
-
-    async def tallies():
-        async with reading() as db:
-            return await contest_tallies(db, made.election.id)
-
-    mayor, council = run(tallies())
-    assert [(c.candidate.ballot_name, c.votes) for c in mayor.candidates] == [
-        ("Ann Able", 90),
-        ("Bob Baker", 100),
-    ]
-    assert [c.leading for c in mayor.candidates] == [False, True]
-    assert round(mayor.candidates[1].percent, 2) == round(100 * 100 / 190, 2)
-    assert (mayor.ballots_cast, mayor.overvotes, mayor.undervotes) == (200, 6, 4)
-    assert (mayor.precincts, mayor.entered, mayor.verified, mayor.official) == (2, 2, 0, False)
-    assert [c.leading for c in council.candidates] == [True, False, True]  # vote for 2: the top two lead
-    confirm = {"mode": "confirm", **{f"revision_{c.id}": "1" for c in made.contests}}
-    other.post(url(made, first, "/verify"), data=confirm)
-    other.post(
-        url(made, second, "/verify"),
-        data={
-            "mode": "confirm",
-            f"revision_{made.contests[0].id}": "2",
-            f"revision_{made.contests[1].id}": "1",
-        },
-    )
-    mayor, council = run(tallies())
-    assert mayor.official and council.official
-    page = clerk.get(f"/elections/{made.election.id}").text
-    assert (
-        "Official" in page and 'fill="#6c757d"' in page and "Precincts reporting 2 of 2 (2 verified)" in page
-    )
 
 
 def test_certification_follows_verified_returns(night, client_as):
