@@ -119,6 +119,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     for bp in blueprints:
         app.register_blueprint(bp)
 
+    # The domain's signals reach their listeners: the audit trail, and the live panels' NOTIFY.
+    from portal.audit import receivers as audit_receivers
+    from portal.live import receivers as live_receivers
+
+    audit_receivers.connect()
+    live_receivers.connect()
+
     from portal.auth import session_user
 
     session_user.init_app(app)

@@ -409,3 +409,78 @@ def test_panels_say_when_they_last_changed_not_when_they_were_sent(watched, run)
         assert f'data-changed="{stamp.group(1)}">last change {stamp.group(2)}<' in kept
     finally:
         later.close()
+
+
+def test_each_write_announces_its_panels_once_and_only_on_commit(
+    app, run, create_election, create_user, create_voters
+):
+    """The data layer sends domain signals; the live receivers turn each into one NOTIFY naming the
+    panels it moved, inside the write's transaction: a rolled-back write announces nothing."""
+    import asyncio
+    import json
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from portal.checkin.queries import record_check_in
+    from portal.db import transaction
+    from portal.elections.queries import move_election
+    from portal.incidents.queries import report_incident
+    from portal.live.hub import CHANNEL
+
+    made = create_election(status="open", precincts=1, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
+    election_id, contest = made.election.id, made.contests[0]
+    clerk, manager = create_user("clerk"), create_user("manager")
+    [voter, other] = create_voters([("Smith", "John"), ("Lee", "Ann")], precinct=made.precincts[0])
+    heard: list[dict] = []
+
+    async def listen() -> asyncpg.Connection:
+        url = make_url(app.config["DATABASE_URL"])
+        connection = await asyncpg.connect(
+            host=url.query.get("host") or url.host,
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            database=url.database,
+        )
+        await connection.add_listener(CHANNEL, lambda *args: heard.append(json.loads(args[-1])))
+        return connection
+
+    async def check_in(voter_id: int, *, then_fail: bool = False) -> None:
+        async with transaction() as db:
+            await record_check_in(
+                db, actor=clerk, election_id=election_id, voter_id=voter_id, method="in_person"
+            )
+            if then_fail:
+                raise RuntimeError("rolled back")
+
+    async def report() -> None:
+        async with transaction() as db:
+            await report_incident(
+                db, actor=clerk, election_id=election_id, precinct_id=None, state_voter_id=None, body="x"
+            )
+
+    async def close() -> None:
+        async with transaction() as db:
+            await move_election(db, actor=manager, election_id=election_id, to="closed", seen_version=None)
+
+    def heard_after(action) -> list[dict]:
+        heard.clear()
+        action()
+        run(asyncio.sleep(0.3))
+        return list(heard)
+
+    listener = run(listen())
+    try:
+        with pytest.raises(RuntimeError):
+            run(check_in(other, then_fail=True))
+        run(asyncio.sleep(0.3))
+        assert heard == []
+        turnout = {"election": election_id, "panels": ["turnout"]}
+        assert heard_after(lambda: run(check_in(voter))) == [turnout]
+        returns = {"election": election_id, "panels": [f"contest-{contest.id}", "reporting"]}
+        assert heard_after(lambda: enter_return(run, made, clerk, made.precincts[0], (7, 3))) == [returns]
+        assert heard_after(lambda: run(report())) == [{"election": election_id, "panels": ["incidents"]}]
+        assert heard_after(lambda: run(close())) == [{"election": election_id, "panels": ["*"]}]
+    finally:
+        run(listener.close())

@@ -17,7 +17,6 @@ from portal.clock import local
 from portal.elections.lifecycle import lock_election
 from portal.elections.queries import ElectionLocked, election_for_write
 from portal.formatting import number
-from portal.live.hub import announce
 from portal.models import (
     CHECK_IN_METHODS,
     PROVISIONAL_STATUSES,
@@ -28,7 +27,7 @@ from portal.models import (
     User,
     Voter,
 )
-from portal.signals import check_in_recorded
+from portal.signals import check_in_recorded, check_in_voided, provisionals_decided
 from portal.tally.queries import CheckInCounts, count_check_ins, live_check_in
 from portal.voters import counts as roll
 
@@ -197,7 +196,6 @@ async def record_check_in(
         after={"election_id": election_id, "precinct_id": voter.precinct_id, "method": method},
     )
     await check_in_recorded.send_async(session, election_id=election_id, precinct_id=voter.precinct_id)
-    await announce(session, election_id, "turnout")
     return check_in
 
 
@@ -308,7 +306,7 @@ async def void_check_in(
         before=before,
         after={"voided": True, "reason": reason},
     )
-    await announce(session, election_id, "turnout")
+    await check_in_voided.send_async(session, election_id=election_id, precinct_id=check_in.precinct_id)
     return check_in
 
 
@@ -475,7 +473,7 @@ async def decide_provisionals(
                     f"at {local(check_in.decided_at):%H:%M %Z} ({check_in.decision_reason})"
                 )
     if changed:
-        await announce(session, election_id, "turnout")
+        await provisionals_decided.send_async(session, election_id=election_id)
     return Decided(len(changed), skipped)
 
 

@@ -13,7 +13,6 @@ from werkzeug.exceptions import Conflict, NotFound
 from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
 from portal.elections.lifecycle import lock_election, next_move
-from portal.live.hub import announce
 from portal.models import (
     VOTING_METHODS,
     Candidate,
@@ -27,7 +26,7 @@ from portal.models import (
     User,
 )
 from portal.returns.methods import set_counted
-from portal.signals import election_status_changed
+from portal.signals import election_methods_changed, election_status_changed
 from portal.tally.queries import latest_returns
 from portal.voters import counts as roll
 
@@ -271,7 +270,7 @@ async def update_election(
         old_methods, new_methods = await set_counted(session, election_id, methods)
         if old_methods != new_methods:
             before["methods"], after["methods"] = old_methods, new_methods
-            await announce(session, election_id)  # every panel's split and "verified" count
+            await election_methods_changed.send_async(session, election_id=election_id)
     if before == after:
         return election
     # Precincts and methods live in their own tables: the election row's version moves with them,
@@ -408,26 +407,4 @@ async def freeze_registration(session: AsyncSession, election_id: int) -> None:
     voters = voters.scalar_subquery()
     await session.execute(
         update(ElectionPrecinct).where(ElectionPrecinct.election_id == election_id).values(registered=voters)
-    )
-
-
-@election_status_changed.connect
-async def announce_status_change(
-    session: AsyncSession, *, election: Election, before: str, actor: User
-) -> None:
-    from portal.live.hub import announce
-
-    await announce(session, election.id)
-
-
-@election_status_changed.connect
-async def audit_status_change(session: AsyncSession, *, election: Election, before: str, actor: User) -> None:
-    await record_event(
-        session,
-        actor=actor,
-        action="status",
-        entity="election",
-        entity_id=election.id,
-        before={"status": before},
-        after={"status": election.status},
     )

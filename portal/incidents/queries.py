@@ -12,8 +12,8 @@ from werkzeug.exceptions import Conflict, NotFound
 from portal.audit.queries import record_event
 from portal.clock import clock_time
 from portal.elections.lifecycle import lock_election
-from portal.live.hub import announce
 from portal.models import Election, ElectionPrecinct, Incident, Precinct, User
+from portal.signals import incident_changed
 
 FEED_SIZE = 15
 
@@ -60,7 +60,7 @@ async def report_incident(
     )
     session.add(incident)
     await session.flush()
-    await announce(session, election_id, "incidents")
+    await incident_changed.send_async(session, election_id=election_id)
     await record_event(
         session,
         actor=actor,
@@ -92,7 +92,7 @@ async def resolve_incident(
         )
     incident.status, incident.resolved_by_id, incident.resolved_at = "resolved", actor.id, datetime.now(UTC)
     await session.flush()
-    await announce(session, election_id, "incidents")
+    await incident_changed.send_async(session, election_id=election_id)
     await record_event(
         session,
         actor=actor,

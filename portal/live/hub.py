@@ -1,11 +1,12 @@
 """One hub per process: a LISTEN connection, the subscribers, and the latest bytes of each panel.
 
-A write announces the panels it changed with pg_notify inside its own transaction (so only
-committed changes are announced, to every worker). The hub renders a changed panel at once (the
-leading edge) and hands the same bytes to every subscriber of that election; changes that arrive
-while it renders, or within the change window after, are rendered once together when the window
-ends. Templates are rendered in a thread, off the event loop. The latest bytes are kept, so a
-browser that (re)connects gets the current state at once.
+A write sends a domain signal; `receivers.py` announces the panels it changed with pg_notify
+inside the write's own transaction (so only committed changes are announced, to every worker).
+The hub renders a changed panel at once (the leading edge) and hands the same bytes to every
+subscriber of that election; changes that arrive while it renders, or within the change window
+after, are rendered once together when the window ends. Templates are rendered in a thread, off
+the event loop. The latest bytes are kept, so a browser that (re)connects gets the current state at
+once.
 
 The hub never gives up. A supervisor task holds the LISTEN connection, pings it, and on any failure
 (a restart, a refused connection, a silent network) tells every subscriber its figures are stale,
@@ -35,10 +36,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db import is_connection_failure
+from portal.live.panels import ALL, render_panels
 
 log = logging.getLogger(__name__)
 CHANNEL = "tally_portal_live"
-ALL = "*"
 
 
 async def announce(session: AsyncSession, election_id: int, *panels: str) -> None:
@@ -240,8 +241,6 @@ class Hub:
 
     async def render(self, election_id: int, panels: set[str]) -> list[bytes]:
         """Render the named panels (or all) once; keep and return their SSE messages."""
-        from portal.live.panels import render_panels
-
         with self.app.app_context():
             changed = dict(self.changed.get(election_id, {}))
             rendered = await render_panels(election_id, None if ALL in panels else panels, changed)

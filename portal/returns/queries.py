@@ -23,7 +23,6 @@ from portal.clock import clock_time
 from portal.elections.lifecycle import lock_election
 from portal.formatting import number
 from portal.inputs import ASCII_DIGITS
-from portal.live.hub import announce
 from portal.models import (
     Candidate,
     CheckIn,
@@ -38,6 +37,7 @@ from portal.models import (
     User,
 )
 from portal.returns import methods
+from portal.signals import return_saved, return_verified
 from portal.tally.queries import counted_check_in, latest_returns
 
 MAX_COUNT = 10_000_000
@@ -360,7 +360,9 @@ async def save_return(
     stored = await _add_revision(
         session, ballot, election_id, precinct_id, revision, figures, status="entered", entered_by_id=actor.id
     )
-    await announce(session, election_id, f"contest-{ballot.contest.id}", "reporting")
+    await return_saved.send_async(
+        session, election_id=election_id, precinct_id=precinct_id, contest_id=ballot.contest.id
+    )
     await record_event(
         session,
         actor=actor,
@@ -573,7 +575,9 @@ async def verify_return(
             f"{ballot.contest.office_title}: revision {latest.revision} was already verified by {who} "
             f"at {clock_time(when, seconds=True)}. Nothing was changed."
         )
-    await announce(session, latest.election_id, f"contest-{ballot.contest.id}", "reporting")
+    await return_verified.send_async(
+        session, election_id=latest.election_id, precinct_id=latest.precinct_id, contest_id=ballot.contest.id
+    )
     await record_event(
         session,
         actor=actor,
@@ -647,7 +651,9 @@ async def resolve_return(
             verified_by_id=actor.id,
             verified_at=datetime.now(UTC),
         )
-    await announce(session, latest.election_id, f"contest-{ballot.contest.id}", "reporting")
+    await return_verified.send_async(
+        session, election_id=latest.election_id, precinct_id=latest.precinct_id, contest_id=ballot.contest.id
+    )
     await record_event(
         session,
         actor=actor,
