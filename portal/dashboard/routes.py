@@ -3,7 +3,7 @@ from flask import Blueprint
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.dashboard import queries
 from portal.db import reading
-from portal.live.panels import incident_panels
+from portal.incidents.queries import incident_panels
 from portal.rendering import render
 from portal.returns.queries import precinct_statuses
 from portal.tally import queries as tally

@@ -141,3 +141,14 @@ async def count_open_incidents(session: AsyncSession, election_id: int) -> int:
     return await session.scalar(
         select(func.count()).where(Incident.election_id == election_id, Incident.status == "open")
     )
+
+
+async def incident_panels(session: AsyncSession, election_id: int) -> dict:
+    """What the incident panels show (the live feed, the resolve list, the dashboard's summary): the
+    feed, the open incidents and how many there are."""
+    return {
+        "feed": await incident_feed(session, election_id),
+        "open_list": await open_incidents(session, election_id),
+        "open_count": await count_open_incidents(session, election_id),
+        "election_id": election_id,
+    }

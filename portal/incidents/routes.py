@@ -8,7 +8,6 @@ from portal.db import reading, transaction
 from portal.elections.queries import get_election
 from portal.incidents import queries
 from portal.incidents.forms import IncidentForm, ResolveForm
-from portal.live.panels import incident_panels
 from portal.rendering import go_to, render
 
 bp = Blueprint("incidents", __name__, url_prefix="/elections/<int:election_id>/incidents")
@@ -20,7 +19,7 @@ async def _page(election_id: int, form: IncidentForm, status: int = 200):
     async with reading() as db:
         election = await get_election(db, election_id)
         precincts = await queries.participating_precincts(db, election_id)
-        panels = await incident_panels(db, election_id)
+        panels = await queries.incident_panels(db, election_id)
     form.precinct_id.choices = [(0, "—")] + [(p.id, f"{p.code} · {p.name}") for p in precincts]
     return election, render(
         "incidents/incidents.html",

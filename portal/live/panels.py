@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from flask import current_app, render_template
 
 from portal.db import reading
-from portal.incidents.queries import count_open_incidents, incident_feed, open_incidents
+from portal.incidents.queries import incident_panels
 from portal.returns.queries import precinct_statuses
 from portal.tally.queries import contest_tallies, election_turnout
 
@@ -25,16 +25,6 @@ def path_for(endpoint: str, **values) -> str:
     """url_for's path, outside any request: the hub renders panels for everyone, in no request."""
     adapter = current_app.url_map.bind("localhost", script_name=current_app.config["APPLICATION_ROOT"])
     return adapter.build(endpoint, values)
-
-
-async def incident_panels(db, election_id: int) -> dict:
-    """What the incident panels show: the feed, the open incidents and how many there are."""
-    return {
-        "feed": await incident_feed(db, election_id),
-        "open_list": await open_incidents(db, election_id),
-        "open_count": await count_open_incidents(db, election_id),
-        "election_id": election_id,
-    }
 
 
 async def render_panels(
