@@ -65,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
 
     from portal import errors, formatting, inputs, rendering, security
     from portal.extensions import bootstrap, csrf, htmx, login_manager
+    from portal.returns import methods
 
     # The body rule first: an upload view's own size limit must be in force before CSRFProtect
     # reads the form (else every upload is held to max_content_length: a 16 MB voter file failed).
@@ -78,6 +79,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     errors.init_app(app)
     rendering.init_app(app)
     formatting.init_app(app)  # |number and |percent, for every page and print
+    methods.init_app(app)  # |method and |method_short
 
     from portal.account.routes import bp as account_bp
     from portal.audit.routes import bp as audit_bp

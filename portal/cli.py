@@ -55,8 +55,8 @@ def db_upgrade() -> None:
 @click.password_option(help="Prompted for (twice, hidden) when not given.")
 def create_user(username: str, role: str, display_name: str | None, password: str) -> None:
     """Create a staff account."""
+    from portal.errors import FieldError
     from portal.users.forms import UserCreateForm
-    from portal.users.queries import DuplicateUsername
     from portal.users.queries import create_user as create
 
     username = username.strip().lower()
@@ -89,7 +89,7 @@ def create_user(username: str, role: str, display_name: str | None, password: st
 
     try:
         user = aio.run(go())
-    except DuplicateUsername:
+    except FieldError:  # (the only field the data layer checks here: the username is taken)
         click.echo(f"username {username} is taken", err=True)
         sys.exit(1)
     finally:

@@ -1,4 +1,13 @@
-"""Typed errors mapped once to pages (full or htmx fragment)."""
+"""Typed errors, defined once here and mapped once to responses (a page, or an htmx toast).
+
+The data layer raises the domain errors below, never an HTTP exception: a view catches one only to
+show it on its form (a FieldError on its field, a StaleEdit beside the newer values); any other goes
+through, and `init_app` answers it with its `status` and message, as it answers everything else.
+
+    raise NotFound("election")                      # 404 "No such election."
+    raise Conflict(f"{name} is certified: nothing in it can be changed.")   # 409
+    raise FieldError("code", f"Code {code} is already used in this election.")   # 422, on the field
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,7 @@ import asyncpg
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import exc as sa_exc
-from werkzeug.exceptions import Conflict, HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.db import CommitUncertain, is_connection_failure
 from portal.extensions import login_manager
@@ -31,6 +40,46 @@ TITLES = {
 }
 
 
+class DomainError(Exception):
+    """A request the rules refuse, with a message for the person who made it; answered with
+    `status` wherever no view shows it itself."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def description(self) -> str:
+        """The message (under the name werkzeug's exceptions gave it; views read either)."""
+        return self.message
+
+
+class NotFound(DomainError):
+    """`what` does not exist, or not where it was looked for. The message says so: "No such
+    election." unless the case needs its own words ("This precinct was already deleted.")."""
+
+    status = 404
+
+    def __init__(self, what: str, message: str | None = None):
+        super().__init__(message or f"No such {what}.")
+        self.what = what
+
+
+class NotAllowed(DomainError):
+    """This user may not do this to this record (their role may, in general)."""
+
+    status = 403
+
+
+class Conflict(DomainError):
+    """The state of things refuses the request: an election's status, someone else's change first,
+    a record still in use."""
+
+    status = 409
+
+
 class StaleEdit(Conflict):
     """Someone else saved the row after this form was loaded. `current` holds the saved values
     (a plain dict with "version": the ORM row is expired by the rollback that follows)."""
@@ -40,8 +89,11 @@ class StaleEdit(Conflict):
         self.current = current
 
 
-class FieldError(ValueError):
-    """A value the rules refuse; `field` names the form field that shows the message."""
+class FieldError(DomainError):
+    """A value the rules refuse, a duplicate included; `field` names the form field that shows the
+    message."""
+
+    status = 422
 
     def __init__(self, field: str, message: str):
         super().__init__(message)
@@ -79,6 +131,10 @@ def init_app(app: Flask) -> None:
         return error_response(
             400, f"The form could not be accepted ({error.description}). Reload the page and try again."
         )
+
+    @app.errorhandler(DomainError)
+    def refused(error: DomainError):
+        return error_response(error.status, error.message)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

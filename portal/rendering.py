@@ -18,7 +18,6 @@ from flask import Flask, Response, get_flashed_messages, make_response, render_t
 from portal import clock
 from portal.aio import process_loop
 from portal.auth.roles import can
-from portal.returns import methods
 
 SWAP_STYLES = (
     "innerHTML",
@@ -154,8 +153,6 @@ def born(voter: Any) -> str:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(born)
-    app.add_template_filter(methods.label, "method")  # "early" -> "Early Voting"
-    app.add_template_filter(methods.SHORT.get, "method_short")  # "absentee" -> "Mail" (live panels)
     # Times on the office's clock with the zone's abbreviation (portal/clock.py)
     app.add_template_filter(clock.clock_time, "time")  # 14:05 EST; |time(seconds=True)
     app.add_template_filter(clock.date_time, "datetime")  # 2026-11-03 14:05 EST

@@ -122,8 +122,7 @@ def test_a_return_saved_during_certification_waits_and_is_refused(counted, run):
 
 
 def test_an_incident_reported_during_certification_waits_and_is_refused(counted, run):
-    from werkzeug.exceptions import Conflict
-
+    from portal.errors import Conflict
     from portal.incidents.queries import report_incident
 
     made, clerk, _, manager = counted
@@ -223,8 +222,7 @@ def test_twenty_simultaneous_verifications_write_one_audit_event(
 
 
 def test_resolving_an_incident_twice_records_it_once(create_election, create_user, run):
-    from werkzeug.exceptions import Conflict
-
+    from portal.errors import Conflict
     from portal.incidents.queries import report_incident, resolve_incident
 
     made = create_election(status="open", precincts=1)

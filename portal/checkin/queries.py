@@ -10,12 +10,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from werkzeug.exceptions import Conflict, Forbidden, NotFound
 
 from portal.audit.queries import record_event
 from portal.clock import local
 from portal.elections.lifecycle import lock_election
-from portal.elections.queries import ElectionLocked, election_for_write
+from portal.elections.queries import ElectionLocked, election_for_write, get_election
+from portal.errors import Conflict, NotAllowed, NotFound
 from portal.formatting import number
 from portal.models import (
     CHECK_IN_METHODS,
@@ -47,7 +47,7 @@ class VoidRefused(Conflict):
     pass
 
 
-class NotYoursToVoid(Forbidden):
+class NotYoursToVoid(NotAllowed):
     pass
 
 
@@ -137,7 +137,7 @@ async def record_check_in(
     election = await get_open_election(session, election_id)
     voter = await session.get(Voter, voter_id)
     if voter is None:
-        raise NotFound("No such voter.")
+        raise NotFound("voter")
     if method not in CHECK_IN_METHODS:
         raise CheckInRefused("Choose how the ballot is issued.")
     participating = await session.scalar(
@@ -229,7 +229,7 @@ async def refuse_missing_check_in(session: AsyncSession, election_id: int, voter
         .limit(1)
     )
     if voided is None:
-        raise NotFound("The voter has no check-in in this election.")
+        raise NotFound("check-in", "The voter has no check-in in this election.")
     raise VoidRefused(
         f"This check-in was already voided by {await _user_name(session, voided.voided_by_id)} "
         f"at {local(voided.voided_at):%H:%M %Z on %-d %b %Y} (“{voided.void_reason}”). Nothing was changed."
@@ -415,7 +415,7 @@ async def decide_provisionals(
         )
     ).all()
     if len(found) != len(ids):
-        raise NotFound("Some of these check-ins are not in this election. Nothing was changed.")
+        raise NotFound("check-in", "Some of these check-ins are not in this election. Nothing was changed.")
     others = [
         f"{row.first_name} {row.last_name} ({METHOD_LABELS[row.method]})"
         for row in found
@@ -494,16 +494,14 @@ async def live_check_in_of(
 ) -> tuple[Election, CheckIn, Voter]:
     """The voter's live check-in in an open election, for the void form; refused as the void
     itself would be."""
-    election = await session.get(Election, election_id)
-    if election is None:
-        raise NotFound("No such election.")
+    election = await get_election(session, election_id)
     if election.status != "open":
         raise VoidRefused(
             f"{election.name} is {election.status}: check-ins can be voided only while it is open."
         )
     voter = await session.get(Voter, voter_id)
     if voter is None:
-        raise NotFound("No such voter.")
+        raise NotFound("voter")
     check_in = await session.scalar(
         select(CheckIn).where(
             CheckIn.voter_id == voter_id, CheckIn.election_id == election_id, live_check_in()

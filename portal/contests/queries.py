@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from werkzeug.exceptions import NotFound
 
 from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
 from portal.elections.queries import ElectionLocked, election_for_write, participating_precinct_ids
-from portal.errors import FieldError
+from portal.errors import FieldError, NotFound
 from portal.forms import content_lines
 from portal.models import Candidate, Contest, ContestPrecinct, Party, User
 
@@ -26,14 +25,14 @@ CANDIDATE_CODE = r"^[A-Z0-9][A-Z0-9-]{0,23}$"
 async def get_contest(session: AsyncSession, election_id: int, contest_id: int) -> Contest:
     contest = await session.get(Contest, contest_id)
     if contest is None or contest.election_id != election_id:
-        raise NotFound("No such contest in this election.")
+        raise NotFound("contest", "No such contest in this election.")
     return contest
 
 
 async def get_candidate(session: AsyncSession, election_id: int, candidate_id: int) -> Candidate:
     candidate = await session.get(Candidate, candidate_id)
     if candidate is None or candidate.election_id != election_id:
-        raise NotFound("No such candidate in this election.")
+        raise NotFound("candidate", "No such candidate in this election.")
     return candidate
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from werkzeug.exceptions import NotFound
 
+from portal.errors import NotFound
 from portal.models import Election
 
 
@@ -58,9 +58,13 @@ async def lock_election(session: AsyncSession, election_id: int) -> Election:
     first: a status move takes the row exclusively (`move_election`), so it waits for the writes
     under way, and a write that comes during a move waits for it and then sees the new status.
     Without it, certifying could commit while a return was being saved, and the return land after."""
-    election = await session.get(
-        Election, election_id, with_for_update={"read": True}, populate_existing=True
-    )
+    return await find_election(session, election_id, with_for_update={"read": True}, populate_existing=True)
+
+
+async def find_election(session: AsyncSession, election_id: int, **options) -> Election:
+    """The election, or NotFound: every look-up of an election by its id comes here. `options` are
+    session.get()'s (a row lock, `populate_existing`)."""
+    election = await session.get(Election, election_id, **options)
     if election is None:
-        raise NotFound("No such election.")
+        raise NotFound("election")
     return election

@@ -8,11 +8,11 @@ from datetime import date
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
-from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
-from portal.elections.lifecycle import lock_election, next_move
+from portal.elections.lifecycle import find_election, lock_election, next_move
+from portal.errors import Conflict
 from portal.models import (
     VOTING_METHODS,
     Candidate,
@@ -82,10 +82,8 @@ async def list_elections(session: AsyncSession) -> list[ElectionSummary]:
 
 
 async def get_election(session: AsyncSession, election_id: int) -> Election:
-    election = await session.get(Election, election_id)
-    if election is None:
-        raise NotFound("No such election.")
-    return election
+    """The election, or NotFound."""
+    return await find_election(session, election_id)
 
 
 async def election_for_write(
@@ -358,9 +356,7 @@ async def move_election(
     session: AsyncSession, *, actor: User, election_id: int, to: str, seen_version: int | None
 ) -> Election:
     """One step forward along the lifecycle, checked, audited (through the signal) and signalled."""
-    election = await session.get(Election, election_id, with_for_update=True, populate_existing=True)
-    if election is None:
-        raise NotFound("No such election.")
+    election = await find_election(session, election_id, with_for_update=True, populate_existing=True)
     move = next_move(election.status)
     if move is None or move.to != to:
         raise LifecycleRefused(

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event
 from portal.clock import clock_time
 from portal.elections.lifecycle import lock_election
+from portal.errors import Conflict, NotFound
 from portal.models import Election, ElectionPrecinct, Incident, Precinct, User
 from portal.signals import incident_changed
 
@@ -83,7 +83,7 @@ async def resolve_incident(
     await election_taking_incidents(session, election_id)
     incident = await session.get(Incident, incident_id, with_for_update=True)
     if incident is None or incident.election_id != election_id:
-        raise NotFound("No such incident in this election.")
+        raise NotFound("incident", "No such incident in this election.")
     if incident.status == "resolved":  # resolved a moment ago by someone else: nothing to record
         who = await session.get(User, incident.resolved_by_id)
         raise Conflict(

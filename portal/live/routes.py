@@ -6,7 +6,7 @@ import queue
 import socket
 import time
 
-from flask import Blueprint, Response, abort, current_app, request, session
+from flask import Blueprint, Response, current_app, request, session
 from sqlalchemy import select
 
 from portal import aio
@@ -14,7 +14,7 @@ from portal.auth.queries import SESSION_KEY
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import is_connection_failure, reading
 from portal.elections.queries import get_election
-from portal.errors import stale_stream
+from portal.errors import NotFound, stale_stream
 from portal.live.hub import HEARTBEAT, STALE, HubUnavailable, hub_for
 
 bp = Blueprint("live", __name__, url_prefix="/live")
@@ -33,7 +33,7 @@ async def stream(election_id: int):
     async with reading() as db:
         election = await get_election(db, election_id)  # 404 for an election that does not exist
     if election.status == "draft":
-        abort(404, "A draft election has no live results.")
+        raise NotFound("live results", "A draft election has no live results.")
     app = current_app._get_current_object()
     hub = await hub_for(app)
     limit = app.config["LIVE_MAX_STREAMS"]

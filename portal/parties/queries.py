@@ -8,14 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
-from portal.errors import FieldError
+from portal.errors import Conflict, FieldError, NotFound
 from portal.formatting import number
 from portal.models import Candidate, Party, User, Voter
 
 AUDITED = ("name", "abbreviation", "colour")
 
 
-class PartyInUse(ValueError):
+class PartyInUse(Conflict):
     pass
 
 
@@ -29,8 +29,12 @@ async def party_choices(session: AsyncSession) -> list[Party]:
     return list((await session.scalars(select(Party).order_by(Party.name))).all())
 
 
-async def get_party(session: AsyncSession, party_id: int) -> Party | None:
-    return await session.get(Party, party_id)
+async def get_party(session: AsyncSession, party_id: int) -> Party:
+    """The party, or NotFound."""
+    party = await session.get(Party, party_id)
+    if party is None:
+        raise NotFound("party")
+    return party
 
 
 async def _check_unique(session: AsyncSession, name: str, abbreviation: str, except_id: int | None) -> None:
@@ -70,7 +74,7 @@ async def update_party(
 ) -> Party:
     party = await session.get(Party, party_id, with_for_update=True)
     if party is None:
-        raise LookupError(party_id)
+        raise NotFound("party", "This party was deleted meanwhile; nothing was saved.")
     await check_version(session, party, seen_version, noun="party", fields=AUDITED)
     await _check_unique(session, data["name"], data["abbreviation"], party_id)
     before = snapshot(party, AUDITED)
@@ -95,7 +99,7 @@ async def update_party(
 async def delete_party(session: AsyncSession, *, actor: User, party_id: int) -> Party:
     party = await session.get(Party, party_id, with_for_update=True)
     if party is None:
-        raise LookupError(party_id)
+        raise NotFound("party", "This party was already deleted.")
     candidates = await session.scalar(select(func.count()).where(Candidate.party_id == party_id))
     voters = await session.scalar(select(func.count()).where(Voter.party_id == party_id))
     if candidates or voters:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, flash, request, url_for
 
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
@@ -18,14 +18,6 @@ CHANGED = "partiesChanged"
 
 def _data(form: PartyForm) -> dict:
     return {"name": form.name.data, "abbreviation": form.abbreviation.data, "colour": form.colour.data}
-
-
-async def _get_or_404(party_id: int):
-    async with reading() as db:
-        party = await queries.get_party(db, party_id)
-    if party is None:
-        abort(404, "No such party.")
-    return party
 
 
 @bp.get("")
@@ -53,26 +45,23 @@ async def create():
 @bp.route("/<int:party_id>/edit", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def update(party_id: int):
-    party = await _get_or_404(party_id)
+    async with reading() as db:
+        party = await queries.get_party(db, party_id)
     form = PartyForm(obj=party if request.method == "GET" else None)
     if request.method == "GET":
         form.version.data = party.version
 
     async def save():
-        try:
-            async with transaction() as db:
-                party = await queries.update_party(
-                    db,
-                    actor=current_actor(),
-                    party_id=party_id,
-                    seen_version=form_version(form),
-                    data=_data(form),
-                )
-        except LookupError:
-            abort(404, "This party was deleted meanwhile; nothing was saved.")
-        else:
-            flash(f"Party {party.name} saved.", "success")
-            return saved(url_for(".index"), changed_event=CHANGED)
+        async with transaction() as db:
+            party = await queries.update_party(
+                db,
+                actor=current_actor(),
+                party_id=party_id,
+                seen_version=form_version(form),
+                data=_data(form),
+            )
+        flash(f"Party {party.name} saved.", "success")
+        return saved(url_for(".index"), changed_event=CHANGED)
 
     return await form_view(
         form,
@@ -87,7 +76,8 @@ async def update(party_id: int):
 @bp.route("/<int:party_id>/delete", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def delete(party_id: int):
-    party = await _get_or_404(party_id)
+    async with reading() as db:
+        party = await queries.get_party(db, party_id)
     form = ConfirmForm()
     error = None
     if form.validate_on_submit():
@@ -96,8 +86,6 @@ async def delete(party_id: int):
                 await queries.delete_party(db, actor=current_actor(), party_id=party_id)
         except queries.PartyInUse as refusal:
             error = str(refusal)
-        except LookupError:
-            abort(404, "This party was already deleted.")
         else:
             flash(f"Party {party.name} deleted.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
+from portal.errors import Conflict, FieldError, NotFound
 from portal.formatting import number
 from portal.forms import content_lines
 from portal.models import Precinct, User, Voter
@@ -24,12 +25,12 @@ SORTS = {
 }
 
 
-class DuplicateCode(ValueError):
+class PrecinctInUse(Conflict):
     pass
 
 
-class PrecinctInUse(ValueError):
-    pass
+def duplicate_code(code: str) -> FieldError:
+    return FieldError("code", f"Precinct code {code} is already in use.")
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,12 @@ async def registered_voters(session: AsyncSession, precinct_ids: list[int]) -> d
     return dict(rows.tuples().all())
 
 
-async def get_precinct(session: AsyncSession, precinct_id: int) -> Precinct | None:
-    return await session.get(Precinct, precinct_id)
+async def get_precinct(session: AsyncSession, precinct_id: int) -> Precinct:
+    """The precinct, or NotFound."""
+    precinct = await session.get(Precinct, precinct_id)
+    if precinct is None:
+        raise NotFound("precinct")
+    return precinct
 
 
 async def code_taken(session: AsyncSession, code: str, *, except_id: int | None = None) -> bool:
@@ -96,13 +101,13 @@ async def code_taken(session: AsyncSession, code: str, *, except_id: int | None 
 
 async def create_precinct(session: AsyncSession, *, actor: User, data: dict[str, str]) -> Precinct:
     if await code_taken(session, data["code"]):
-        raise DuplicateCode(data["code"])
+        raise duplicate_code(data["code"])
     precinct = Precinct(**data, updated_by_id=actor.id)
     session.add(precinct)
     try:
         await session.flush()
     except IntegrityError as error:  # a concurrent create won the race for the code
-        raise DuplicateCode(data["code"]) from error
+        raise duplicate_code(data["code"]) from error
     await record_event(
         session,
         actor=actor,
@@ -119,10 +124,10 @@ async def update_precinct(
 ) -> Precinct:
     precinct = await session.get(Precinct, precinct_id, with_for_update=True)
     if precinct is None:
-        raise LookupError(precinct_id)
+        raise NotFound("precinct", "This precinct was deleted meanwhile; nothing was saved.")
     await check_version(session, precinct, seen_version, noun="precinct", fields=AUDITED)
     if await code_taken(session, data["code"], except_id=precinct_id):
-        raise DuplicateCode(data["code"])
+        raise duplicate_code(data["code"])
     before = snapshot(precinct, AUDITED)
     for field, value in data.items():
         setattr(precinct, field, value)
@@ -132,7 +137,7 @@ async def update_precinct(
     try:
         await session.flush()
     except IntegrityError as error:
-        raise DuplicateCode(data["code"]) from error
+        raise duplicate_code(data["code"]) from error
     await record_event(
         session,
         actor=actor,
@@ -150,7 +155,7 @@ async def delete_precinct(
 ) -> Precinct:
     precinct = await session.get(Precinct, precinct_id, with_for_update=True)
     if precinct is None:
-        raise LookupError(precinct_id)
+        raise NotFound("precinct", "This precinct was already deleted.")
     if seen_version is not None:
         await check_version(session, precinct, seen_version, noun="precinct", fields=AUDITED)
     voters = await session.scalar(select(func.count()).where(Voter.precinct_id == precinct_id))
@@ -224,7 +229,9 @@ async def bulk_add_precincts(session: AsyncSession, *, actor: User, text: str) -
     try:
         await session.flush()
     except IntegrityError as error:  # a precinct added meanwhile by someone else
-        raise DuplicateCode("one of these codes was added a moment ago") from error
+        raise Conflict(
+            "Someone added one of these codes a moment ago. Nothing was added; try again."
+        ) from error
     await record_event(
         session,
         actor=actor,

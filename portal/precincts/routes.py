@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, flash, request, url_for
 
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
-from portal.errors import StaleEdit
+from portal.errors import Conflict, StaleEdit
 from portal.formatting import number
 from portal.forms import bulk_text, form_version, form_view
 from portal.inputs import arg_int
@@ -20,14 +20,6 @@ CHANGED = "precinctsChanged"
 
 def _form_data(form: PrecinctForm) -> dict[str, str]:
     return {"code": form.code.data, "name": form.name.data, "polling_place": form.polling_place.data or ""}
-
-
-async def _get_or_404(precinct_id: int):
-    async with reading() as db:
-        precinct = await queries.get_precinct(db, precinct_id)
-    if precinct is None:
-        abort(404, "No such precinct.")
-    return precinct
 
 
 @bp.get("")
@@ -49,14 +41,10 @@ async def create():
     form = PrecinctForm()
 
     async def save():
-        try:
-            async with transaction() as db:
-                precinct = await queries.create_precinct(db, actor=current_actor(), data=_form_data(form))
-        except queries.DuplicateCode:
-            form.code.errors.append(f"Precinct code {form.code.data} is already in use.")
-        else:
-            flash(f"Precinct {precinct.code} created.", "success")
-            return saved(url_for(".index"), changed_event=CHANGED)
+        async with transaction() as db:
+            precinct = await queries.create_precinct(db, actor=current_actor(), data=_form_data(form))
+        flash(f"Precinct {precinct.code} created.", "success")
+        return saved(url_for(".index"), changed_event=CHANGED)
 
     return await form_view(
         form, save, "precincts/_form.html", title="New precinct", action=url_for(".create")
@@ -66,28 +54,23 @@ async def create():
 @bp.route("/<int:precinct_id>/edit", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def update(precinct_id: int):
-    precinct = await _get_or_404(precinct_id)
+    async with reading() as db:
+        precinct = await queries.get_precinct(db, precinct_id)
     form = PrecinctForm(obj=precinct if request.method == "GET" else None)
     if request.method == "GET":
         form.version.data = precinct.version
 
     async def save():
-        try:
-            async with transaction() as db:
-                precinct = await queries.update_precinct(
-                    db,
-                    actor=current_actor(),
-                    precinct_id=precinct_id,
-                    seen_version=form_version(form),
-                    data=_form_data(form),
-                )
-        except queries.DuplicateCode:
-            form.code.errors.append(f"Precinct code {form.code.data} is already in use.")
-        except LookupError:
-            abort(404, "This precinct was deleted meanwhile; nothing was saved.")
-        else:
-            flash(f"Precinct {precinct.code} saved.", "success")
-            return saved(url_for(".index"), changed_event=CHANGED)
+        async with transaction() as db:
+            precinct = await queries.update_precinct(
+                db,
+                actor=current_actor(),
+                precinct_id=precinct_id,
+                seen_version=form_version(form),
+                data=_form_data(form),
+            )
+        flash(f"Precinct {precinct.code} saved.", "success")
+        return saved(url_for(".index"), changed_event=CHANGED)
 
     return await form_view(
         form,
@@ -102,7 +85,8 @@ async def update(precinct_id: int):
 @bp.route("/<int:precinct_id>/delete", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def delete(precinct_id: int):
-    precinct = await _get_or_404(precinct_id)
+    async with reading() as db:
+        precinct = await queries.get_precinct(db, precinct_id)
     form = DeleteForm(version=precinct.version)
     error = None
     if form.validate_on_submit():
@@ -113,8 +97,6 @@ async def delete(precinct_id: int):
                 )
         except (queries.PrecinctInUse, StaleEdit) as refusal:
             error = getattr(refusal, "description", None) or str(refusal)
-        except LookupError:
-            abort(404, "This precinct was already deleted.")
         else:
             flash(f"Precinct {precinct.code} deleted.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
@@ -147,8 +129,8 @@ async def bulk():
         try:
             async with transaction() as db:
                 added, refused = await queries.bulk_add_precincts(db, actor=current_actor(), text=text)
-        except queries.DuplicateCode:
-            refused = ["Someone added one of these codes a moment ago. Nothing was added; try again."]
+        except Conflict as conflict:  # one of the codes was added meanwhile: nothing was added
+            refused = [str(conflict)]
         line_errors.extend(refused)
         if not refused:
             flash(f"{number(added)} precincts added.", "success")

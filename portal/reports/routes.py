@@ -5,7 +5,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from markupsafe import Markup
 
 from portal import __version__
@@ -14,6 +14,7 @@ from portal.auth.roles import EVERY_ROLE, allow
 from portal.clock import date_time
 from portal.db import reading
 from portal.elections.queries import get_election
+from portal.errors import NotFound
 from portal.rendering import later, render
 from portal.reports import exports, nist
 from portal.reports.queries import canvass
@@ -100,7 +101,7 @@ def _parts(name: str) -> dict[str, bool]:
 @allow(*EVERY_ROLE)
 async def report_csv(election_id: int, name: str):
     if name not in CSV_REPORTS:
-        abort(404, "No such CSV report.")
+        raise NotFound("CSV report")
     data = await _canvass_of(election_id, **_parts(name))
     return _download(lambda: CSV_REPORTS[name](data), "text/csv", f"election-{election_id}-{name}.csv")
 
@@ -165,7 +166,7 @@ def _report_page(name: str, data, context: dict) -> str:
 @allow(*EVERY_ROLE)
 async def report(election_id: int, name: str):
     if name not in REPORTS:
-        abort(404, "No such report.")
+        raise NotFound("report")
     data = await _canvass_of(election_id, **_parts(name))
     async with reading() as db:
         head = await chain_head(db)  # printed on the report: a paper anchor for the audit chain
@@ -206,7 +207,7 @@ async def page_css(election_id: int, name: str):
     """The running header of a printed report, in @page margin boxes on every page (a stylesheet,
     because the Content-Security-Policy allows no inline style)."""
     if name not in REPORTS:
-        abort(404, "No such report.")
+        raise NotFound("report")
     async with reading() as db:
         election = await get_election(db, election_id)
     state = "CERTIFIED" if election.status == "certified" else "UNOFFICIAL"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from werkzeug.exceptions import Conflict
 
+from portal.errors import Conflict
 from portal.models import VOTING_METHODS, CountingGroup, PrecinctReturn
 
 LABELS = {
@@ -99,3 +99,9 @@ async def set_counted(session: AsyncSession, election_id: int, methods: list[str
 
 def label(method: str) -> str:
     return LABELS.get(method, method)
+
+
+def init_app(app) -> None:
+    """The methods' names in templates."""
+    app.add_template_filter(label, "method")  # "early" -> "Early Voting"
+    app.add_template_filter(SHORT.get, "method_short")  # "absentee" -> "Mail" (live panels)

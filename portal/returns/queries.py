@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from werkzeug.exceptions import Conflict, NotFound
 
 from portal.audit.queries import record_event
 from portal.clock import clock_time
 from portal.elections.lifecycle import lock_election
+from portal.errors import Conflict, NotFound
 from portal.formatting import number
 from portal.inputs import ASCII_DIGITS
 from portal.models import (
@@ -220,7 +220,7 @@ async def precinct_in_election(session: AsyncSession, election_id: int, precinct
         )
     )
     if precinct is None or taking_part is None:
-        raise NotFound("This precinct does not take part in the election.")
+        raise NotFound("precinct", "This precinct does not take part in the election.")
     return precinct
 
 

@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
+from portal.errors import Conflict, NotFound
 from portal.inputs import whole_number
 from portal.rendering import go_to, render
 from portal.returns import methods, queries
@@ -116,7 +117,7 @@ async def check_contest(election_id: int, precinct_id: int, contest_id: int):
     _, _, ballots, check_ins, _ = await _context(election_id, precinct_id)
     ballot = next((b for b in ballots if b.contest.id == contest_id), None)
     if ballot is None:
-        raise queries.NotFound("This contest is not on the precinct's ballot.")
+        raise NotFound("contest", "This contest is not on the precinct's ballot.")
     figures, check = queries.parse_figures(request.form, ballot)
     if figures is not None:
         queries.check_figures(figures, ballot, check_ins, check)
@@ -165,16 +166,16 @@ async def verify(election_id: int, precinct_id: int):
     if request.method == "POST" and form.validate_on_submit():
         keyable = [b for b in pending if not b.disputed]
         if request.form.get("mode") == "confirm" and mode != "confirm":
-            raise queries.Conflict(
+            raise Conflict(
                 f"Precinct {precinct.code}: a blind re-key differed from the entry, so the figures are "
                 "no longer shown for confirming. Re-key the fields marked. Nothing was changed."
             )
         if not pending:
-            raise queries.Conflict(
+            raise Conflict(
                 f"Precinct {precinct.code}: nothing of {methods.label(method)} has been entered to verify."
             )
         if not keyable:
-            raise queries.Conflict(
+            raise Conflict(
                 f"Precinct {precinct.code}: the re-keys differed twice; a manager decides. Nothing changed."
             )
         figures: dict = {}
@@ -251,7 +252,7 @@ async def resolve(election_id: int, precinct_id: int, contest_id: int):
     _, precinct, ballots, _, _ = await _context(election_id, precinct_id)
     ballot = next((b for b in ballots if b.contest.id == contest_id), None)
     if ballot is None:
-        raise queries.NotFound("This contest is not on the precinct's ballot.")
+        raise NotFound("contest", "This contest is not on the precinct's ballot.")
     if not ReturnsForm().validate_on_submit():
         abort(400, "The form expired; reload the page and decide again.")
     keep = request.form.get("keep", "")

@@ -9,16 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.audit.queries import record_event, snapshot
 from portal.auth.queries import clear_two_factor, end_sessions, hash_password
 from portal.editing import check_version
+from portal.errors import Conflict, FieldError, NotFound
 from portal.models import User
 
 AUDITED = ("username", "display_name", "role", "active")
 
 
-class DuplicateUsername(ValueError):
-    pass
-
-
-class LastAdmin(ValueError):
+class LastAdmin(Conflict):
     pass
 
 
@@ -26,15 +23,23 @@ async def list_users(session: AsyncSession) -> list[User]:
     return list((await session.scalars(select(User).order_by(User.active.desc(), User.username))).all())
 
 
-async def get_user(session: AsyncSession, user_id: int) -> User | None:
-    return await session.get(User, user_id)
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    """The account, or NotFound."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("account")
+    return user
+
+
+def username_taken(username: str) -> FieldError:
+    return FieldError("username", f"The username {username} is taken.")
 
 
 async def create_user(
     session: AsyncSession, *, actor: User | None, username: str, display_name: str, role: str, password: str
 ) -> User:
     if await session.scalar(select(User.id).where(User.username == username)):
-        raise DuplicateUsername(username)
+        raise username_taken(username)
     user = User(
         username=username, display_name=display_name, role=role, password_hash=await hash_password(password)
     )
@@ -42,7 +47,7 @@ async def create_user(
     try:
         await session.flush()
     except IntegrityError as error:
-        raise DuplicateUsername(username) from error
+        raise username_taken(username) from error
     await record_event(
         session, actor=actor, action="create", entity="user", entity_id=user.id, after=snapshot(user, AUDITED)
     )
@@ -73,7 +78,7 @@ async def update_user(
     """`keep_token`: the editor's own session, kept when admins change their own password."""
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
-        raise LookupError(user_id)
+        raise NotFound("account", "This account no longer exists.")
     await check_version(session, user, seen_version, noun="account", fields=AUDITED)
     demoted = (role != "admin" or not active) and user.role == "admin" and user.active
     if demoted and not await _other_active_admins(session, user_id):
@@ -104,7 +109,7 @@ async def reset_two_factor(session: AsyncSession, *, actor: User, user_id: int) 
     two-factor up again."""
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
-        raise LookupError(user_id)
+        raise NotFound("account")
     had = user.totp_enabled_at is not None
     await clear_two_factor(session, user_id)
     ended = await end_sessions(session, user_id)

@@ -30,21 +30,17 @@ async def create():
     form = UserCreateForm()
 
     async def save():
-        try:
-            async with transaction() as db:
-                user = await queries.create_user(
-                    db,
-                    actor=current_actor(),
-                    username=form.username.data,
-                    display_name=form.display_name.data,
-                    role=form.role.data,
-                    password=form.password.data,
-                )
-        except queries.DuplicateUsername:
-            form.username.errors.append(f"The username {form.username.data} is taken.")
-        else:
-            flash(f"Account {user.username} created.", "success")
-            return saved(url_for(".index"), changed_event=CHANGED)
+        async with transaction() as db:
+            user = await queries.create_user(
+                db,
+                actor=current_actor(),
+                username=form.username.data,
+                display_name=form.display_name.data,
+                role=form.role.data,
+                password=form.password.data,
+            )
+        flash(f"Account {user.username} created.", "success")
+        return saved(url_for(".index"), changed_event=CHANGED)
 
     return await form_view(form, save, "users/_form.html", title="New account", action=url_for(".create"))
 
@@ -54,8 +50,6 @@ async def create():
 async def update(user_id: int):
     async with reading() as db:
         user = await queries.get_user(db, user_id)
-    if user is None:
-        abort(404, "No such account.")
     form = UserEditForm(obj=user if request.method == "GET" else None)
     if request.method == "GET":
         form.version.data = user.version
@@ -76,8 +70,6 @@ async def update(user_id: int):
                 )
         except queries.LastAdmin as refusal:
             form.role.errors.append(str(refusal))
-        except LookupError:
-            abort(404, "This account no longer exists.")
         else:
             flash(f"Account {user.username} saved.", "success")
             return saved(url_for(".index"), changed_event=CHANGED)
@@ -98,10 +90,7 @@ async def update(user_id: int):
 async def reset_two_factor(user_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400, "The form expired; reload the page.")
-    try:
-        async with transaction() as db:
-            user = await queries.reset_two_factor(db, actor=current_actor(), user_id=user_id)
-    except LookupError:
-        abort(404, "No such account.")
+    async with transaction() as db:
+        user = await queries.reset_two_factor(db, actor=current_actor(), user_id=user_id)
     flash(f"Two-factor sign-in of {user.username} was reset; its sessions were signed out.", "success")
     return redirect(url_for(".index"))

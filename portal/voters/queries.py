@@ -9,11 +9,10 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from werkzeug.exceptions import NotFound
 
 from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
-from portal.errors import FieldError
+from portal.errors import FieldError, NotFound
 from portal.models import CheckIn, Election, Party, Precinct, User, Voter
 from portal.voters.search import VoterQuery, _filters, _sort_values, keyset, voter_rows
 
@@ -73,7 +72,7 @@ class VoterDetail:
 async def get_voter(session: AsyncSession, voter_id: int) -> Voter:
     voter = await session.get(Voter, voter_id)
     if voter is None:
-        raise NotFound("No such voter.")
+        raise NotFound("voter")
     return voter
 
 
@@ -178,7 +177,7 @@ async def update_voter(
 ) -> Voter:
     voter = await session.get(Voter, voter_id, with_for_update=True)
     if voter is None:
-        raise NotFound("No such voter.")
+        raise NotFound("voter")
     await check_version(session, voter, seen_version, noun="voter", fields=AUDITED)
     await _check_unique_id(session, data["state_voter_id"], voter_id)
     before = snapshot(voter, AUDITED)

@@ -23,7 +23,7 @@ from portal.audit.queries import record_event
 from portal.auth.current import current_actor
 from portal.auth.roles import allow
 from portal.db import reading, transaction
-from portal.errors import StaleEdit
+from portal.errors import NotFound, StaleEdit
 from portal.formatting import number
 from portal.forms import form_version, form_view, stale_conflict
 from portal.inputs import whole_number
@@ -305,7 +305,7 @@ async def _job_or_404(job_id: int):
     async with reading() as db:
         job = await importing.get_job(db, job_id)
         if job is None:
-            abort(404, "No such import.")
+            raise NotFound("import")
         errors = await importing.issues(db, job_id, kind="error") if job.status == "invalid" else []
         duplicates = await importing.issues(db, job_id, kind="duplicate") if job.counts else []
     return job, errors, duplicates
@@ -425,7 +425,7 @@ async def import_rejected(job_id: int):
     await _job_or_404(job_id)
     path = importing.rejected_path(job_id)
     if not path.exists():
-        abort(404, "This import set no rows aside.")
+        raise NotFound("rejected rows", "This import set no rows aside.")
     name = f"import-{job_id}-rejected.csv"
     return send_file(path, mimetype="text/csv", as_attachment=True, download_name=name)
 
