@@ -9,8 +9,10 @@ async with reading() as session:         # read-only work, rolled back at the en
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -90,6 +92,28 @@ _CONNECTION_ERRORS = (
     asyncpg.exceptions.TooManyConnectionsError,  # 53300: out of connections
     sa_exc.TimeoutError,  # the pool had no connection to give in time
 )
+# The socket's errors that say the server cannot be reached, besides ConnectionError's: a network or
+# host that is down or unreachable, an address that cannot be used, a Unix socket file not there.
+_UNREACHABLE = {
+    errno.ENETDOWN,
+    errno.ENETUNREACH,
+    errno.ENETRESET,
+    errno.EHOSTDOWN,
+    errno.EHOSTUNREACH,
+    errno.EADDRNOTAVAIL,
+    errno.ENOENT,
+}
+
+
+def _unreachable(error: OSError) -> bool:
+    """Whether an OSError is the socket saying the server cannot be reached. Not a full disk, a
+    read-only or failing file system: those can happen while the driver is on the stack too (a COPY
+    reads its source there), and the database is not to blame for them."""
+    if isinstance(error, socket.gaierror):
+        return True  # an unknown host
+    if error.errno is None:  # asyncio's summary when every address of the host refused
+        return str(error).startswith("Multiple exceptions")
+    return error.errno in _UNREACHABLE
 
 
 def _raised_in_driver(error: BaseException) -> bool:
@@ -119,7 +143,7 @@ def is_connection_failure(error: BaseException | None) -> bool:
             "not currently accepting connections" in str(error)
         ):
             return True  # 55000 at connect: the database was taken offline (ALLOW_CONNECTIONS false)
-        if isinstance(error, OSError) and _raised_in_driver(error):
+        if isinstance(error, OSError) and _unreachable(error) and _raised_in_driver(error):
             return True  # a missing socket file, an unknown host, "Multiple exceptions: ..."
         error = getattr(error, "orig", None) or error.__cause__ or error.__context__
     return False

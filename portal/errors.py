@@ -7,6 +7,9 @@ through, and `init_app` answers it with its `status` and message, as it answers 
     raise NotFound("election")                      # 404 "No such election."
     raise Conflict(f"{name} is certified: nothing in it can be changed.")   # 409
     raise FieldError("code", f"Code {code} is already used in this election.")   # 422, on the field
+
+Only a lost or refused database connection is "the database is not answering" (503); anything else
+unexpected, a full disk included, is an honest 500 and is logged.
 """
 
 from __future__ import annotations
@@ -150,7 +153,9 @@ def init_app(app: Flask) -> None:
 
     def database_unavailable(error: Exception):
         if not is_connection_failure(error):
-            raise error  # not ours: the 500 handler (or, in tests, the test) gets it
+            # A full disk, a refused statement: the database is not to blame. Raised on, the 500
+            # handler logs it and answers "something went wrong" (in tests, the test gets it).
+            raise error
         log.error("database unavailable for %s %s: %r", request.method, request.path, error)
         if not hasattr(g, "_login_user"):  # the user could not be loaded: show the page anonymously
             login_manager._update_request_context_with_user(None)
@@ -172,7 +177,8 @@ def init_app(app: Flask) -> None:
         return response
 
     # Every way a lost or refused connection surfaces (asyncpg directly, wrapped by SQLAlchemy, the
-    # socket below, the pool's timeout) is answered 503; is_connection_failure() decides.
+    # socket below, the pool's timeout) is answered 503; is_connection_failure() decides which of
+    # these errors is one (an OSError only when the socket says the server cannot be reached).
     for exc_type in (
         OSError,
         sa_exc.DBAPIError,

@@ -62,6 +62,54 @@ def test_500_is_logged_and_shown_in_the_layout(app_factory, client_as):
     assert "Something went wrong" in response.text and "kaboom" not in response.text
 
 
+def test_a_full_disk_is_a_logged_server_error_not_a_lost_database(app_factory, caplog):
+    """Only a lost or refused connection is "the database is not answering" (503). A full disk is
+    an honest 500, logged: met in a view, or while the driver is at work (a COPY reading its source,
+    which used to be taken for a lost connection because asyncpg was on the stack)."""
+    import errno
+    import logging
+
+    from flask import Blueprint
+
+    from portal.auth.roles import public
+    from portal.db import database
+
+    app = app_factory(PROPAGATE_EXCEPTIONS=False)
+    bp = Blueprint("disk", __name__)
+
+    def disk_full() -> OSError:
+        return OSError(errno.ENOSPC, "No space left on device")
+
+    @bp.get("/disk-full/while-copying")
+    @public
+    async def while_copying():
+        async def source():
+            yield b"1\n"
+            raise disk_full()
+
+        async with database().engine.connect() as connection:
+            await connection.exec_driver_sql("CREATE TEMPORARY TABLE spill (n int)")
+            raw = (await connection.get_raw_connection()).driver_connection
+            await raw.copy_to_table("spill", source=source())
+
+    @bp.get("/disk-full/in-a-view")
+    @public
+    async def in_a_view():
+        raise disk_full()
+
+    app.register_blueprint(bp)
+    client = app.test_client()
+    for path in ("/disk-full/while-copying", "/disk-full/in-a-view"):
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="portal.errors"):
+            response = client.get(path)
+        assert response.status_code == 500, path
+        assert "Something went wrong" in response.text and "The error was logged." in response.text
+        assert "not answering" not in response.text and "No space left" not in response.text
+        logged = [r.exc_info[1] for r in caplog.records if r.name == "portal.errors" and r.exc_info]
+        assert [getattr(error, "errno", None) for error in logged] == [errno.ENOSPC], path
+
+
 def test_oversized_request_is_refused(app_factory, client_as):
     app = app_factory(MAX_CONTENT_LENGTH=1024)
     client = app.test_client()
