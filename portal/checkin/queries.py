@@ -364,7 +364,12 @@ async def pending_provisionals_by_precinct(session: AsyncSession, election_id: i
     rows = await session.execute(
         select(Precinct.code, func.count())
         .join(CheckIn, CheckIn.precinct_id == Precinct.id)
-        .where(CheckIn.election_id == election_id, CheckIn.provisional_status == "pending", live_check_in())
+        .where(
+            CheckIn.election_id == election_id,
+            CheckIn.method == "provisional",  # (as the partial index ix_check_in_provisional says)
+            CheckIn.provisional_status == "pending",
+            live_check_in(),
+        )
         .group_by(Precinct.code)
         .order_by(Precinct.code)
     )
