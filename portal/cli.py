@@ -283,6 +283,7 @@ def import_voters(
     import time
 
     from portal.auth.queries import get_user_by_username
+    from portal.models import ImportJob
     from portal.voters import importing
 
     started = time.perf_counter()
@@ -303,7 +304,7 @@ def import_voters(
         async def load_checked():
             async with transaction() as db:
                 actor = await actor_named(db)
-                job = await db.get(importing.ImportJob, load_job)
+                job = await db.get(ImportJob, load_job)
             if job is None or job.status != "validated":
                 state = job.status if job else "unknown"
                 raise click.ClickException(

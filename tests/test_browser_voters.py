@@ -76,9 +76,9 @@ def test_import_with_progress(
     from playwright.sync_api import expect
 
     from portal.demo.voterfile import write_voter_csv
-    from portal.voters import importing
+    from portal.voters.importing import load
 
-    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 1)  # the bulk load, as 100,000 rows into an empty roll
+    monkeypatch.setattr(load, "BULK_MIN_ROWS", 1)  # the bulk load, as 100,000 rows into an empty roll
     codes = [create_precinct(code=f"{n}-A").code for n in range(1, 6)]
     create_party(abbreviation="DEM")
     path = write_voter_csv(

@@ -289,9 +289,9 @@ def test_other_date_formats_when_chosen(importer, run):
 @pytest.mark.parametrize("large", [False, True])
 def test_likely_duplicates_are_flagged_not_merged(importer, run, create_voters, monkeypatch, large):
     """(`large`: compared with the roll as a large file is, in one pass over the roll.)"""
-    from portal.voters import importing
+    from portal.voters.importing import checks
 
-    monkeypatch.setattr(importing, "HASH_JOIN_ROWS", 0 if large else importing.HASH_JOIN_ROWS)
+    monkeypatch.setattr(checks, "HASH_JOIN_ROWS", 0 if large else checks.HASH_JOIN_ROWS)
     create_voters([("Doe", "Jane")], date_of_birth=date(1980, 2, 29), state_voter_id="OLD00001")
     job_id = job_id_from(
         upload(importer, csv_bytes([voter_line(1), voter_line(2, first="Jane", last="Doe")]))
@@ -310,10 +310,10 @@ def test_likely_duplicates_are_flagged_not_merged(importer, run, create_voters, 
 
 @pytest.mark.parametrize("bulk", [False, True])
 def test_a_failure_halfway_through_the_load_changes_nothing(importer, run, monkeypatch, bulk):
-    from portal.voters import importing
+    from portal.voters.importing import load
 
     if bulk:
-        monkeypatch.setattr(importing, "BULK_MIN_ROWS", 1)
+        monkeypatch.setattr(load, "BULK_MIN_ROWS", 1)
     run_import(importer, run, [voter_line(n) for n in range(1, 4)])
     before = count_voters(run)
 
@@ -377,9 +377,9 @@ def test_a_failure_halfway_through_the_load_changes_nothing(importer, run, monke
 
 
 def test_bulk_load_puts_indexes_and_keys_back(importer, run, monkeypatch):
-    from portal.voters import importing
+    from portal.voters.importing import load
 
-    monkeypatch.setattr(importing, "BULK_MIN_ROWS", 1)
+    monkeypatch.setattr(load, "BULK_MIN_ROWS", 1)
     job = run_import(importer, run, [voter_line(n) for n in range(1, 30)])
     assert job.counts["inserted"] == 29
 
@@ -850,9 +850,9 @@ def test_the_file_is_cut_only_between_records(tmp_path):
 def test_a_file_read_in_parts_names_the_right_lines(importer, run, monkeypatch):
     """Errors in the second part of a file read in parts carry the file's line numbers: row
     checks, duplicates across the parts, and a line COPY itself refuses."""
-    from portal.voters import importing
+    from portal.voters.importing import staging
 
-    monkeypatch.setattr(importing, "SPLIT_MIN_BYTES", 0)
+    monkeypatch.setattr(staging, "SPLIT_MIN_BYTES", 0)
     lines = [voter_line(n) for n in range(1, 301)]
     lines[249] = voter_line(250, vid="NC000003")  # the same ID as line 4 (the first part)
     lines[279] = voter_line(280, status="zombie")

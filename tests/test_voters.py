@@ -287,14 +287,11 @@ def test_form_and_import_share_one_rule_for_names():
     from types import SimpleNamespace
 
     from portal.inputs import NAME_FORBIDDEN, NAME_FORBIDDEN_SQL, name_problem
-    from portal.voters import importing
+    from portal.voters.importing import NAME_FIELDS
+    from portal.voters.importing.checks import _checks
 
     job = SimpleNamespace(date_format="iso", mapping={})
-    checks = {
-        key: sql
-        for key, sql, _ in importing._checks(job, today=date(2026, 11, 3))
-        if key in importing.NAME_FIELDS
-    }
+    checks = {key: sql for key, sql, _ in _checks(job, today=date(2026, 11, 3)) if key in NAME_FIELDS}
     assert all(NAME_FORBIDDEN_SQL in sql for sql in checks.values()) and len(checks) == 3
     for bad in ("=1+1", "+1", "-1", "@x", "<b>", "a\x07b"):
         assert name_problem(bad) and re.search(NAME_FORBIDDEN, bad)

@@ -1,0 +1,210 @@
+"""Loading a checked file: new voters inserted and voters on the roll updated in one transaction
+(all rows or none), a large load with the roll's secondary indexes and foreign keys set aside; for
+a partial load, the rows that broke a rule set aside in a file of their own."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.audit.queries import record_event
+from portal.db import database, transaction
+from portal.models import ImportJob, User
+from portal.voters.importing.checks import _norm_table
+from portal.voters.importing.fields import FIELDS
+from portal.voters.importing.progress import timed
+
+# A new voter: blank optional fields are empty (status: active). A registration date is never
+# made up: the check refuses a new voter without one.
+VALUES_FROM_NORM = (
+    "n.state_voter_id, n.first_name, COALESCE(n.middle_name, ''), n.last_name, n.dob, n.born_year, "
+    "n.address, "
+    "COALESCE(n.city, ''), COALESCE(n.postal_code, ''), n.precinct_id, n.party_id, "
+    "COALESCE(n.status, 'active'), n.registered, :actor"
+)
+# A voter on the roll: a blank in the file keeps what is stored (the file did not say), a value
+# replaces it. (Required fields are never blank here: the check refuses those rows.)
+UPDATED_FROM_NORM = {
+    "first_name": "n.first_name",
+    "middle_name": "COALESCE(n.middle_name, v.middle_name)",
+    "last_name": "n.last_name",
+    # A file with the year only keeps a full date on the roll from the same year.
+    "date_of_birth": "COALESCE(n.dob, CASE WHEN v.birth_year = n.born_year THEN v.date_of_birth END)",
+    "birth_year": "n.born_year",
+    "address": "n.address",
+    "city": "COALESCE(n.city, v.city)",
+    "postal_code": "COALESCE(n.postal_code, v.postal_code)",
+    "precinct_id": "n.precinct_id",
+    "party_id": "COALESCE(n.party_id, v.party_id)",
+    "status": "COALESCE(n.status, v.status)",
+    "registration_date": "COALESCE(n.registered, v.registration_date)",
+}
+COMPARED = (
+    "first_name",
+    "middle_name",
+    "last_name",
+    "date_of_birth",
+    "birth_year",
+    "address",
+    "city",
+    "postal_code",
+    "precinct_id",
+    "party_id",
+    "status",
+    "registration_date",
+)
+
+
+BULK_MIN_ROWS = 100_000
+
+
+def bulk_load(new_rows: int, roll_rows: int) -> bool:
+    """A load big enough to set the secondary indexes and foreign keys aside (PostgreSQL's own
+    advice for populating a table): at least 100,000 new voters and a quarter of the roll. It
+    locks the roll against reading for its seconds, so an ordinary import never does it."""
+    return new_rows >= BULK_MIN_ROWS and new_rows * 4 >= roll_rows
+
+
+async def _set_aside_for_bulk_load(db: AsyncSession) -> tuple[list[str], list[str]]:
+    """Drop voter's secondary indexes and its foreign keys in this transaction; return the DDL
+    that puts them back (read from the catalog, so it always matches the migrations)."""
+    indexes = (
+        await db.execute(
+            text(
+                "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+                " WHERE i.indrelid = 'voter'::regclass AND NOT i.indisprimary AND NOT i.indisunique"
+            )
+        )
+    ).all()
+    keys = (
+        await db.execute(
+            text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE conrelid = 'voter'::regclass AND contype = 'f'"
+            )
+        )
+    ).all()
+    for name, _ in keys:
+        await db.execute(text(f'ALTER TABLE voter DROP CONSTRAINT "{name}"'))
+    for name, _ in indexes:
+        await db.execute(text(f"DROP INDEX {name}"))
+    await db.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    return [definition for _, definition in indexes], [
+        f'ALTER TABLE voter ADD CONSTRAINT "{name}" {definition}' for name, definition in keys
+    ]
+
+
+async def _restore_after_bulk_load(db: AsyncSession, rebuild: tuple[list[str], list[str]]) -> None:
+    indexes, keys = rebuild
+    for statement in [*indexes, *keys]:  # adding a foreign key checks every row once
+        await db.execute(text(statement))
+
+
+async def load(job: ImportJob, actor: User | None, *, rejected: int = 0) -> dict[str, int]:
+    """Insert new voters and update existing ones in one transaction; all rows or none."""
+    norm = _norm_table(job.id)
+    assert list(UPDATED_FROM_NORM) == list(COMPARED)
+    plain_insert = f"""
+        INSERT INTO voter (state_voter_id, first_name, middle_name, last_name, date_of_birth, birth_year,
+                           address, city, postal_code, precinct_id, party_id, status, registration_date,
+                           updated_by_id)
+        SELECT {VALUES_FROM_NORM} FROM {norm} n"""
+    # Updates first (only rows that really change get a new version), then the new voters. The
+    # load holds the roll's rows it writes; a voter added meanwhile by someone else with the same
+    # ID makes the INSERT fail, and then nothing is loaded.
+    update = f"""
+        WITH written AS (
+            UPDATE voter v SET {", ".join(f"{c} = {e}" for c, e in UPDATED_FROM_NORM.items())},
+                version = v.version + 1, updated_at = now(), updated_by_id = :actor
+            FROM {norm} n
+            WHERE v.state_voter_id = n.state_voter_id
+              AND ({", ".join("v." + c for c in COMPARED)})
+                  IS DISTINCT FROM ({", ".join(UPDATED_FROM_NORM.values())})
+            RETURNING 1
+        )
+        SELECT count(*) FROM written"""
+    insert_new = f"""{plain_insert}
+        WHERE NOT EXISTS (SELECT 1 FROM voter v WHERE v.state_voter_id = n.state_voter_id)"""
+    actor_id = {"actor": actor.id if actor else None}
+    async with transaction() as db:
+        new_rows = job.counts.get("new", 0)
+        roll = await db.scalar(
+            text("SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = 'voter'::regclass")
+        )
+        with timed(job.id, "setting indexes aside"):
+            rebuild = await _set_aside_for_bulk_load(db) if bulk_load(new_rows, roll) else None
+        # Under the bulk load's exclusive lock nobody can add a voter meanwhile: if no ID in the
+        # file is on the roll, a plain INSERT does without ON CONFLICT's speculative insertion.
+        overlap = rebuild is None or await db.scalar(
+            text(f"SELECT EXISTS (SELECT 1 FROM {norm} JOIN voter USING (state_voter_id))")
+        )
+        with timed(job.id, "writing the roll"):
+            if overlap:
+                updated = await db.scalar(text(update), actor_id)
+                inserted = (await db.execute(text(insert_new), actor_id)).rowcount
+            else:
+                inserted, updated = (await db.execute(text(plain_insert), actor_id)).rowcount, 0
+        if rebuild:
+            with timed(job.id, "rebuilding indexes and foreign keys"):
+                await _restore_after_bulk_load(db, rebuild)
+        total = await db.scalar(text(f"SELECT count(*) FROM {norm}"))
+        counts = {
+            "rows": total,
+            "inserted": inserted,
+            "updated": updated,
+            "unchanged": total - inserted - updated,
+        }
+        await record_event(
+            db,
+            actor=actor,
+            action="import",
+            entity="voter",
+            entity_id=f"import-{job.id}",
+            after={"file": job.filename, "sha256": job.sha256, **counts, "rejected": rejected},
+        )
+    return counts
+
+
+def rejected_path(job_id: int) -> Path:
+    from flask import current_app
+
+    return Path(current_app.instance_path) / "imports" / f"rejected-{int(job_id)}.csv"
+
+
+async def set_rejected_aside(job: ImportJob) -> int:
+    """For a partial load: write the rows that broke a rule, with their reasons, to a CSV that can be
+    fixed and imported again (formula-safe), and take them out of the rows to load."""
+    from portal.voters.queries import neutralise
+
+    norm = _norm_table(job.id)
+    columns = [key for key in FIELDS if key in job.mapping]
+    async with database().engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    f"SELECT n.line, {', '.join('n.' + c for c in columns)}, r.reasons FROM {norm} n "
+                    "JOIN (SELECT line, string_agg(column_name || ' ' || reason, '; ' ORDER BY id) "
+                    "AS reasons FROM import_issue WHERE job_id = :job AND kind = 'error' GROUP BY line) r "
+                    "USING (line) ORDER BY n.line"
+                ),
+                {"job": job.id},
+            )
+        ).all()
+        path = rejected_path(job.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["line", *columns, "reasons"])
+            writer.writerows([row[0], *(neutralise(v or "") for v in row[1:])] for row in rows)
+        await conn.execute(
+            text(
+                f"DELETE FROM {norm} WHERE line IN "
+                "(SELECT line FROM import_issue WHERE job_id = :job AND kind = 'error')"
+            ),
+            {"job": job.id},
+        )
+        await conn.commit()
+    return len(rows)
