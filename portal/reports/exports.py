@@ -8,7 +8,7 @@ import io
 
 from portal.formatting import percent_figure
 from portal.models import CHECK_IN_METHODS
-from portal.reports.queries import Canvass
+from portal.reports.canvass import Canvass
 from portal.voters.queries import neutralise
 
 OUTSIDE = "Voters outside the election's precincts"

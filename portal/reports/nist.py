@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from portal.reports.queries import Canvass
+from portal.reports.canvass import Canvass
 from portal.returns.methods import NIST_TYPES
 
 JURISDICTION = "gpu-jurisdiction"
