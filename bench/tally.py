@@ -69,7 +69,8 @@ def measure(url: str, workers: int) -> dict:
 
     from portal import aio, create_app
     from portal.db import transaction
-    from portal.returns.queries import Figures, precinct_ballot, save_return
+    from portal.returns.forms import Figures
+    from portal.returns.queries import precinct_ballot, save_return
     from portal.users.queries import get_user
 
     port = free_port()

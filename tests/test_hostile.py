@@ -139,7 +139,8 @@ def checksum(run) -> str:
 def world(app_factory, create_election, create_user, create_party, create_voters, run):
     """A bit of everything, and an admin signed in to a client with CSRF on."""
     from portal.incidents.queries import report_incident
-    from portal.returns.queries import Figures, precinct_ballot, save_return
+    from portal.returns.forms import Figures
+    from portal.returns.queries import precinct_ballot, save_return
 
     party = create_party(abbreviation="HOS")
     draft = create_election(name="Draft one", precincts=1)
@@ -431,7 +432,8 @@ def test_counts_take_ascii_digits_only(client_as, create_election):
 def test_a_verification_with_a_revision_that_is_not_a_number_is_refused(
     client_as, create_election, create_user, run
 ):
-    from portal.returns.queries import Figures, precinct_ballot, save_return
+    from portal.returns.forms import Figures
+    from portal.returns.queries import precinct_ballot, save_return
 
     made = create_election(status="open", precincts=1, contests=[("Mayor", 1, ["Ann Able", "Bob Baker"])])
     clerk = create_user("clerk")

@@ -26,7 +26,8 @@ async def _move(election_id: int, actor, to: str):
 
 
 async def _save_return(made, clerk, votes):
-    from portal.returns.queries import Figures, open_for_returns, precinct_ballot, save_return
+    from portal.returns.forms import Figures
+    from portal.returns.queries import open_for_returns, precinct_ballot, save_return
 
     async with transaction() as db:
         await open_for_returns(db, made.election.id)
@@ -76,7 +77,8 @@ def test_certify_waits_for_a_return_being_saved_and_then_refuses(counted, run):
 
     async def race():
         async with transaction() as db:  # a clerk's save, under way
-            from portal.returns.queries import Figures, open_for_returns, precinct_ballot, save_return
+            from portal.returns.forms import Figures
+            from portal.returns.queries import open_for_returns, precinct_ballot, save_return
 
             await open_for_returns(db, made.election.id)
             certify = asyncio.create_task(_move(made.election.id, manager, "certified"))

@@ -23,7 +23,8 @@ def test_multi_line_html_is_sent_line_by_line():
 
 def enter_return(run, made, user, precinct, votes):
     from portal.db import transaction
-    from portal.returns.queries import Figures, precinct_ballot, save_return
+    from portal.returns.forms import Figures
+    from portal.returns.queries import precinct_ballot, save_return
 
     async def go():
         async with transaction() as db:

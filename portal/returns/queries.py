@@ -1,7 +1,7 @@
-"""Returns data access and the tally rules (DOMAIN.md, "Tally invariants").
+"""Returns data access; the tally rules (DOMAIN.md, "Tally invariants") are checked in forms.py.
 
 Returns are kept per precinct, contest and counting group (voting method, see methods.py); every
-rule below applies to each. For each precinct, contest and method: sum of candidate votes +
+rule applies to each. For each precinct, contest and method: sum of candidate votes +
 overvotes + undervotes = ballots cast × vote-for-N; no negative counts; ballots cast above the
 check-ins whose ballots the method counts is shown as a warning with both figures. A correction is
 a new revision; earlier revisions stay readable.
@@ -21,8 +21,6 @@ from portal.audit.queries import record_event
 from portal.clock import clock_time
 from portal.elections.lifecycle import lock_election
 from portal.errors import Conflict, NotFound
-from portal.formatting import number
-from portal.inputs import ASCII_DIGITS
 from portal.models import (
     Candidate,
     CheckIn,
@@ -37,11 +35,10 @@ from portal.models import (
     User,
 )
 from portal.returns import methods
+from portal.returns.forms import Check, Figures, check_figures
 from portal.signals import return_saved, return_verified
 from portal.tally.queries import counted_check_in, latest_returns
 
-MAX_COUNT = 10_000_000
-TOTAL_FIELDS = ("ballots_cast", "overvotes", "undervotes")
 TOTAL_LABELS = (("overvotes", "Overvotes"), ("undervotes", "Undervotes"), ("ballots_cast", "Ballots cast"))
 REKEYS_BEFORE_MANAGER = 2
 
@@ -91,113 +88,6 @@ class ContestBallot:
         figures = {str(c.id): self.votes.get(c.id, 0) for c in self.candidates}
         figures.update({key: getattr(latest, key) for key, _ in TOTAL_LABELS} if latest else {})
         return figures
-
-
-@dataclass
-class Figures:
-    """Submitted figures for one contest: counts by candidate id, and the totals."""
-
-    votes: dict[int, int]
-    ballots_cast: int
-    overvotes: int
-    undervotes: int
-
-    def by_key(self) -> dict[str, int]:
-        figures = {str(k): v for k, v in self.votes.items()}
-        figures.update({key: getattr(self, key) for key in TOTAL_FIELDS})
-        return figures
-
-    @classmethod
-    def from_keys(cls, figures: dict[str, int], ballot: ContestBallot) -> Figures:
-        return cls(
-            votes={c.id: int(figures[str(c.id)]) for c in ballot.candidates},
-            **{key: int(figures[key]) for key in TOTAL_FIELDS},
-        )
-
-    def same_as(self, other: ContestBallot) -> bool:
-        latest = other.latest
-        return bool(
-            latest
-            and (latest.ballots_cast, latest.overvotes, latest.undervotes)
-            == (self.ballots_cast, self.overvotes, self.undervotes)
-            and other.votes == self.votes
-        )
-
-
-@dataclass
-class Check:
-    errors: dict[str, str] = field(default_factory=dict)  # field name -> message
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-def field_name(contest_id: int, key: str | int) -> str:
-    return f"c{contest_id}_{key}"
-
-
-def parse_figures(form, ballot: ContestBallot, only: set[str] | None = None) -> tuple[Figures | None, Check]:
-    """Read one contest's figures from a form: whole numbers from 0 to 10,000,000, every field.
-    With `only` (a second blind re-key), just those fields are read and the rest are taken from
-    the earlier re-key."""
-    check = Check()
-    values: dict[str, int] = {}
-    keys: list[str | int] = [c.id for c in ballot.candidates] + list(TOTAL_FIELDS)
-    if only is not None:
-        earlier = ballot.rekeys[-1].figures
-        values = {field_name(ballot.contest.id, k): int(earlier[str(k)]) for k in keys if str(k) not in only}
-        keys = [k for k in keys if str(k) in only]
-    for key in keys:
-        name = field_name(ballot.contest.id, key)
-        raw = (form.get(name) or "").strip().replace(",", "")
-        if raw == "":
-            check.errors[name] = "Enter a number (0 if none)."
-        elif not ASCII_DIGITS.fullmatch(raw):  # not isdigit(): it takes "²" and full-width digits
-            check.errors[name] = (
-                "Whole numbers only, 0 or more."
-                if ASCII_DIGITS.fullmatch(raw.removeprefix("-"))
-                else "Not a number. Digits 0-9 only."
-            )
-        elif len(raw) > 9 or int(raw) > MAX_COUNT:
-            check.errors[name] = "Implausibly large."
-        else:
-            values[name] = int(raw)
-    if check.errors:
-        return None, check
-    contest_id = ballot.contest.id
-    figures = Figures(
-        votes={c.id: values[field_name(contest_id, c.id)] for c in ballot.candidates},
-        ballots_cast=values[field_name(contest_id, "ballots_cast")],
-        overvotes=values[field_name(contest_id, "overvotes")],
-        undervotes=values[field_name(contest_id, "undervotes")],
-    )
-    return figures, check
-
-
-def check_figures(figures: Figures, ballot: ContestBallot, check_ins: int, check: Check) -> Check:
-    """The tally rules for one contest in one precinct."""
-    contest = ballot.contest
-    expected = figures.ballots_cast * contest.vote_for
-    counted = sum(figures.votes.values()) + figures.overvotes + figures.undervotes
-    if counted != expected:
-        check.errors[field_name(contest.id, "ballots_cast")] = (
-            f"Votes {number(sum(figures.votes.values()))} + overvotes {number(figures.overvotes)} "
-            f"+ undervotes {number(figures.undervotes)} = {number(counted)}, "
-            f"but ballots cast × vote for {contest.vote_for} = {number(expected)}."
-        )
-    if figures.ballots_cast > check_ins:  # (none checked in is the largest excess of all)
-        label = methods.label(ballot.method)
-        check.warnings.append(
-            f"{contest.office_title}: {number(figures.ballots_cast)} {label} ballots cast "
-            + (
-                f"but only {number(check_ins)} {label} voters checked in at this precinct."
-                if check_ins
-                else f"but no {label} voter has checked in at this precinct."
-            )
-        )
-    return check
 
 
 async def open_for_returns(session: AsyncSession, election_id: int) -> Election:

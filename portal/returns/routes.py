@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, request, url_for
-from flask_wtf import FlaskForm
 
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
@@ -10,13 +9,10 @@ from portal.errors import Conflict, NotFound
 from portal.inputs import whole_number
 from portal.rendering import go_to, render
 from portal.returns import methods, queries
+from portal.returns.forms import Check, ReturnsForm, check_figures, parse_figures
 
 bp = Blueprint("returns", __name__, url_prefix="/elections/<int:election_id>/returns")
 ENTRY = ("admin", "manager", "clerk")
-
-
-class ReturnsForm(FlaskForm):
-    """Only the CSRF token: the figures are read field by field (one per candidate)."""
 
 
 async def _context(election_id: int, precinct_id: int):
@@ -35,12 +31,12 @@ async def _context(election_id: int, precinct_id: int):
 
 def _check_all(ballots, check_ins):
     """Parse and check every contest of the form: (figures by contest id, one Check for all)."""
-    overall = queries.Check()
+    overall = Check()
     figures = {}
     for ballot in ballots:
-        parsed, check = queries.parse_figures(request.form, ballot)
+        parsed, check = parse_figures(request.form, ballot)
         if parsed is not None:
-            queries.check_figures(parsed, ballot, check_ins, check)
+            check_figures(parsed, ballot, check_ins, check)
             figures[ballot.contest.id] = parsed
         overall.errors.update(check.errors)
         overall.warnings += check.warnings
@@ -65,7 +61,7 @@ async def entry(election_id: int, precinct_id: int):
     election, precinct, ballots, check_ins, counted = await _context(election_id, precinct_id)
     method = ballots[0].method if ballots else counted[0]
     form = ReturnsForm()
-    check = queries.Check()
+    check = Check()
     values = {}
     if request.method == "POST" and form.validate_on_submit():
         figures, check = _check_all(ballots, check_ins)
@@ -118,9 +114,9 @@ async def check_contest(election_id: int, precinct_id: int, contest_id: int):
     ballot = next((b for b in ballots if b.contest.id == contest_id), None)
     if ballot is None:
         raise NotFound("contest", "This contest is not on the precinct's ballot.")
-    figures, check = queries.parse_figures(request.form, ballot)
+    figures, check = parse_figures(request.form, ballot)
     if figures is not None:
-        queries.check_figures(figures, ballot, check_ins, check)
+        check_figures(figures, ballot, check_ins, check)
     return render("returns/_check.html", ballot=ballot, figures=figures, check=check)
 
 
@@ -152,7 +148,7 @@ async def verify(election_id: int, precinct_id: int):
         if request.values.get("mode") == "confirm" and not any(b.rekeys for b in pending)
         else "rekey"
     )
-    check = queries.Check()
+    check = Check()
     values = {}
     outcome: dict[str, list[str]] = {}
     if request.method == "POST" and not pending and any(b.latest for b in ballots):
@@ -181,9 +177,9 @@ async def verify(election_id: int, precinct_id: int):
         figures: dict = {}
         if mode == "rekey":
             for ballot in keyable:
-                parsed, found = queries.parse_figures(request.form, ballot, only=ballot.asked)
+                parsed, found = parse_figures(request.form, ballot, only=ballot.asked)
                 if parsed is not None and ballot.asked is None:  # (a partial re-key is only compared)
-                    queries.check_figures(parsed, ballot, check_ins, found)
+                    check_figures(parsed, ballot, check_ins, found)
                 figures[ballot.contest.id] = parsed
                 check.errors.update(found.errors)
                 check.warnings += found.warnings
