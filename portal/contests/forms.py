@@ -12,8 +12,9 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
-from portal.contests.queries import CANDIDATE_CODE
 from portal.forms import strip, upper
+
+CANDIDATE_CODE = r"^[A-Z0-9][A-Z0-9-]{0,23}$"
 
 
 class ContestForm(FlaskForm):
