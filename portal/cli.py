@@ -448,8 +448,7 @@ def _print_loaded(loaded, started: float) -> None:
 
 
 def _write_issues(job_id: int, path: Path) -> int:
-    import csv
-
+    from portal.csvfiles import write_csv
     from portal.voters import importing
 
     async def go():
@@ -457,10 +456,7 @@ def _write_issues(job_id: int, path: Path) -> int:
             return await importing.issues(db, job_id, kind="error", limit=None)
 
     found = aio.run(go())
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["line", "column", "value", "reason"])
-        writer.writerows(importing.issues_csv_rows(found))
+    write_csv(path, importing.ISSUES_CSV_HEADER, importing.issues_csv_rows(found))
     return len(found)
 
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 
 from flask import Blueprint, Response, abort, request, stream_with_context
@@ -11,10 +9,10 @@ from portal.audit import queries
 from portal.audit.changes import changed_fields
 from portal.auth.roles import allow
 from portal.clock import iso
+from portal.csvfiles import csv_chunks
 from portal.db import reading
 from portal.inputs import arg_int
 from portal.rendering import render
-from portal.voters.queries import neutralise
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 AUDITORS = ("admin", "manager")
@@ -78,39 +76,31 @@ async def events_csv():
         async with reading() as db:
             return await queries.search_events(db, **filters, before_id=before_id, limit=CSV_CHUNK)
 
-    def generate():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["id", "time", "user", "action", "entity", "entity_id", "before", "after", "hash"])
+    def batches():
         before_id = None
         while True:
             events = aio.run(chunk(before_id))
-            for e in events:
-                writer.writerow(
-                    [
-                        neutralise(v)
-                        for v in (
-                            e.id,
-                            iso(e.created_at),
-                            e.username,
-                            e.action,
-                            e.entity,
-                            e.entity_id,
-                            e.before if e.before is None else _json(e.before),
-                            e.after if e.after is None else _json(e.after),
-                            e.hash,
-                        )
-                    ]
+            yield [
+                (
+                    e.id,
+                    iso(e.created_at),
+                    e.username,
+                    e.action,
+                    e.entity,
+                    e.entity_id,
+                    e.before if e.before is None else _json(e.before),
+                    e.after if e.after is None else _json(e.after),
+                    e.hash,
                 )
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+                for e in events
+            ]
             if len(events) < CSV_CHUNK:
                 return
             before_id = events[-1].id
 
+    header = ["id", "time", "user", "action", "entity", "entity_id", "before", "after", "hash"]
     return Response(
-        stream_with_context(generate()),
+        stream_with_context(csv_chunks(header, batches(), lineterminator="\n")),
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="audit-log.csv"'},
     )

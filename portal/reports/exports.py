@@ -3,13 +3,10 @@ the same bytes every time)."""
 
 from __future__ import annotations
 
-import csv
-import io
-
+from portal.csvfiles import csv_text
 from portal.formatting import percent_figure
 from portal.models import CHECK_IN_METHODS
 from portal.reports.canvass import Canvass
-from portal.voters.queries import neutralise
 
 OUTSIDE = "Voters outside the election's precincts"
 CANVASS_HEADER = ["precinct", "precinct_name", "contest", "choice", "party", "votes", "status"]
@@ -22,9 +19,7 @@ def canvass_csv(canvass: Canvass) -> str:
     if canvass.counted:
         return _canvass_by_method_csv(canvass)
     parties = {p.id: p.abbreviation for p in canvass.parties}
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CANVASS_HEADER)
+    lines = []
     for precinct in canvass.precincts:
         for contest in canvass.contests:
             totals = canvass.totals.get((contest.id, precinct.id))
@@ -37,21 +32,10 @@ def canvass_csv(canvass: Canvass) -> str:
             ]
             rows += [("Overvotes", "", over), ("Undervotes", "", under), ("Ballots cast", "", ballots)]
             for choice, party, votes in rows:
-                writer.writerow(
-                    [
-                        neutralise(v)
-                        for v in (
-                            precinct.code,
-                            precinct.name,
-                            contest.office_title,
-                            choice,
-                            party,
-                            votes,
-                            status,
-                        )
-                    ]
+                lines.append(
+                    (precinct.code, precinct.name, contest.office_title, choice, party, votes, status)
                 )
-    return buffer.getvalue()
+    return _csv(CANVASS_HEADER, lines)
 
 
 def _canvass_by_method_csv(canvass: Canvass) -> str:
@@ -86,11 +70,7 @@ def _canvass_by_method_csv(canvass: Canvass) -> str:
 
 
 def _csv(header: list[str], rows) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([neutralise(v) for v in row] for row in rows)
-    return buffer.getvalue()
+    return csv_text(header, rows, lineterminator="\n")
 
 
 def summary_csv(canvass: Canvass) -> str:

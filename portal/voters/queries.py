@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -197,19 +197,12 @@ async def update_voter(
 
 # Export ------------------------------------------------------------------------------------------
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(value: object) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula."""
-    text = "" if value is None else value.isoformat() if isinstance(value, date | datetime) else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
 
 async def export_chunk(
     session: AsyncSession, query: VoterQuery, after: list | None, size: int
-) -> tuple[list[list[str]], list | None]:
-    """One chunk of the export in the search's order, keyset-paged: (rows, cursor for the next)."""
+) -> tuple[list[tuple], list | None]:
+    """One chunk of the export in the search's order, keyset-paged: (rows in EXPORT_COLUMNS order,
+    cursor for the next)."""
     conditions = await _filters(session, query, [])
     statement = voter_rows()
     if conditions:
@@ -217,25 +210,22 @@ async def export_chunk(
     statement = keyset(statement, query.sort, after).limit(size)
     result = (await session.execute(statement)).all()
     rows = [
-        [
-            neutralise(v)
-            for v in (
-                voter.state_voter_id,
-                voter.last_name,
-                voter.first_name,
-                voter.middle_name,
-                voter.date_of_birth,
-                voter.birth_year,
-                voter.address,
-                voter.city,
-                voter.postal_code,
-                code,
-                party or "",
-                voter.status,
-                voter.registration_date,
-                voter.last_voted_on,
-            )
-        ]
+        (
+            voter.state_voter_id,
+            voter.last_name,
+            voter.first_name,
+            voter.middle_name,
+            voter.date_of_birth,
+            voter.birth_year,
+            voter.address,
+            voter.city,
+            voter.postal_code,
+            code,
+            party or "",
+            voter.status,
+            voter.registration_date,
+            voter.last_voted_on,
+        )
         for voter, code, party in result
     ]
     cursor = _sort_values(result[-1][0], query.sort) if len(result) == size else None

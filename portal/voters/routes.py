@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import uuid
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from portal import aio
 from portal.audit.queries import record_event
 from portal.auth.current import current_actor
 from portal.auth.roles import allow
+from portal.csvfiles import csv_chunks, csv_text
 from portal.db import reading, transaction
 from portal.errors import NotFound, StaleEdit
 from portal.formatting import number
@@ -223,18 +222,12 @@ async def export():
         async with reading() as db:
             return await queries.export_chunk(db, query, after, EXPORT_CHUNK)
 
-    def generate():
+    def batches():
         # A sync generator (Flask cannot stream an async one); each chunk runs on the loop.
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(queries.EXPORT_COLUMNS)
         after = None
         while True:
             rows, after = aio.run(chunk(after))
-            writer.writerows(rows)
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+            yield rows
             if after is None:
                 return
 
@@ -243,7 +236,7 @@ async def export():
             db, actor=current_actor(), action="export", entity="voter", entity_id="search", after=query.args()
         )
     return Response(
-        stream_with_context(generate()),
+        stream_with_context(csv_chunks(queries.EXPORT_COLUMNS, batches())),
         mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="voters.csv"'},
     )
@@ -407,12 +400,8 @@ async def import_issues(job_id: int):
     kind = "duplicate" if request.args.get("kind") == "duplicate" else "error"
     async with reading() as db:
         found = await importing.issues(db, job_id, kind=kind, limit=None)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["line", "column", "value", "reason"])
-    writer.writerows(importing.issues_csv_rows(found))
     return Response(
-        buffer.getvalue(),
+        csv_text(importing.ISSUES_CSV_HEADER, importing.issues_csv_rows(found)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="import-{job_id}-{kind}s.csv"'},
     )

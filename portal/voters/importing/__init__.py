@@ -21,6 +21,7 @@ from portal.voters.importing.checks import date_sql
 from portal.voters.importing.fields import DATE_FORMATS, FIELDS, NAME_FIELDS, ImportFailed, missing_fields
 from portal.voters.importing.jobs import (
     CHECK_KEPT_HOURS,
+    ISSUES_CSV_HEADER,
     RUNNING,
     SCRATCH_PATTERN,
     check_file,
@@ -51,6 +52,7 @@ __all__ = [
     "CHECK_KEPT_HOURS",
     "DATE_FORMATS",
     "FIELDS",
+    "ISSUES_CSV_HEADER",
     "NAME_FIELDS",
     "RUNNING",
     "SCRATCH_PATTERN",

@@ -259,12 +259,12 @@ def _discard_upload(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def issues_csv_rows(found: list[ImportIssue]) -> list[list[str]]:
-    from portal.voters.queries import neutralise
+ISSUES_CSV_HEADER = ("line", "column", "value", "reason")
 
-    return [
-        [str(i.line), neutralise(i.column_name), neutralise(i.value), neutralise(i.reason)] for i in found
-    ]
+
+def issues_csv_rows(found: list[ImportIssue]) -> list[list[str]]:
+    """The issues as rows under ISSUES_CSV_HEADER (written formula-safe by portal.csvfiles)."""
+    return [[str(i.line), i.column_name, i.value, i.reason] for i in found]
 
 
 def start(app, step, *args) -> None:

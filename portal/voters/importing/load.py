@@ -4,13 +4,13 @@ a partial load, the rows that broke a rule set aside in a file of their own."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event
+from portal.csvfiles import write_csv
 from portal.db import database, transaction
 from portal.models import ImportJob, User
 from portal.voters.importing.checks import _norm_table
@@ -177,8 +177,6 @@ def rejected_path(job_id: int) -> Path:
 async def set_rejected_aside(job: ImportJob) -> int:
     """For a partial load: write the rows that broke a rule, with their reasons, to a CSV that can be
     fixed and imported again (formula-safe), and take them out of the rows to load."""
-    from portal.voters.queries import neutralise
-
     norm = _norm_table(job.id)
     columns = [key for key in FIELDS if key in job.mapping]
     async with database().engine.connect() as conn:
@@ -195,10 +193,7 @@ async def set_rejected_aside(job: ImportJob) -> int:
         ).all()
         path = rejected_path(job.id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["line", *columns, "reasons"])
-            writer.writerows([row[0], *(neutralise(v or "") for v in row[1:])] for row in rows)
+        write_csv(path, ["line", *columns, "reasons"], rows)
         await conn.execute(
             text(
                 f"DELETE FROM {norm} WHERE line IN "
