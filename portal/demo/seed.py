@@ -29,6 +29,7 @@ from portal.models import (
     Precinct,
     User,
 )
+from portal.voters.queries import VOTER_FIELDS
 
 DEMO_ACCOUNTS = [
     ("admin", "Avery Admin", "admin"),
@@ -72,22 +73,7 @@ GENERAL_CONTESTS = [
 ]
 MEASURE = ("Ballot Question 1: Library Bond", [("BQ1-Y", "Yes"), ("BQ1-N", "No")])
 
-VOTER_COLUMNS = [
-    "state_voter_id",
-    "first_name",
-    "middle_name",
-    "last_name",
-    "date_of_birth",
-    "birth_year",
-    "address",
-    "city",
-    "postal_code",
-    "precinct_id",
-    "party_id",
-    "status",
-    "registration_date",
-    "last_voted_on",
-]
+VOTER_COLUMNS = [*VOTER_FIELDS, "last_voted_on"]
 
 
 @dataclass

@@ -16,7 +16,9 @@ from portal.errors import FieldError, NotFound
 from portal.models import CheckIn, Election, Party, Precinct, User, Voter
 from portal.voters.search import VoterQuery, _filters, _sort_values, keyset, voter_rows
 
-AUDITED = (
+# A voter's own fields, in the voter table's order: what an edit audits and compares, what an import
+# writes (and compares, the ID aside) and, with last_voted_on, what the demo copies in.
+VOTER_FIELDS = (
     "state_voter_id",
     "first_name",
     "middle_name",
@@ -31,6 +33,9 @@ AUDITED = (
     "status",
     "registration_date",
 )
+AUDITED = VOTER_FIELDS
+# The export's header: names where the roll keeps ids, last name first (the roll's own order is
+# VOTER_FIELDS).
 EXPORT_COLUMNS = (
     "state_voter_id",
     "last_name",

@@ -16,6 +16,7 @@ from portal.models import ImportJob, User
 from portal.voters.importing.checks import _norm_table
 from portal.voters.importing.fields import FIELDS
 from portal.voters.importing.progress import timed
+from portal.voters.queries import VOTER_FIELDS
 
 # A new voter: blank optional fields are empty (status: active). A registration date is never
 # made up: the check refuses a new voter without one.
@@ -42,20 +43,7 @@ UPDATED_FROM_NORM = {
     "status": "COALESCE(n.status, v.status)",
     "registration_date": "COALESCE(n.registered, v.registration_date)",
 }
-COMPARED = (
-    "first_name",
-    "middle_name",
-    "last_name",
-    "date_of_birth",
-    "birth_year",
-    "address",
-    "city",
-    "postal_code",
-    "precinct_id",
-    "party_id",
-    "status",
-    "registration_date",
-)
+COMPARED = tuple(key for key in VOTER_FIELDS if key != "state_voter_id")  # (the ID is matched on)
 
 
 BULK_MIN_ROWS = 100_000
@@ -108,9 +96,7 @@ async def load(job: ImportJob, actor: User | None, *, rejected: int = 0) -> dict
     norm = _norm_table(job.id)
     assert list(UPDATED_FROM_NORM) == list(COMPARED)
     plain_insert = f"""
-        INSERT INTO voter (state_voter_id, first_name, middle_name, last_name, date_of_birth, birth_year,
-                           address, city, postal_code, precinct_id, party_id, status, registration_date,
-                           updated_by_id)
+        INSERT INTO voter ({", ".join(VOTER_FIELDS)}, updated_by_id)
         SELECT {VALUES_FROM_NORM} FROM {norm} n"""
     # Updates first (only rows that really change get a new version), then the new voters. The
     # load holds the roll's rows it writes; a voter added meanwhile by someone else with the same
