@@ -492,7 +492,6 @@ def export_results(election_id: int, form: str, output: str) -> None:
     """Results of an election as NIST SP 1500-100 JSON or canvass CSV."""
     from portal.reports import exports, nist
     from portal.reports.queries import canvass
-    from portal.reports.routes import nist_report
 
     async def go():
         async with reading() as db:
@@ -506,6 +505,6 @@ def export_results(election_id: int, form: str, output: str) -> None:
         data = aio.run(go())
     finally:
         _dispose()
-    body = nist.dumps(nist_report(data)) if form == "nist" else exports.canvass_csv(data)
+    body = nist.dumps(nist.configured_report(data)) if form == "nist" else exports.canvass_csv(data)
     with click.open_file(output, "w", encoding="utf-8") as out:
         out.write(body)

@@ -14,7 +14,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import orjson
+from flask import current_app
 
+from portal import __version__
 from portal.reports.canvass import Canvass
 from portal.returns.methods import NIST_TYPES
 
@@ -245,6 +247,18 @@ def election_report(
             }
         ],
     }
+
+
+def configured_report(canvass: Canvass) -> dict:
+    """`election_report` with the app's settings: the issuer, the jurisdiction, this version."""
+    config = current_app.config
+    return election_report(
+        canvass,
+        issuer=config["REPORT_ISSUER"],
+        issuer_abbreviation=config["REPORT_ISSUER_ABBREVIATION"],
+        jurisdiction=config["JURISDICTION_NAME"],
+        vendor=f"Tally Portal {__version__}",
+    )
 
 
 def dumps(report: dict) -> str:

@@ -23,17 +23,6 @@ from portal.returns.methods import LABELS as METHOD_LABELS
 bp = Blueprint("reports", __name__, url_prefix="/elections/<int:election_id>/reports")
 
 
-def nist_report(data) -> dict:
-    config = current_app.config
-    return nist.election_report(
-        data,
-        issuer=config["REPORT_ISSUER"],
-        issuer_abbreviation=config["REPORT_ISSUER_ABBREVIATION"],
-        jurisdiction=config["JURISDICTION_NAME"],
-        vendor=f"Tally Portal {__version__}",
-    )
-
-
 def _download(build: Callable[[], str], mimetype: str, filename: str) -> Response:
     """A file built by `build()` off the event loop (rendering.later): a 20 MB export holds up no
     other request."""
@@ -56,7 +45,7 @@ _CERTIFIED_EXPORTS: OrderedDict[tuple, str] = OrderedDict()
 
 def _nist_body(data) -> str:
     if data.sha256 is None:
-        return nist.dumps(nist_report(data))
+        return nist.dumps(nist.configured_report(data))
     config = current_app.config
     key = (
         data.election.id,
@@ -68,7 +57,7 @@ def _nist_body(data) -> str:
     )
     body = _CERTIFIED_EXPORTS.get(key)
     if body is None:
-        body = _CERTIFIED_EXPORTS[key] = nist.dumps(nist_report(data))
+        body = _CERTIFIED_EXPORTS[key] = nist.dumps(nist.configured_report(data))
         while len(_CERTIFIED_EXPORTS) > 2:
             _CERTIFIED_EXPORTS.popitem(last=False)
     return body
