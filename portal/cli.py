@@ -15,10 +15,11 @@ from portal import aio, migrate
 from portal.db import database, reading, transaction
 from portal.embedded_pg import server_answers
 from portal.formatting import number
-from portal.voters.importing import FIELDS as IMPORT_FIELDS
 
 
 def init_app(app: Flask) -> None:
+    from portal.voters.cli import import_voters  # (it reads dispose_database from here)
+
     app.cli.add_command(db_upgrade)
     app.cli.add_command(create_user)
     app.cli.add_command(seed_demo)
@@ -27,7 +28,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(export_results)
 
 
-def _dispose() -> None:
+def dispose_database() -> None:
+    """Close the database pool on the portal's loop: a command's last step."""
     aio.run(database().dispose())
 
 
@@ -93,7 +95,7 @@ def create_user(username: str, role: str, display_name: str | None, password: st
         click.echo(f"username {username} is taken", err=True)
         sys.exit(1)
     finally:
-        _dispose()
+        dispose_database()
     click.echo(f"created {user.role} {user.username}")
 
 
@@ -139,7 +141,7 @@ def seed_demo(
     try:
         result = aio.run(go())
     finally:
-        _dispose()
+        dispose_database()
     if result is None:
         click.echo("demo data already loaded; nothing to do")
         return
@@ -193,7 +195,7 @@ def audit_verify(heads: tuple[str, ...]) -> None:
     try:
         report, problems, held, head = aio.run(go())
     finally:
-        _dispose()
+        dispose_database()
     if report.intact:
         click.echo(f"audit chain intact: {number(report.events)} events; head {head or 'none'}")
     else:
@@ -204,281 +206,6 @@ def audit_verify(heads: tuple[str, ...]) -> None:
         click.echo(f"head {found.event} is in the chain, and nothing before it changed")
     if not report.intact or problems:
         sys.exit(1)
-
-
-def _layout_title(preset: str) -> str:
-    from portal.voters.layouts import LAYOUTS
-
-    return f"{preset} ({LAYOUTS[preset].title})" if preset in LAYOUTS else f"saved preset “{preset}”"
-
-
-@click.command("import-voters")
-@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--encoding", type=click.Choice(["auto", "utf-8", "latin-1"]), default="auto", show_default=True
-)
-@click.option(
-    "--date-format",
-    type=click.Choice(["iso", "us", "dmy"]),
-    default=None,
-    help="How the file writes dates (default: the layout's, else iso).",
-)
-@click.option(
-    "--preset",
-    default="auto",
-    show_default=True,
-    metavar="NAME|auto",
-    help="A published layout (nc-ncvoter, oh-swvf, fl-extract, wa-vrdb) or a preset saved in the portal; "
-    "auto recognises the file by its header (or, without one, by its columns).",
-)
-@click.option(
-    "--map",
-    "maps",
-    multiple=True,
-    metavar="FIELD=COLUMN",
-    help="Map a field to a column, by header name or number (1 = first); repeatable. "
-    f"Fields: {', '.join(IMPORT_FIELDS)}.",
-)
-@click.option("--user", "username", default=None, help="The staff account the import is recorded under.")
-@click.option("--check-only", is_flag=True, help="Check every row and report; load nothing (see --load).")
-@click.option(
-    "--partial",
-    is_flag=True,
-    help="Load the valid rows even when some break a rule; the rejected ones go to --errors FILE "
-    "(default: all rows or none).",
-)
-@click.option(
-    "--create-missing",
-    "create_missing",
-    default="",
-    metavar="precincts,parties",
-    help="Create the precincts and/or parties the file names but the portal lacks, then check again.",
-)
-@click.option(
-    "--load", "load_job", type=int, default=None, metavar="JOB_ID", help="Load a job checked earlier."
-)
-@click.option(
-    "--errors",
-    "errors_file",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    default=None,
-    help="Write every refused row's reason to this CSV (line, column, value, reason).",
-)
-@with_appcontext
-def import_voters(
-    file: Path | None,
-    encoding: str,
-    date_format: str | None,
-    preset: str,
-    maps: tuple[str, ...],
-    username: str | None,
-    check_only: bool,
-    partial: bool,
-    create_missing: str,
-    load_job: int | None,
-    errors_file: Path | None,
-) -> None:
-    """Import a voter CSV: check every row, then load all of it in one transaction (or nothing).
-    With --check-only the checked job is kept (a day) for a later --load JOB_ID."""
-    import time
-
-    from portal.auth.queries import get_user_by_username
-    from portal.models import ImportJob
-    from portal.voters import importing
-
-    started = time.perf_counter()
-    if (file is None) == (load_job is None):
-        raise click.UsageError("give a FILE to import, or --load JOB_ID for a job checked earlier")
-    kinds = tuple(k.strip() for k in create_missing.split(",") if k.strip())
-    if set(kinds) - {"precincts", "parties"}:
-        raise click.BadParameter("precincts, parties or both", param_hint="--create-missing")
-
-    async def actor_named(db):
-        actor = await get_user_by_username(db, username) if username else None
-        if username and actor is None:
-            raise click.ClickException(f"no account {username}")
-        return actor
-
-    if load_job is not None:
-
-        async def load_checked():
-            async with transaction() as db:
-                actor = await actor_named(db)
-                job = await db.get(ImportJob, load_job)
-            if job is None or job.status != "validated":
-                state = job.status if job else "unknown"
-                raise click.ClickException(
-                    f"import {load_job} is {state}: only a checked job without errors loads"
-                )
-            return await importing.load_file(load_job, actor)
-
-        try:
-            loaded = aio.run(load_checked())
-        finally:
-            _dispose()
-        _print_loaded(loaded, started)
-        return
-
-    analysis = importing.analyse(file, encoding=encoding)
-
-    async def choose():
-        async with transaction() as db:
-            await importing.choose_preset(db, analysis, preset)
-
-    if not analysis.problems:
-        try:
-            aio.run(choose())
-        except importing.ImportFailed as failure:
-            click.echo(f"{file}: {failure}", err=True)
-            _dispose()
-            sys.exit(2)
-    if analysis.preset:
-        click.echo(f"layout: {_layout_title(analysis.preset)}")
-    try:
-        analysis.mapping.update(_parse_maps(maps, analysis.header))
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--map") from None
-    problems = analysis.problems + [
-        f"no column for {label} (name one with --map FIELD=COLUMN)" for label in analysis.missing
-    ]
-    if problems:
-        for problem in problems:
-            click.echo(f"{file}: {problem}", err=True)
-        sys.exit(2)
-
-    async def run():
-        async with transaction() as db:
-            actor = await actor_named(db)
-            job = await importing.create_job(
-                db,
-                actor=actor,
-                filename=file.name,
-                path=file,
-                size=analysis.size,
-                sha256=_sha256(file),
-                analysis=analysis,
-                date_format=date_format or "iso",
-            )
-            if date_format:
-                job.date_format = date_format
-        job = await importing.check_file(job.id)
-        if kinds and job.status == "invalid":
-            async with transaction() as db:
-                made = await importing.create_missing_reference(db, job, actor, kinds)
-            if any(made):
-                click.echo(
-                    f"created {number(made[0])} precincts and {number(made[1])} parties named in the file"
-                )
-                await importing.drop_stage(job.id)
-                async with transaction() as db:
-                    await importing.prepare_check(
-                        db, job.id, mapping=job.mapping, date_format=job.date_format
-                    )
-                job = await importing.check_file(job.id)
-        if check_only:
-            return job, None
-        if job.status == "validated" or (partial and importing.partial_possible(job)):
-            return job, await importing.load_file(job.id, actor, partial)
-        return job, None
-
-    try:
-        checked, loaded = aio.run(run())
-    finally:
-        _dispose()
-    counts = checked.counts
-    click.echo(f"import {checked.id}: {file.name}")
-    if errors_file is not None:
-        written = _write_issues(checked.id, errors_file)
-        click.echo(f"{number(written)} refused row reason(s) written to {errors_file}")
-    if loaded is not None and checked.status == "invalid":  # a partial load
-        click.echo(f"{number(counts['errors'])} rows break a rule and were set aside, not loaded")
-        _print_issues(checked.id)
-        _print_loaded(loaded, started)
-        return
-    if checked.status != "validated":
-        reason = checked.message or f"{number(counts.get('errors', 0))} rows break a rule"
-        click.echo(f"NOT LOADED: {reason}", err=True)
-        _print_issues(checked.id)
-        if errors_file is None and counts.get("errors", 0) > 20:
-            click.echo("  (the first 20; --errors FILE writes every one)", err=True)
-        sys.exit(1)
-    click.echo(
-        f"checked {number(counts['rows'])} rows: {number(counts['new'])} new, "
-        f"{number(counts['updated'])} already on the roll, "
-        f"{number(counts['duplicates'])} possible duplicates, "
-        f"{number(counts.get('weak_duplicates', 0))} weaker matches (name and birth year only)"
-    )
-    if loaded is None:
-        click.echo(
-            f"nothing loaded (--check-only). The checked job is kept {importing.CHECK_KEPT_HOURS} h: "
-            f"load it with `flask --app wsgi import-voters --load {checked.id}`"
-        )
-    else:
-        _print_loaded(loaded, started)
-
-
-def _parse_maps(maps: tuple[str, ...], header: list[str]) -> dict[str, int]:
-    """--map FIELD=COLUMN options as {field: column index}; COLUMN is a header name or 1-based."""
-    chosen: dict[str, int] = {}
-    names = [h.strip().lower() for h in header]
-    for item in maps:
-        field, _, column = item.partition("=")
-        field, column = field.strip(), column.strip()
-        if field not in IMPORT_FIELDS:
-            raise ValueError(f"{field!r} is not a field; fields: {', '.join(IMPORT_FIELDS)}")
-        if column.isascii() and column.isdigit() and 1 <= int(column) <= len(header):
-            chosen[field] = int(column) - 1
-        elif column.lower() in names:
-            chosen[field] = names.index(column.lower())
-        else:
-            raise ValueError(f"no column {column!r} in the file's header")
-    if len(set(chosen.values())) < len(chosen):
-        raise ValueError("a column can feed only one field")
-    return chosen
-
-
-def _print_loaded(loaded, started: float) -> None:
-    import time
-
-    done = loaded.counts
-    click.echo(
-        f"loaded in {time.perf_counter() - started:.1f} s: {number(done['inserted'])} inserted, "
-        f"{number(done['updated'])} updated, {number(done['unchanged'])} unchanged"
-    )
-
-
-def _write_issues(job_id: int, path: Path) -> int:
-    from portal.csvfiles import write_csv
-    from portal.voters import importing
-
-    async def go():
-        async with reading() as db:
-            return await importing.issues(db, job_id, kind="error", limit=None)
-
-    found = aio.run(go())
-    write_csv(path, importing.ISSUES_CSV_HEADER, importing.issues_csv_rows(found))
-    return len(found)
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _print_issues(job_id: int, limit: int = 20) -> None:
-    from portal.voters import importing
-
-    async def go():
-        async with reading() as db:
-            return await importing.issues(db, job_id, kind="error", limit=limit)
-
-    for issue in aio.run(go()):
-        click.echo(f"  line {issue.line}: {issue.column_name} {issue.value!r} {issue.reason}", err=True)
 
 
 @click.command("export-results")
@@ -504,7 +231,7 @@ def export_results(election_id: int, form: str, output: str) -> None:
     try:
         data = aio.run(go())
     finally:
-        _dispose()
+        dispose_database()
     body = nist.dumps(nist.configured_report(data)) if form == "nist" else exports.canvass_csv(data)
     with click.open_file(output, "w", encoding="utf-8") as out:
         out.write(body)
