@@ -45,7 +45,8 @@ async def _save_return(made, clerk, votes):
 
 
 async def _verify(made, verifier):
-    from portal.returns.queries import precinct_ballot, verify_return
+    from portal.returns.queries import precinct_ballot
+    from portal.returns.verification import verify_return
 
     async with transaction() as db:
         [ballot] = await precinct_ballot(db, made.election.id, made.precincts[0].id)

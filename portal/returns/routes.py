@@ -8,7 +8,7 @@ from portal.db import reading, transaction
 from portal.errors import Conflict, NotFound
 from portal.inputs import whole_number
 from portal.rendering import go_to, render
-from portal.returns import methods, queries
+from portal.returns import methods, queries, verification
 from portal.returns.forms import Check, ReturnsForm, check_figures, parse_figures
 
 bp = Blueprint("returns", __name__, url_prefix="/elections/<int:election_id>/returns")
@@ -154,8 +154,8 @@ async def verify(election_id: int, precinct_id: int):
     if request.method == "POST" and not pending and any(b.latest for b in ballots):
         # Verified by someone else since this form was loaded: say so, and by whom; change nothing.
         async with reading() as db:
-            who = await queries.verifiers(db, [b.latest.id for b in ballots if b.latest])
-        raise queries.AlreadyVerified(
+            who = await verification.verifiers(db, [b.latest.id for b in ballots if b.latest])
+        raise verification.AlreadyVerified(
             f"Precinct {precinct.code}: nothing is waiting to be verified; the latest figures were "
             f"already verified by {', '.join(who) or 'someone else'}. Nothing was changed."
         )
@@ -188,10 +188,12 @@ async def verify(election_id: int, precinct_id: int):
                 await queries.open_for_returns(db, election_id)
                 for ballot in keyable:
                     revision = _revision(ballot)
-                    fields = queries.differing(ballot, figures[ballot.contest.id]) if mode == "rekey" else []
+                    fields = (
+                        verification.differing(ballot, figures[ballot.contest.id]) if mode == "rekey" else []
+                    )
                     title = ballot.contest.office_title
                     if fields:
-                        kept = await queries.record_rekey(
+                        kept = await verification.record_rekey(
                             db,
                             actor=current_actor(),
                             ballot=ballot,
@@ -203,7 +205,7 @@ async def verify(election_id: int, precinct_id: int):
                         second = kept.attempt >= queries.REKEYS_BEFORE_MANAGER
                         outcome.setdefault("disputed" if second else "differs", []).append(title)
                     else:
-                        await queries.verify_return(
+                        await verification.verify_return(
                             db,
                             actor=current_actor(),
                             ballot=ballot,
@@ -254,7 +256,7 @@ async def resolve(election_id: int, precinct_id: int, contest_id: int):
     keep = request.form.get("keep", "")
     async with transaction() as db:
         await queries.open_for_returns(db, election_id)
-        await queries.resolve_return(
+        await verification.resolve_return(
             db, actor=current_actor(), ballot=ballot, revision=_revision(ballot), keep=keep
         )
     flash(
