@@ -163,7 +163,7 @@ def test_deciding_twice_changes_and_audits_nothing(night, run):
 
 
 def test_two_managers_at_once_decide_it_once(night, run):
-    from portal.checkin.queries import decide_provisionals
+    from portal.checkin.provisionals import decide_provisionals
 
     made, _, _, ids, create_user = night
     managers = [create_user("manager"), create_user("manager")]

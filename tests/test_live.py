@@ -294,7 +294,8 @@ def test_a_void_and_a_decision_move_the_turnout_panel(watched, run, create_voter
     provisional ballot moves its counts."""
     from datetime import timedelta
 
-    from portal.checkin.queries import decide_provisionals, record_check_in, void_check_in
+    from portal.checkin.provisionals import decide_provisionals
+    from portal.checkin.queries import record_check_in, void_check_in
     from portal.db import transaction
 
     made, server, cookie, clerk, _ = watched

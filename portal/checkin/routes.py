@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, make_response, render_template,
 
 from portal.auth.current import current_actor
 from portal.auth.roles import allow
-from portal.checkin import queries
+from portal.checkin import provisionals, queries
 from portal.checkin.forms import CheckInForm, DecideForm, VoidForm
 from portal.db import reading, transaction
 from portal.elections.queries import get_election
@@ -153,7 +153,7 @@ def _filters() -> dict:
 
 async def _provisional_list(db, election_id: int, filters: dict) -> dict:
     election = await get_election(db, election_id)
-    rows = await queries.list_provisionals(
+    rows = await provisionals.list_provisionals(
         db,
         election_id,
         status=filters["status"],
@@ -163,8 +163,8 @@ async def _provisional_list(db, election_id: int, filters: dict) -> dict:
     return {
         "election": election,
         "rows": rows,
-        "precincts": await queries.provisional_precincts(db, election_id),
-        "pending": await queries.pending_provisionals_by_precinct(db, election_id),
+        "precincts": await provisionals.provisional_precincts(db, election_id),
+        "pending": await provisionals.pending_provisionals_by_precinct(db, election_id),
         "filters": filters,
         "reasons": provisional_reasons(),
     }
@@ -183,16 +183,18 @@ async def index(election_id: int):
 @allow(*ADJUDICATORS)
 async def decide(election_id: int):
     async with reading() as db:
-        await queries.adjudicable_election(db, election_id)  # a certified election first says so
+        await provisionals.adjudicable_election(db, election_id)  # a certified election first says so
     reasons = provisional_reasons()
     form = DecideForm().offer(reasons, prompt=False)
     if not form.validate_on_submit():
-        raise queries.AdjudicationRefused("Choose to accept or reject, and a reason. Nothing was changed.")
+        raise provisionals.AdjudicationRefused(
+            "Choose to accept or reject, and a reason. Nothing was changed."
+        )
     ids = [whole_number(raw, minimum=1) for raw in request.form.getlist("check_in")]
     if any(i is None for i in ids):
-        raise queries.AdjudicationRefused("The ticked ballots could not be read. Nothing was changed.")
+        raise provisionals.AdjudicationRefused("The ticked ballots could not be read. Nothing was changed.")
     async with transaction() as db:
-        outcome = await queries.decide_provisionals(
+        outcome = await provisionals.decide_provisionals(
             db,
             actor=current_actor(),
             election_id=election_id,
@@ -202,10 +204,10 @@ async def decide(election_id: int):
             reasons=reasons,
         )
     if not outcome.decided:
-        raise queries.AdjudicationRefused(
+        raise provisionals.AdjudicationRefused(
             "Nothing was decided: " + "; ".join(outcome.skipped) + ". Nothing was changed."
         )
-    verb = queries.DECISIONS[form.decision.data]
+    verb = provisionals.DECISIONS[form.decision.data]
     flash(
         f"{outcome.decided} provisional ballot{'s' if outcome.decided != 1 else ''} {verb} "
         f"({form.reason.data}).",

@@ -337,7 +337,7 @@ PENDING_TITLE = "Provisional ballots awaiting a decision:"
 
 async def pending_provisional_problems(session: AsyncSession, election_id: int) -> list[str]:
     """[summary, "P-001: 2 pending", ...] while provisional ballots await a decision, else []."""
-    from portal.checkin.queries import pending_provisionals_by_precinct
+    from portal.checkin.provisionals import pending_provisionals_by_precinct
 
     by_precinct = await pending_provisionals_by_precinct(session, election_id)
     if not by_precinct:
