@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from portal.db import reading
 from portal.models import ImportPreset, Party, Precinct, Voter
-from portal.voters.layouts import LAYOUTS, recognise
+from portal.voters.importing.sniff import recognise
+from portal.voters.layouts import LAYOUTS
 from tests.test_imports import check, csv_bytes, job_id_from, upload, voter_line, wait
 from tests.voter_files import florida_row, nc_row, ohio_row, state_file, washington_row
 

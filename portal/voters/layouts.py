@@ -4,8 +4,9 @@ A layout names, for each field of the roll, the column (or the columns, joined w
 holds it, the date format, and the code lists that turn the state's status and party codes into
 the portal's. A file with a header is recognised by its column names (columns added or removed
 over the years do not matter as long as the fields' columns are there); a file without one, by
-its column count and the shape of its first row. A user can also save a mapping as a named preset
-(`ImportPreset`): by column name, so it applies to next month's file.
+its column count and the shape of its first row (portal/voters/importing/sniff.py recognises them).
+A user can also save a mapping as a named preset (`ImportPreset`): by column name, so it applies
+to next month's file.
 
 Sources (each layout's `source`): the states' own layout documents; where a state publishes none
 for the current file, the public loaders that track it. Tests use small generated files only.
@@ -13,14 +14,7 @@ for the current file, the public loaders that track it. Tests use small generate
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from portal.models import ImportPreset
 
 Columns = str | tuple[str, ...]
 
@@ -380,80 +374,3 @@ LAYOUTS: dict[str, Layout] = {
         ),
     )
 }
-
-
-def normalised(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
-
-
-def _names(columns: Columns) -> tuple[str, ...]:
-    return (columns,) if isinstance(columns, str) else tuple(columns)
-
-
-def mapping_by_name(
-    header: list[str], fields: dict[str, Any], *, strict: bool = False
-) -> dict[str, int | list[int]] | None:
-    """Column numbers for fields given by column name(s). Columns the header lacks are skipped
-    (a layout's optional columns); `strict`: any missing column means no mapping (None)."""
-    where = {}
-    for index, name in enumerate(header):
-        where.setdefault(normalised(name), index)
-    mapping: dict[str, int | list[int]] = {}
-    for key, columns in fields.items():
-        found = [where[normalised(n)] for n in _names(columns) if normalised(n) in where]
-        if strict and len(found) < len(_names(columns)):
-            return None
-        if found:
-            mapping[key] = found if not isinstance(columns, str) else found[0]
-    return mapping
-
-
-def fields_by_name(header: list[str], mapping: dict[str, Any]) -> dict[str, Columns]:
-    """A job's mapping as column names (what a saved preset keeps)."""
-    return {
-        key: [header[i] for i in index] if isinstance(index, list) else header[index]
-        for key, index in mapping.items()
-    }
-
-
-def headerless_layout(first_row: list[str]) -> Layout | None:
-    """The layout of a file without a header, by its column count and the shape of its first row."""
-    for layout in LAYOUTS.values():
-        if layout.has_header or len(first_row) != len(layout.columns):
-            continue
-        if all(re.match(pattern, first_row[i].strip()) for i, pattern in layout.shape):
-            return layout
-    return None
-
-
-def recognise(header: list[str]) -> tuple[Layout, dict[str, int | list[int]]] | None:
-    """The published layout whose columns this header carries (all its fields' columns that it
-    has, and most of the rest), with the mapping; None when none fits."""
-    from portal.voters.importing import missing_fields
-
-    names = {normalised(h) for h in header}
-    best = None
-    for layout in LAYOUTS.values():
-        if not layout.has_header:
-            continue
-        present = sum(normalised(c) in names for c in layout.columns)
-        if present < 0.8 * len(layout.columns):
-            continue
-        mapping = mapping_by_name(header, layout.fields)
-        if mapping is None or missing_fields(mapping):
-            continue
-        if best is None or present > best[0]:
-            best = (present, layout, mapping)
-    return (best[1], best[2]) if best else None
-
-
-async def saved_presets(session: AsyncSession) -> list[ImportPreset]:
-    return list((await session.scalars(select(ImportPreset).order_by(ImportPreset.name))).all())
-
-
-def preset_fits(preset: ImportPreset, header: list[str]) -> dict[str, int | list[int]] | None:
-    """The mapping a saved preset gives this header, when the header has every column it names."""
-    from portal.voters.importing import missing_fields
-
-    mapping = mapping_by_name(header, preset.fields, strict=True)
-    return mapping if mapping is not None and not missing_fields(mapping) else None

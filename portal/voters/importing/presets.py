@@ -29,7 +29,7 @@ async def save_preset(session: AsyncSession, job: ImportJob, name: str, actor: U
     """Save the job's mapping (by column name), date format and code lists as `name`; True when
     it replaced a preset of that name."""
     from portal.models import ImportPreset
-    from portal.voters.layouts import fields_by_name
+    from portal.voters.importing.sniff import fields_by_name
 
     preset = await session.scalar(select(ImportPreset).where(ImportPreset.name == name))
     replaced = preset is not None

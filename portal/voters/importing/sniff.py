@@ -6,23 +6,18 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.formatting import number
+from portal.models import ImportPreset
 from portal.voters.importing.fields import FIELDS, ImportFailed, missing_fields
-from portal.voters.layouts import (
-    LAYOUTS,
-    Layout,
-    headerless_layout,
-    mapping_by_name,
-    preset_fits,
-    recognise,
-    saved_presets,
-)
-from portal.voters.layouts import normalised as _normalise
+from portal.voters.layouts import LAYOUTS, Columns, Layout
 
 HEAD_BYTES = 256 * 1024
 MAX_COLUMNS = 500  # (states publish up to ~100; PostgreSQL stops at 1,600)
@@ -50,7 +45,7 @@ class Analysis:
 
 
 def suggest_mapping(header: list[str]) -> dict[str, int]:
-    names = [_normalise(h) for h in header]
+    names = [normalised(h) for h in header]
     mapping: dict[str, int] = {}
     for key, spec in FIELDS.items():
         for synonym in spec.synonyms:
@@ -133,9 +128,9 @@ def analyse(path: Path, *, encoding: str = "auto") -> Analysis:
         return analysis
     seen: dict[str, int] = {}
     for n, name in enumerate(analysis.header, start=1):
-        if _normalise(name) in seen:
-            analysis.problems.append(f"Columns {seen[_normalise(name)]} and {n} have the same name “{name}”.")
-        seen[_normalise(name)] = n
+        if normalised(name) in seen:
+            analysis.problems.append(f"Columns {seen[normalised(name)]} and {n} have the same name “{name}”.")
+        seen[normalised(name)] = n
     recognised = recognise(analysis.header)
     if recognised:
         use_layout(analysis, recognised[0])
@@ -188,3 +183,79 @@ async def choose_preset(session: AsyncSession, analysis: Analysis, name: str = "
         raise ImportFailed(f"The file lacks columns the preset “{name}” names.")
     analysis.mapping, analysis.preset = mapping, preset.name
     analysis.date_format, analysis.codes = preset.date_format, preset.codes
+
+
+# Recognising a published layout, and mapping by column name (a layout's or a saved preset's) ----------
+
+
+def normalised(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+
+
+def _names(columns: Columns) -> tuple[str, ...]:
+    return (columns,) if isinstance(columns, str) else tuple(columns)
+
+
+def mapping_by_name(
+    header: list[str], fields: dict[str, Any], *, strict: bool = False
+) -> dict[str, int | list[int]] | None:
+    """Column numbers for fields given by column name(s). Columns the header lacks are skipped
+    (a layout's optional columns); `strict`: any missing column means no mapping (None)."""
+    where = {}
+    for index, name in enumerate(header):
+        where.setdefault(normalised(name), index)
+    mapping: dict[str, int | list[int]] = {}
+    for key, columns in fields.items():
+        found = [where[normalised(n)] for n in _names(columns) if normalised(n) in where]
+        if strict and len(found) < len(_names(columns)):
+            return None
+        if found:
+            mapping[key] = found if not isinstance(columns, str) else found[0]
+    return mapping
+
+
+def fields_by_name(header: list[str], mapping: dict[str, Any]) -> dict[str, Columns]:
+    """A job's mapping as column names (what a saved preset keeps)."""
+    return {
+        key: [header[i] for i in index] if isinstance(index, list) else header[index]
+        for key, index in mapping.items()
+    }
+
+
+def headerless_layout(first_row: list[str]) -> Layout | None:
+    """The layout of a file without a header, by its column count and the shape of its first row."""
+    for layout in LAYOUTS.values():
+        if layout.has_header or len(first_row) != len(layout.columns):
+            continue
+        if all(re.match(pattern, first_row[i].strip()) for i, pattern in layout.shape):
+            return layout
+    return None
+
+
+def recognise(header: list[str]) -> tuple[Layout, dict[str, int | list[int]]] | None:
+    """The published layout whose columns this header carries (all its fields' columns that it
+    has, and most of the rest), with the mapping; None when none fits."""
+    names = {normalised(h) for h in header}
+    best = None
+    for layout in LAYOUTS.values():
+        if not layout.has_header:
+            continue
+        present = sum(normalised(c) in names for c in layout.columns)
+        if present < 0.8 * len(layout.columns):
+            continue
+        mapping = mapping_by_name(header, layout.fields)
+        if mapping is None or missing_fields(mapping):
+            continue
+        if best is None or present > best[0]:
+            best = (present, layout, mapping)
+    return (best[1], best[2]) if best else None
+
+
+async def saved_presets(session: AsyncSession) -> list[ImportPreset]:
+    return list((await session.scalars(select(ImportPreset).order_by(ImportPreset.name))).all())
+
+
+def preset_fits(preset: ImportPreset, header: list[str]) -> dict[str, int | list[int]] | None:
+    """The mapping a saved preset gives this header, when the header has every column it names."""
+    mapping = mapping_by_name(header, preset.fields, strict=True)
+    return mapping if mapping is not None and not missing_fields(mapping) else None
