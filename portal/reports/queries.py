@@ -133,45 +133,56 @@ async def collect_record(
         "check_ins": [],
         "provisionals": [],
     }
+    ordering = None
     if results:
-        record.update(await _results(session, election_id))
-    if turnout:
-        frozen = dict(
-            (
-                await session.execute(
-                    select(ElectionPrecinct.precinct_id, ElectionPrecinct.registered).where(
-                        in_election, ElectionPrecinct.registered.is_not(None)
+        found, ordering = await _results(session, election_id)
+        record.update(found)
+    try:
+        if turnout:
+            frozen = dict(
+                (
+                    await session.execute(
+                        select(ElectionPrecinct.precinct_id, ElectionPrecinct.registered).where(
+                            in_election, ElectionPrecinct.registered.is_not(None)
+                        )
                     )
-                )
-            ).all()
-        )
-        if not frozen:
-            frozen = await active_voters(session, election_id)
-        record["registered"] = [[p["id"], frozen.get(p["id"], 0)] for p in precincts]
-        record["check_ins"] = await fetch_numbers(
-            session,
-            select(CheckIn.precinct_id, CheckIn.method, func.count())
-            .where(CheckIn.election_id == election_id, CheckIn.voided_at.is_(None))
-            .group_by(CheckIn.precinct_id, CheckIn.method)
-            .order_by(CheckIn.precinct_id, CheckIn.method),
-        )
-        # Provisional ballots by decision (format 2): accepted ones are counted, pending ones may
-        # be, rejected ones were issued and are not.
-        record["provisionals"] = await fetch_numbers(
-            session,
-            select(CheckIn.precinct_id, CheckIn.provisional_status, func.count())
-            .where(
-                CheckIn.election_id == election_id,
-                CheckIn.voided_at.is_(None),
-                CheckIn.method == "provisional",
+                ).all()
             )
-            .group_by(CheckIn.precinct_id, CheckIn.provisional_status)
-            .order_by(CheckIn.precinct_id, CheckIn.provisional_status),
-        )
+            if not frozen:
+                frozen = await active_voters(session, election_id)
+            record["registered"] = [[p["id"], frozen.get(p["id"], 0)] for p in precincts]
+            record["check_ins"] = await fetch_numbers(
+                session,
+                select(CheckIn.precinct_id, CheckIn.method, func.count())
+                .where(CheckIn.election_id == election_id, CheckIn.voided_at.is_(None))
+                .group_by(CheckIn.precinct_id, CheckIn.method)
+                .order_by(CheckIn.precinct_id, CheckIn.method),
+            )
+            # Provisional ballots by decision (format 2): accepted ones are counted, pending ones may
+            # be, rejected ones were issued and are not.
+            record["provisionals"] = await fetch_numbers(
+                session,
+                select(CheckIn.precinct_id, CheckIn.provisional_status, func.count())
+                .where(
+                    CheckIn.election_id == election_id,
+                    CheckIn.voided_at.is_(None),
+                    CheckIn.method == "provisional",
+                )
+                .group_by(CheckIn.precinct_id, CheckIn.provisional_status)
+                .order_by(CheckIn.precinct_id, CheckIn.provisional_status),
+            )
+    except BaseException:
+        if ordering is not None:
+            ordering.cancel()  # (its thread finishes on its own; nobody waits for it)
+        raise
+    if ordering is not None:
+        record["returns"] = await ordering
     return record
 
 
-async def _results(session: AsyncSession, election_id: int) -> dict[str, Any]:
+async def _results(session: AsyncSession, election_id: int) -> tuple[dict[str, Any], asyncio.Task]:
+    """The ballot and the returns; the returns come as a task that puts them in ballot order in a
+    thread, while the caller reads the turnout."""
     contests = await _rows(
         session,
         select(*_columns(ReportContest, Contest))
@@ -232,12 +243,10 @@ async def _results(session: AsyncSession, election_id: int) -> dict[str, Any]:
             .where(Contest.election_id == election_id)
             .order_by(ContestPrecinct.contest_id, ContestPrecinct.precinct_id),
         ),
-        # Each return with its votes, one per candidate in the contest's ballot order (format 2).
-        "returns": await asyncio.to_thread(
-            _in_ballot_order, await fetch_numbers(session, by_return), candidates
-        ),
         "votes": [],
-    }
+    }, asyncio.create_task(  # each return with its votes, one per candidate in ballot order (format 2)
+        asyncio.to_thread(_in_ballot_order, await fetch_numbers(session, by_return), candidates)
+    )
 
 
 async def active_voters(session: AsyncSession, election_id: int) -> dict[int, int]:
