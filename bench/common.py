@@ -165,9 +165,13 @@ def load(base: str, paths: list[str], *, cookie: str, total: int, concurrency: i
     }
 
 
-def write_results(area: str, figures: dict) -> Path:
+def write_results(area: str, figures: dict, *, merge: bool = False) -> Path:
+    """bench/results/<area>.json: `figures`, or with `merge` the file's figures updated with them
+    (several benches write one area)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{area}.json"
+    if merge and path.exists():
+        figures = {**json.loads(path.read_text()), **figures}
     path.write_text(json.dumps(figures, indent=2) + "\n")
     return path
 

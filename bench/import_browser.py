@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, flask_cli, gunicorn, migrate, scratch_database
+from common import flask_cli, gunicorn, migrate, scratch_database, write_results
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -142,10 +142,7 @@ def main() -> None:
     finally:
         migrate.drop_database(url)
         shutil.rmtree(workdir, ignore_errors=True)
-    path = RESULTS / "voters.json"
-    existing = json.loads(path.read_text()) if path.exists() else {}
-    existing.update(figures)
-    path.write_text(json.dumps(existing, indent=2) + "\n")
+    path = write_results("voters", figures, merge=True)
     print(f"written to {path}")
 
 

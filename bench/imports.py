@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import psutil
-from common import RESULTS, ROOT, flask_cli, migrate, scratch_database
+from common import ROOT, flask_cli, migrate, scratch_database, write_results
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -281,10 +281,7 @@ def main() -> None:
     finally:
         migrate.drop_database(url)
         shutil.rmtree(workdir, ignore_errors=True)
-    path = RESULTS / "voters.json"
-    existing = json.loads(path.read_text()) if path.exists() else {}
-    existing.update(figures)
-    path.write_text(json.dumps(existing, indent=2) + "\n")
+    path = write_results("voters", figures, merge=True)
     print(f"written to {path}")
 
 

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, flask_cli, migrate, scratch_database, search_params
+from common import flask_cli, migrate, scratch_database, search_params, write_results
 
 VOTERS = int(os.environ.get("BENCH_VOTERS", 1_000_000))
 PRECINCTS = int(os.environ.get("BENCH_PRECINCTS", 2_000))
@@ -57,12 +57,7 @@ def main() -> None:
         figures = measure(url)
     finally:
         migrate.drop_database(url)
-    path = RESULTS / "voters.json"
-    existing = json.loads(path.read_text()) if path.exists() else {}
-    existing.update(figures)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(existing, indent=2) + "\n")
-    print(f"written to {path}")
+    print(f"written to {write_results('voters', figures, merge=True)}")
 
 
 def settle(url: str) -> None:
