@@ -26,7 +26,7 @@ from portal.models import (
     Voter,
 )
 from portal.signals import check_in_recorded, check_in_voided
-from portal.tally.queries import CheckInCounts, count_check_ins, live_check_in
+from portal.tally.queries import Turnout, count_check_ins, live_check_in
 from portal.voters import counts as roll
 
 METHOD_LABELS = {"in_person": "in person", "early": "early", "mail": "by mail", "provisional": "provisional"}
@@ -53,18 +53,10 @@ VOID_REASON_MAX = 300
 
 
 @dataclass
-class Turnout:
-    precinct: Precinct
-    counts: CheckInCounts
-    registered: int
+class PrecinctTurnout(Turnout):
+    """One precinct's turnout, as the desk shows it."""
 
-    @property
-    def checked_in(self) -> int:
-        return self.counts.counted
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.checked_in / self.registered if self.registered else 0.0
+    precinct: Precinct | None = None
 
 
 async def open_elections(session: AsyncSession) -> list[Election]:
@@ -192,12 +184,12 @@ async def record_check_in(
     return check_in
 
 
-async def precinct_turnout(session: AsyncSession, election_id: int, precinct_id: int) -> Turnout:
+async def precinct_turnout(session: AsyncSession, election_id: int, precinct_id: int) -> PrecinctTurnout:
     """The precinct's turnout at the desk: live check-ins, rejected provisional ballots left out."""
     precinct = await session.get(Precinct, precinct_id)
     counts = await count_check_ins(session, election_id, precinct_id)
     registered = await session.scalar(select(roll.active_voters()).where(precinct_id == roll.PRECINCT))
-    return Turnout(precinct, counts, registered or 0)
+    return PrecinctTurnout(counts, registered or 0, precinct=precinct)
 
 
 def clean_void_reason(raw: str | None) -> str:

@@ -229,17 +229,22 @@ async def move_contest(
     await election_for_write(session, election_id, ballot_change=True)
     await get_contest(session, election_id, contest_id)
     contests = await _renumber_contests(session, election_id)
-    index = next(i for i, c in enumerate(contests) if c.id == contest_id)
-    if _swap(contests, index, direction):
+    await _move(session, actor, "contest", contests, contest_id, direction)
+
+
+async def _move(session: AsyncSession, actor: User, entity: str, items: list, item_id: int, direction: str):
+    """Swap the item with its neighbour on the ballot (if it has one that way), audited."""
+    index = next(i for i, item in enumerate(items) if item.id == item_id)
+    if _swap(items, index, direction):
         await session.flush()
         await record_event(
             session,
             actor=actor,
             action="reorder",
-            entity="contest",
-            entity_id=contest_id,
+            entity=entity,
+            entity_id=item_id,
             before={"ballot_order": index + 1},
-            after={"ballot_order": contests[index].ballot_order},
+            after={"ballot_order": items[index].ballot_order},
         )
 
 
@@ -249,18 +254,7 @@ async def move_candidate(
     await election_for_write(session, election_id, ballot_change=True)
     candidate = await get_candidate(session, election_id, candidate_id)
     candidates = await _renumber_candidates(session, candidate.contest_id)
-    index = next(i for i, c in enumerate(candidates) if c.id == candidate_id)
-    if _swap(candidates, index, direction):
-        await session.flush()
-        await record_event(
-            session,
-            actor=actor,
-            action="reorder",
-            entity="candidate",
-            entity_id=candidate_id,
-            before={"ballot_order": index + 1},
-            after={"ballot_order": candidates[index].ballot_order},
-        )
+    await _move(session, actor, "candidate", candidates, candidate_id, direction)
 
 
 async def create_candidate(

@@ -69,6 +69,20 @@ class ElectionDetail:
     problems: list[str] = field(default_factory=list)
 
 
+async def participating_precincts(session: AsyncSession, election_id: int) -> list[Precinct]:
+    """The election's precincts, by code."""
+    return list(
+        (
+            await session.scalars(
+                select(Precinct)
+                .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Precinct.id)
+                .where(ElectionPrecinct.election_id == election_id)
+                .order_by(Precinct.code)
+            )
+        ).all()
+    )
+
+
 async def list_elections(session: AsyncSession) -> list[ElectionSummary]:
     contests = select(func.count()).where(Contest.election_id == Election.id).scalar_subquery()
     candidates = select(func.count()).where(Candidate.election_id == Election.id).scalar_subquery()
@@ -134,14 +148,7 @@ async def election_detail(session: AsyncSession, election_id: int) -> ElectionDe
         .tuples()
         .all()
     )
-    precincts = (
-        await session.scalars(
-            select(Precinct)
-            .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Precinct.id)
-            .where(ElectionPrecinct.election_id == election_id)
-            .order_by(Precinct.code)
-        )
-    ).all()
+    precincts = await participating_precincts(session, election_id)
     all_precincts = await session.scalar(select(func.count()).select_from(Precinct)) or 0
     updated_by = ""
     if election.updated_by_id:

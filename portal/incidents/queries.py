@@ -12,7 +12,7 @@ from portal.audit.queries import record_event
 from portal.clock import clock_time
 from portal.elections.lifecycle import lock_election
 from portal.errors import Conflict, NotFound
-from portal.models import Election, ElectionPrecinct, Incident, Precinct, User
+from portal.models import Election, Incident, Precinct, User
 from portal.signals import incident_changed
 
 FEED_SIZE = 15
@@ -26,19 +26,6 @@ async def election_taking_incidents(session: AsyncSession, election_id: int) -> 
     if election.status == "draft":
         raise Conflict(f"{election.name} is a draft: incidents are reported once it is open.")
     return election
-
-
-async def participating_precincts(session: AsyncSession, election_id: int) -> list[Precinct]:
-    return list(
-        (
-            await session.scalars(
-                select(Precinct)
-                .join(ElectionPrecinct, ElectionPrecinct.precinct_id == Precinct.id)
-                .where(ElectionPrecinct.election_id == election_id)
-                .order_by(Precinct.code)
-            )
-        ).all()
-    )
 
 
 async def report_incident(

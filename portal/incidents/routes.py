@@ -5,7 +5,7 @@ from flask import Blueprint, flash, url_for
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
-from portal.elections.queries import get_election
+from portal.elections.queries import get_election, participating_precincts
 from portal.incidents import queries
 from portal.incidents.forms import IncidentForm, ResolveForm
 from portal.rendering import go_to, render
@@ -18,7 +18,7 @@ RESOLVERS = ("admin", "manager")
 async def _page(election_id: int, form: IncidentForm, status: int = 200):
     async with reading() as db:
         election = await get_election(db, election_id)
-        precincts = await queries.participating_precincts(db, election_id)
+        precincts = await participating_precincts(db, election_id)
         panels = await queries.incident_panels(db, election_id)
     form.precinct_id.choices = [(0, "—")] + [(p.id, f"{p.code} · {p.name}") for p in precincts]
     return election, render(
@@ -43,7 +43,7 @@ async def index(election_id: int):
 async def report(election_id: int):
     form = IncidentForm()
     async with reading() as db:
-        precincts = await queries.participating_precincts(db, election_id)
+        precincts = await participating_precincts(db, election_id)
     form.precinct_id.choices = [(0, "—")] + [(p.id, p.code) for p in precincts]
     if form.validate_on_submit():
         async with transaction() as db:
