@@ -80,7 +80,7 @@ async def update_contest(election_id: int, contest_id: int):
     form = ContestForm(obj=contest if request.method == "GET" else None)
     election = await _contest_form_context(form, election_id, ballot_change=False)
     if request.method == "GET":
-        form.version.data = contest.version
+        form.version.data = str(contest.version)  # (a hidden field renders str(data))
         form.all_precincts.data = {c for c, _ in form.precincts.choices} == set(on_ballot)
         form.precincts.data = on_ballot
 
@@ -210,7 +210,7 @@ async def update_candidate(election_id: int, candidate_id: int):
     form = CandidateForm(obj=candidate if request.method == "GET" else None)
     election = await _candidate_form_context(form, election_id, ballot_change=False)
     if request.method == "GET":
-        form.version.data = candidate.version
+        form.version.data = str(candidate.version)  # (a hidden field renders str(data))
         form.party_id.data = candidate.party_id or 0
 
     async def save():

@@ -108,7 +108,7 @@ async def update(election_id: int):
     form = ElectionForm(obj=election if request.method == "GET" else None)
     all_ids = await _with_precinct_choices(form)
     if request.method == "GET":
-        form.version.data = election.version
+        form.version.data = str(election.version)  # (a hidden field renders str(data))
         form.all_precincts.data = set(participating) == set(all_ids)
         form.precincts.data = participating
         form.methods.data = methods

@@ -58,7 +58,7 @@ async def update(precinct_id: int):
         precinct = await queries.get_precinct(db, precinct_id)
     form = PrecinctForm(obj=precinct if request.method == "GET" else None)
     if request.method == "GET":
-        form.version.data = precinct.version
+        form.version.data = str(precinct.version)  # (a hidden field renders str(data))
 
     async def save():
         async with transaction() as db:

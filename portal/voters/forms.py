@@ -107,7 +107,10 @@ class VoterForm(FlaskForm):
 
     def born_in(self) -> int:
         """The birth year: from the full date when there is one."""
-        return self.date_of_birth.data.year if self.date_of_birth.data else self.birth_year.data
+        year = self.date_of_birth.data.year if self.date_of_birth.data else self.birth_year.data
+        if year is None:  # validate() refuses a voter with neither
+            raise ValidationError("Enter the date of birth, or at least the birth year.")
+        return year
 
     def validate_registration_date(self, field):
         if not field.data:

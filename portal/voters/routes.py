@@ -77,8 +77,8 @@ async def _duplicates_note(form: VoterForm, except_id: int | None) -> list:
     async with reading() as db:
         return await queries.possible_duplicates(
             db,
-            first_name=form.first_name.data,
-            last_name=form.last_name.data,
+            first_name=form.first_name.data or "",  # (required: validated before)
+            last_name=form.last_name.data or "",
             date_of_birth=form.date_of_birth.data,
             birth_year=form.born_in(),
             except_id=except_id,
@@ -139,7 +139,7 @@ async def update(voter_id: int):
     form = VoterForm(obj=voter if request.method == "GET" else None)
     await _form_choices(form)
     if request.method == "GET":
-        form.version.data = voter.version
+        form.version.data = str(voter.version)  # (a hidden field renders str(data))
         form.precinct_code.data = detail.precinct.code
         form.party_id.data = voter.party_id or 0
 
