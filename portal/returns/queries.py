@@ -10,7 +10,7 @@ a new revision; earlier revisions stay readable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,9 @@ from portal.returns import methods
 from portal.returns.forms import Figures
 from portal.signals import return_saved
 from portal.tally.queries import counted_check_in, latest_returns
+
+if TYPE_CHECKING:  # (a canvass's precincts, from its record)
+    from portal.reports.canvass import ReportPrecinct
 
 TOTAL_LABELS = (("overvotes", "Overvotes"), ("undervotes", "Undervotes"), ("ballots_cast", "Ballots cast"))
 REKEYS_BEFORE_MANAGER = 2
@@ -338,7 +341,7 @@ class PrecinctStatus:
     """How far a precinct's returns are: per contest on its ballot and method counted, the latest
     revision entered or verified."""
 
-    precinct: Precinct
+    precinct: Precinct | ReportPrecinct
     contests: int
     entered: int
     verified: int
