@@ -8,7 +8,7 @@ from portal.db import reading, transaction
 from portal.elections import queries
 from portal.elections.forms import ConfirmForm, ElectionForm, StatusForm
 from portal.elections.lifecycle import next_move
-from portal.forms import form_version, form_view
+from portal.forms import form_version, form_view, sent
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import go_to, render, render_form, saved
 from portal.returns.methods import counted
@@ -191,7 +191,7 @@ async def move(election_id: int):
                     db,
                     actor=current_actor(),
                     election_id=election_id,
-                    to=form.to.data,
+                    to=sent(form.to),
                     seen_version=form_version(form),
                 )
         except queries.LifecycleRefused as refused:

@@ -7,7 +7,7 @@ from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
 from portal.errors import Conflict, StaleEdit
 from portal.formatting import number
-from portal.forms import bulk_text, form_version, form_view
+from portal.forms import bulk_text, form_version, form_view, sent
 from portal.inputs import arg_int
 from portal.precincts import queries
 from portal.precincts.forms import BulkPrecinctsForm, DeleteForm, PrecinctForm
@@ -19,7 +19,7 @@ CHANGED = "precinctsChanged"
 
 
 def _form_data(form: PrecinctForm) -> dict[str, str]:
-    return {"code": form.code.data, "name": form.name.data, "polling_place": form.polling_place.data or ""}
+    return {"code": sent(form.code), "name": sent(form.name), "polling_place": form.polling_place.data or ""}
 
 
 @bp.get("")
