@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from flask import Response, abort, current_app, flash, request, send_file, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.auth.current import current_actor
 from portal.auth.roles import allow
@@ -147,7 +148,7 @@ async def import_check(job_id: int):
     return await _check_again(job_id, mapping, date_format)
 
 
-async def _check_again(job_id: int, mapping: dict, date_format: str) -> Response:
+async def _check_again(job_id: int, mapping: dict, date_format: str) -> BaseResponse:
     """Check the staged upload (again) in the background; the job page shows its progress."""
     await importing.drop_stage(job_id)  # (a check that passed kept its tables)
     async with transaction() as db:
