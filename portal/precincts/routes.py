@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
@@ -118,7 +119,7 @@ BULK_UPLOAD_LIMIT = 1 << 20  # 1 MB: thousands of precincts
 
 @bp.route("/import", methods=["GET", "POST"])
 @allow(*EDITORS)
-async def bulk():
+async def bulk() -> BaseResponse:
     """Many precincts at once, pasted or from a CSV file: all of them, or none with every bad line
     named (a county's 400 precincts need not be typed one by one)."""
     form = BulkPrecinctsForm()

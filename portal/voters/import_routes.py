@@ -34,7 +34,7 @@ def _imports_dir() -> Path:
 @bp.route("/import", methods=["GET", "POST"])
 @allow(*IMPORTERS)
 @upload_limit("VOTER_IMPORT_MAX_BYTES")
-async def import_upload():
+async def import_upload() -> BaseResponse:
     form = ImportUploadForm()
     problems: list[str] = []
     if form.validate_on_submit():
