@@ -17,7 +17,7 @@ from portal.auth.roles import allow
 from portal.csvfiles import csv_chunks
 from portal.db import reading, transaction
 from portal.errors import StaleEdit
-from portal.forms import form_version, form_view, stale_conflict
+from portal.forms import form_version, form_view, sent, stale_conflict
 from portal.parties.queries import party_choices
 from portal.rendering import go_to, render, render_form
 from portal.voters import queries
@@ -77,8 +77,8 @@ async def _duplicates_note(form: VoterForm, except_id: int | None) -> list:
     async with reading() as db:
         return await queries.possible_duplicates(
             db,
-            first_name=form.first_name.data or "",  # (required: validated before)
-            last_name=form.last_name.data or "",
+            first_name=sent(form.first_name),
+            last_name=sent(form.last_name),
             date_of_birth=form.date_of_birth.data,
             birth_year=form.born_in(),
             except_id=except_id,
