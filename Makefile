@@ -18,7 +18,7 @@ UV_VERSION := 0.13.9
 # ones included, at one version), each made once and again only when its lock or pyproject.toml changes:
 #   runtime   the portal against a PostgreSQL server: `make serve`, and `make run` where a server answers
 #   embedded  runtime + pgserver (PostgreSQL 16 in a wheel): `make run` where none answers
-#   dev       embedded + pytest, Playwright, ruff, jsonschema, psutil: `make install`, test, lint, bench
+#   dev       embedded + pytest, Playwright, ruff, mypy, jsonschema, psutil: `make install`, test, lint, bench
 define install-lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip==$(PIP_VERSION)
@@ -91,6 +91,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy portal
 
 format: install
 	$(BIN)/ruff format .
@@ -109,4 +110,4 @@ bench-scale: install
 	cd bench && ../$(BIN)/python scale.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache *.egg-info

@@ -23,6 +23,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -231,5 +232,13 @@ async def fetch_numbers(session: AsyncSession, statement) -> list[list]:
     are rendered as literals, so a statement given here must bind only numbers (ids)."""
     connection = await session.connection()
     sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
-    raw = (await connection.get_raw_connection()).driver_connection
+    raw = await asyncpg_connection(connection)
     return [list(row) for row in await raw.fetch(sql)]
+
+
+async def asyncpg_connection(connection: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a SQLAlchemy one in use (for COPY and `fetch_numbers`)."""
+    raw = (await connection.get_raw_connection()).driver_connection
+    if raw is None:  # SQLAlchemy's None: a connection invalidated, never one checked out and in use
+        raise sa_exc.InvalidRequestError("The database connection was invalidated.")
+    return raw

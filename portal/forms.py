@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Response, abort
 from flask_wtf import FlaskForm
+from wtforms import Field
 
 from portal.errors import FieldError, StaleEdit
 from portal.formatting import number
@@ -26,6 +27,12 @@ def upper(value: Any) -> Any:
 
 def lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
+
+
+def sent(field: Field) -> str:
+    """A required text field's value, once its form is validated. WTForms types it `str | None`
+    (None for a field not sent at all, which DataRequired refuses before a view reads it)."""
+    return field.data or ""
 
 
 def form_version(form: FlaskForm) -> int:

@@ -6,7 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from portal.config import ROOT
@@ -34,11 +34,17 @@ async def _create_database(database_url: str) -> bool:
                 text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
             )
             if not exists:
-                quoted = url.database.replace('"', '""')
+                quoted = _database_name(url).replace('"', '""')
                 await conn.execute(text(f'CREATE DATABASE "{quoted}"'))
             return not exists
     finally:
         await admin.dispose()
+
+
+def _database_name(url: URL) -> str:
+    if not url.database:
+        raise ValueError(f"{url.render_as_string()} names no database")
+    return url.database
 
 
 async def _drop_database(database_url: str) -> None:
@@ -46,7 +52,7 @@ async def _drop_database(database_url: str) -> None:
     admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            quoted = url.database.replace('"', '""')
+            quoted = _database_name(url).replace('"', '""')
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{quoted}" WITH (FORCE)'))
     finally:
         await admin.dispose()

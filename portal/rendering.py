@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, get_flashed_messages, make_response, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal import clock
 from portal.aio import process_loop
@@ -35,7 +36,9 @@ SWAP_STYLES = (
 def is_htmx() -> bool:
     # A history restore (back button after a cache miss) wants the whole page.
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    if not htmx:
+        return False
+    return not htmx.boosted and not htmx.history_restore_request
 
 
 class Later(Response):
@@ -205,7 +208,7 @@ def render_form(
     return later(lambda: render_template(template, **context), status)
 
 
-def saved(redirect_to: str, *, changed_event: str) -> Response:
+def saved(redirect_to: str, *, changed_event: str) -> BaseResponse:
     """After a successful modal form: htmx closes the modal and refreshes lists; else redirect."""
     if is_htmx():
         return htmx_headers(
@@ -216,7 +219,7 @@ def saved(redirect_to: str, *, changed_event: str) -> Response:
     return redirect(redirect_to, 303)
 
 
-def go_to(url: str) -> Response:
+def go_to(url: str) -> BaseResponse:
     """Send the browser to another page: HX-Redirect for htmx, a 303 redirect otherwise."""
     if is_htmx():
         return htmx_headers(make_response("", 200), redirect=url)

@@ -15,6 +15,7 @@ from portal.auth import queries
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
+from portal.errors import NotFound
 from portal.models import User
 from portal.rendering import render
 
@@ -23,7 +24,10 @@ bp = Blueprint("account", __name__, url_prefix="/account")
 
 async def _me() -> User:
     async with reading() as db:
-        return await queries.get_user(db, current_actor().id)
+        user = await queries.get_user(db, current_actor().id)
+    if user is None:  # deleted since this request signed in
+        raise NotFound("account")
+    return user
 
 
 async def _page(status: int = 200, **forms):

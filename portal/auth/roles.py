@@ -51,7 +51,7 @@ def allow(*roles: str) -> Callable:
                 _check(allowed)
                 return view(*args, **kwargs)
 
-        guarded.allowed_roles = allowed
+        guarded.allowed_roles = allowed  # type: ignore[attr-defined]  # read by every view's role check
         return guarded
 
     return decorate
@@ -59,7 +59,7 @@ def allow(*roles: str) -> Callable:
 
 def public(view: Callable) -> Callable:
     """For the few views anyone may reach (the sign-in page)."""
-    view.public = True
+    view.public = True  # type: ignore[attr-defined]  # (a function's attribute, as above)
     return view
 
 

@@ -11,6 +11,7 @@ import logging
 
 from flask import Flask, abort, current_app, g, request, session
 from flask_login import AnonymousUserMixin
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.auth import queries
 from portal.auth.roles import access_rule
@@ -54,10 +55,10 @@ def init_app(app: Flask) -> None:
         return redirect(login_url)
 
     @app.before_request
-    async def load_signed_in_user() -> None:
+    async def load_signed_in_user() -> BaseResponse | None:
         if request.endpoint in NO_USER_ENDPOINTS:
             login_manager._update_request_context_with_user(None)
-            return
+            return None
         user = None
         token = session.get(queries.SESSION_KEY)
         if token:

@@ -188,9 +188,10 @@ async def decide_provisionals(
             if check_in.voided_at is not None:
                 skipped.append(f"{first} {last}: the check-in was voided")
             else:
+                at = f" at {local(check_in.decided_at):%H:%M %Z}" if check_in.decided_at else ""
                 skipped.append(
-                    f"{first} {last}: already {check_in.provisional_status} by {name or 'a former user'} "
-                    f"at {local(check_in.decided_at):%H:%M %Z} ({check_in.decision_reason})"
+                    f"{first} {last}: already {check_in.provisional_status} by {name or 'a former user'}"
+                    f"{at} ({check_in.decision_reason})"
                 )
     if changed:
         await provisionals_decided.send_async(session, election_id=election_id)

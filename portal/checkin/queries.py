@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -25,6 +26,7 @@ from portal.models import (
     User,
     Voter,
 )
+from portal.precincts.queries import get_precinct
 from portal.signals import check_in_recorded, check_in_voided
 from portal.tally.queries import Turnout, count_check_ins, live_check_in
 from portal.voters import counts as roll
@@ -89,7 +91,7 @@ async def check_ins_for(session: AsyncSession, election_id: int, voter_ids: list
 
 
 async def describe_check_in(session: AsyncSession, check_in: CheckIn) -> str:
-    precinct = await session.get(Precinct, check_in.precinct_id)
+    precinct = await get_precinct(session, check_in.precinct_id)
     clerk = await session.get(User, check_in.user_id)
     where = f"precinct {precinct.code}" + (f" ({precinct.polling_place})" if precinct.polling_place else "")
     status = f" ({check_in.provisional_status})" if check_in.provisional_status else ""
@@ -161,6 +163,8 @@ async def record_check_in(
                 CheckIn.voter_id == voter_id, CheckIn.election_id == election_id, live_check_in()
             )
         )
+        if first is None:  # the other check-in was voided since: still not this one
+            raise AlreadyCheckedIn(f"{name} was already checked in. No second ballot.")
         raise AlreadyCheckedIn(
             f"{name} was already {await describe_check_in(session, first)}. No second ballot."
         )
@@ -171,7 +175,7 @@ async def record_check_in(
         .values(last_voted_on=election.election_date)
         .execution_options(synchronize_session=False)
     )
-    check_in = await session.get(CheckIn, inserted)
+    check_in = await session.get_one(CheckIn, inserted)  # inserted above, in this transaction
     await record_event(
         session,
         actor=actor,
@@ -186,9 +190,9 @@ async def record_check_in(
 
 async def precinct_turnout(session: AsyncSession, election_id: int, precinct_id: int) -> PrecinctTurnout:
     """The precinct's turnout at the desk: live check-ins, rejected provisional ballots left out."""
-    precinct = await session.get(Precinct, precinct_id)
+    precinct = await get_precinct(session, precinct_id)
     counts = await count_check_ins(session, election_id, precinct_id)
-    registered = await session.scalar(select(roll.active_voters()).where(precinct_id == roll.PRECINCT))
+    registered = await session.scalar(select(roll.active_voters()).where(roll.PRECINCT == precinct_id))  # noqa: SIM300
     return PrecinctTurnout(counts, registered or 0, precinct=precinct)
 
 
@@ -205,7 +209,7 @@ def clean_void_reason(raw: str | None) -> str:
     return reason
 
 
-async def refuse_missing_check_in(session: AsyncSession, election_id: int, voter_id: int) -> None:
+async def refuse_missing_check_in(session: AsyncSession, election_id: int, voter_id: int) -> NoReturn:
     """There is no live check-in to void: say who voided the last one, when and why, if anyone."""
     voided = await session.scalar(
         select(CheckIn)
@@ -215,6 +219,8 @@ async def refuse_missing_check_in(session: AsyncSession, election_id: int, voter
     )
     if voided is None:
         raise NotFound("check-in", "The voter has no check-in in this election.")
+    if voided.voided_at is None:  # checked in again since the void was asked for
+        raise VoidRefused("The voter was checked in again meanwhile: reload the page. Nothing was changed.")
     raise VoidRefused(
         f"This check-in was already voided by {await _user_name(session, voided.voided_by_id)} "
         f"at {local(voided.voided_at):%H:%M %Z on %-d %b %Y} (“{voided.void_reason}”). Nothing was changed."

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from flask import Blueprint, current_app, flash, make_response, render_template, request, url_for
 
@@ -190,8 +191,9 @@ async def decide(election_id: int):
         raise provisionals.AdjudicationRefused(
             "Choose to accept or reject, and a reason. Nothing was changed."
         )
-    ids = [whole_number(raw, minimum=1) for raw in request.form.getlist("check_in")]
-    if any(i is None for i in ids):
+    ticked = [whole_number(raw, minimum=1) for raw in request.form.getlist("check_in")]
+    ids = [i for i in ticked if i is not None]
+    if len(ids) != len(ticked):
         raise provisionals.AdjudicationRefused("The ticked ballots could not be read. Nothing was changed.")
     async with transaction() as db:
         outcome = await provisionals.decide_provisionals(
@@ -221,7 +223,8 @@ async def decide(election_id: int):
         "reason": request.form.get("reason_filter", ""),
     }
     if not is_htmx():
-        return go_to(url_for(".index", election_id=election_id, **{k: v for k, v in filters.items() if v}))
+        chosen: dict[str, Any] = {k: v for k, v in filters.items() if v}  # url_for's **values are Any
+        return go_to(url_for(".index", election_id=election_id, **chosen))
     request_filters = {
         "status": filters["status"] if filters["status"] in (*PROVISIONAL_STATUSES, "all") else "pending",
         "precinct": whole_number(filters["precinct"], minimum=1, maximum=INT4_MAX),

@@ -87,9 +87,8 @@ async def create_contest(
 ) -> Contest:
     await election_for_write(session, election_id, ballot_change=True)
     precincts = await _checked_precincts(session, election_id, precinct_ids)
-    order = await session.scalar(
-        select(func.coalesce(func.max(Contest.ballot_order), 0)).where(Contest.election_id == election_id)
-    )
+    last = select(func.coalesce(func.max(Contest.ballot_order), 0)).where(Contest.election_id == election_id)
+    order = (await session.execute(last)).scalar_one()  # (an aggregate: always one row)
     contest = Contest(
         election_id=election_id,
         office_title=office_title,
@@ -275,9 +274,10 @@ async def create_candidate(
         raise FieldError("code", "A ballot measure has the fixed choices Yes and No.")
     if await _code_taken(session, election_id, code):
         raise FieldError("code", f"Code {code} is already used in this election.")
-    order = await session.scalar(
-        select(func.coalesce(func.max(Candidate.ballot_order), 0)).where(Candidate.contest_id == contest_id)
+    last = select(func.coalesce(func.max(Candidate.ballot_order), 0)).where(
+        Candidate.contest_id == contest_id
     )
+    order = (await session.execute(last)).scalar_one()  # (an aggregate: always one row)
     candidate = Candidate(
         contest_id=contest_id,
         election_id=election_id,
@@ -322,7 +322,7 @@ async def update_candidate(
     candidate = await get_candidate(session, election_id, candidate_id)
     await session.refresh(candidate, with_for_update=True)
     await check_version(session, candidate, seen_version, noun="candidate", fields=CANDIDATE_AUDITED)
-    contest = await session.get(Contest, candidate.contest_id)
+    contest = await get_contest(session, election_id, candidate.contest_id)
     if contest.is_measure and (code != candidate.code or write_in):
         raise FieldError("code", "The choices of a ballot measure are fixed; only their wording can change.")
     if (code != candidate.code or write_in != candidate.write_in) and election.status != "draft":
@@ -357,7 +357,7 @@ async def delete_candidate(
 ) -> Candidate:
     await election_for_write(session, election_id, ballot_change=True)
     candidate = await get_candidate(session, election_id, candidate_id)
-    contest = await session.get(Contest, candidate.contest_id)
+    contest = await get_contest(session, election_id, candidate.contest_id)
     if contest.is_measure:
         raise ElectionLocked("The choices of a ballot measure are fixed: delete the measure instead.")
     before = snapshot(candidate, CANDIDATE_AUDITED)
@@ -381,9 +381,10 @@ async def bulk_add_candidates(
     rows, errors = await parse_candidate_lines(session, election_id, text)
     if errors:
         return [], errors
-    order = await session.scalar(
-        select(func.coalesce(func.max(Candidate.ballot_order), 0)).where(Candidate.contest_id == contest_id)
+    last = select(func.coalesce(func.max(Candidate.ballot_order), 0)).where(
+        Candidate.contest_id == contest_id
     )
+    order = (await session.execute(last)).scalar_one()  # (an aggregate: always one row)
     added = []
     for n, row in enumerate(rows, start=1):
         candidate = Candidate(

@@ -12,7 +12,7 @@ from portal.contests.forms import BulkCandidatesForm, CandidateForm, ContestForm
 from portal.db import reading, transaction
 from portal.elections.forms import ConfirmForm
 from portal.elections.queries import election_for_write, participating_precinct_ids
-from portal.forms import bulk_text, form_version, form_view
+from portal.forms import bulk_text, form_version, form_view, sent
 from portal.parties.queries import party_choices
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import render_form, saved
@@ -80,8 +80,8 @@ async def update_contest(election_id: int, contest_id: int):
     form = ContestForm(obj=contest if request.method == "GET" else None)
     election = await _contest_form_context(form, election_id, ballot_change=False)
     if request.method == "GET":
-        form.version.data = contest.version
-        form.all_precincts.data = {c for c, _ in form.precincts.choices} == set(on_ballot)
+        form.version.data = str(contest.version)  # (a hidden field renders str(data))
+        form.all_precincts.data = {choice[0] for choice in form.precincts.choices or ()} == set(on_ballot)
         form.precincts.data = on_ballot
 
     async def save():
@@ -148,7 +148,7 @@ async def move_contest(election_id: int, contest_id: int):
                 actor=current_actor(),
                 election_id=election_id,
                 contest_id=contest_id,
-                direction=form.direction.data,
+                direction=sent(form.direction),
             )
     return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
 
@@ -210,7 +210,7 @@ async def update_candidate(election_id: int, candidate_id: int):
     form = CandidateForm(obj=candidate if request.method == "GET" else None)
     election = await _candidate_form_context(form, election_id, ballot_change=False)
     if request.method == "GET":
-        form.version.data = candidate.version
+        form.version.data = str(candidate.version)  # (a hidden field renders str(data))
         form.party_id.data = candidate.party_id or 0
 
     async def save():
@@ -274,7 +274,7 @@ async def move_candidate(election_id: int, candidate_id: int):
                 actor=current_actor(),
                 election_id=election_id,
                 candidate_id=candidate_id,
-                direction=form.direction.data,
+                direction=sent(form.direction),
             )
     return saved(_back(election_id), changed_event=CHANGED)
 

@@ -77,7 +77,7 @@ async def election_night(session: AsyncSession, rng: random.Random, election: El
                 }
         check_ins.append(row)
     if check_ins:  # (an empty list would insert one row of defaults)
-        await session.execute(CheckIn.__table__.insert(), check_ins)
+        await session.execute(CheckIn.__table__.insert(), check_ins)  # type: ignore[attr-defined]  # a Table
 
     # Ballots per precinct and counting group: the check-ins that issue them (a provisional ballot
     # once accepted).

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event
 from portal.auth.queries import hash_password
+from portal.db import asyncpg_connection
 from portal.demo.names import CITIES, FIRST_NAMES, LAST_NAMES, POLLING_PLACES, STREET_KINDS, STREETS
 from portal.demo.night import election_night as play_election_night
 from portal.models import (
@@ -150,8 +151,8 @@ def voter_records(
 async def copy_voters(session: AsyncSession, records) -> None:
     """Bulk-load voter tuples with PostgreSQL COPY, in the session's transaction."""
     connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table("voter", records=records, columns=VOTER_COLUMNS)
+    raw = await asyncpg_connection(connection)
+    await raw.copy_records_to_table("voter", records=records, columns=VOTER_COLUMNS)
 
 
 async def load_demo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -220,7 +221,7 @@ async def create_election(
     election_date: date,
     kind: str,
     precinct_ids: list[int],
-    methods: list[str] = VOTING_METHODS,
+    methods: Sequence[str] = VOTING_METHODS,
 ) -> Election:
     election = Election(
         name=name, election_date=election_date, kind=kind, status="draft", updated_by_id=actor.id
@@ -407,7 +408,7 @@ async def freeze_registration(session: AsyncSession, election_id: int) -> None:
     """When the polls close, each precinct's active voters become the election's registration: the
     turnout of a past election must not move with the roll."""
     voters = select(roll.active_voters()).where(ElectionPrecinct.precinct_id == roll.PRECINCT)
-    voters = voters.scalar_subquery()
+    active = voters.scalar_subquery()
     await session.execute(
-        update(ElectionPrecinct).where(ElectionPrecinct.election_id == election_id).values(registered=voters)
+        update(ElectionPrecinct).where(ElectionPrecinct.election_id == election_id).values(registered=active)
     )

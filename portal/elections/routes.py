@@ -8,7 +8,7 @@ from portal.db import reading, transaction
 from portal.elections import queries
 from portal.elections.forms import ConfirmForm, ElectionForm, StatusForm
 from portal.elections.lifecycle import next_move
-from portal.forms import form_version, form_view
+from portal.forms import form_version, form_view, sent
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import go_to, render, render_form, saved
 from portal.returns.methods import counted
@@ -108,7 +108,7 @@ async def update(election_id: int):
     form = ElectionForm(obj=election if request.method == "GET" else None)
     all_ids = await _with_precinct_choices(form)
     if request.method == "GET":
-        form.version.data = election.version
+        form.version.data = str(election.version)  # (a hidden field renders str(data))
         form.all_precincts.data = set(participating) == set(all_ids)
         form.precincts.data = participating
         form.methods.data = methods
@@ -191,7 +191,7 @@ async def move(election_id: int):
                     db,
                     actor=current_actor(),
                     election_id=election_id,
-                    to=form.to.data,
+                    to=sent(form.to),
                     seen_version=form_version(form),
                 )
         except queries.LifecycleRefused as refused:

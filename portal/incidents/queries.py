@@ -73,9 +73,10 @@ async def resolve_incident(
         raise NotFound("incident", "No such incident in this election.")
     if incident.status == "resolved":  # resolved a moment ago by someone else: nothing to record
         who = await session.get(User, incident.resolved_by_id)
+        at = f" at {clock_time(incident.resolved_at, seconds=True)}" if incident.resolved_at else ""
         raise Conflict(
-            f"Incident #{incident.id} was already resolved by {who.display_name if who else 'a former user'} "
-            f"at {clock_time(incident.resolved_at, seconds=True)}."
+            f"Incident #{incident.id} was already resolved by {who.display_name if who else 'a former user'}"
+            f"{at}."
         )
     incident.status, incident.resolved_by_id, incident.resolved_at = "resolved", actor.id, datetime.now(UTC)
     await session.flush()
@@ -125,9 +126,8 @@ async def open_incidents(session: AsyncSession, election_id: int, limit: int = O
 
 
 async def count_open_incidents(session: AsyncSession, election_id: int) -> int:
-    return await session.scalar(
-        select(func.count()).where(Incident.election_id == election_id, Incident.status == "open")
-    )
+    open_ones = select(func.count()).where(Incident.election_id == election_id, Incident.status == "open")
+    return (await session.execute(open_ones)).scalar_one()
 
 
 async def incident_panels(session: AsyncSession, election_id: int) -> dict:

@@ -6,6 +6,7 @@ from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
 from portal.elections.queries import get_election, participating_precincts
+from portal.forms import sent
 from portal.incidents import queries
 from portal.incidents.forms import IncidentForm, ResolveForm
 from portal.rendering import go_to, render
@@ -53,7 +54,7 @@ async def report(election_id: int):
                 election_id=election_id,
                 precinct_id=form.precinct_id.data or None,
                 state_voter_id=form.state_voter_id.data,
-                body=form.body.data,
+                body=sent(form.body),
             )
         flash("Incident reported.", "success")
         return go_to(url_for(".index", election_id=election_id))

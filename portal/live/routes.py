@@ -34,7 +34,7 @@ async def stream(election_id: int):
         election = await get_election(db, election_id)  # 404 for an election that does not exist
     if election.status == "draft":
         raise NotFound("live results", "A draft election has no live results.")
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is a LocalProxy
     hub = await hub_for(app)
     limit = app.config["LIVE_MAX_STREAMS"]
     if hub.count() >= limit:

@@ -49,7 +49,7 @@ async def update(party_id: int):
         party = await queries.get_party(db, party_id)
     form = PartyForm(obj=party if request.method == "GET" else None)
     if request.method == "GET":
-        form.version.data = party.version
+        form.version.data = str(party.version)  # (a hidden field renders str(data))
 
     async def save():
         async with transaction() as db:

@@ -192,7 +192,8 @@ def parse_precinct_lines(text: str, taken: set[str]) -> tuple[list[dict], list[s
     content, problems = content_lines(text, limit=BULK_MAX_LINES, noun="precinct")
     if problems:
         return [], problems
-    rows, errors, seen = [], [], {}
+    rows, errors = [], []
+    seen: dict[str, int] = {}  # code -> line
     for n, cells in content:
         cells = [c.strip() for c in cells] + ["", ""]
         code, name, place = cells[0].upper(), cells[1], cells[2]

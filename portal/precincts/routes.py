@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
 from portal.errors import Conflict, StaleEdit
 from portal.formatting import number
-from portal.forms import bulk_text, form_version, form_view
+from portal.forms import bulk_text, form_version, form_view, sent
 from portal.inputs import arg_int
 from portal.precincts import queries
 from portal.precincts.forms import BulkPrecinctsForm, DeleteForm, PrecinctForm
@@ -19,7 +20,7 @@ CHANGED = "precinctsChanged"
 
 
 def _form_data(form: PrecinctForm) -> dict[str, str]:
-    return {"code": form.code.data, "name": form.name.data, "polling_place": form.polling_place.data or ""}
+    return {"code": sent(form.code), "name": sent(form.name), "polling_place": form.polling_place.data or ""}
 
 
 @bp.get("")
@@ -58,7 +59,7 @@ async def update(precinct_id: int):
         precinct = await queries.get_precinct(db, precinct_id)
     form = PrecinctForm(obj=precinct if request.method == "GET" else None)
     if request.method == "GET":
-        form.version.data = precinct.version
+        form.version.data = str(precinct.version)  # (a hidden field renders str(data))
 
     async def save():
         async with transaction() as db:
@@ -118,7 +119,7 @@ BULK_UPLOAD_LIMIT = 1 << 20  # 1 MB: thousands of precincts
 
 @bp.route("/import", methods=["GET", "POST"])
 @allow(*EDITORS)
-async def bulk():
+async def bulk() -> BaseResponse:
     """Many precincts at once, pasted or from a CSV file: all of them, or none with every bad line
     named (a county's 400 precincts need not be typed one by one)."""
     form = BulkPrecinctsForm()

@@ -126,6 +126,7 @@ class Canvass:
         for precinct_id, method, count in record["check_ins"]:
             methods.setdefault(precinct_id, {})[method] = count
         certified_at = record.get("certified_at")
+        combined_votes: dict[tuple[int, int], list[int]]
         counted, split_totals, split_votes, combined_votes = [], {}, {}, {}
         if record["format"] >= 2:
             counted = list(record["methods"])
@@ -351,7 +352,7 @@ class Canvass:
     def tallies(self) -> list[ContestTally]:
         """Per contest: candidates with votes, share and leaders, ballots, over/undervotes, and how
         many precincts reported and were verified (the live tally's shapes, from this canvass)."""
-        parties = {p.id: p for p in self.parties}
+        parties: dict[int | None, ReportParty] = {p.id: p for p in self.parties}
         found = []
         for contest in self.contests:
             ballots, over, under = self.contest_total(contest.id)
@@ -438,10 +439,10 @@ def _combined(counted: list[str], split_totals: dict, split_votes: dict) -> tupl
             totals[key] = (found[0] + ballots, found[1] + over, found[2] + under, "")
             states[key].append(status)
             votes[key] = list(map(add, votes[key], vector))
-    for key, found in states.items():
-        if len(found) < len(counted):
+    for key, statuses in states.items():
+        if len(statuses) < len(counted):
             status = "partial"
         else:
-            status = "verified" if all(s == "verified" for s in found) else "entered"
+            status = "verified" if all(s == "verified" for s in statuses) else "entered"
         totals[key] = (*totals[key][:3], status)
     return totals, votes

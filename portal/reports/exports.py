@@ -18,7 +18,7 @@ TOTAL = "total"
 def canvass_csv(canvass: Canvass) -> str:
     if canvass.counted:
         return _canvass_by_method_csv(canvass)
-    parties = {p.id: p.abbreviation for p in canvass.parties}
+    parties: dict[int | None, str] = {p.id: p.abbreviation for p in canvass.parties}
     lines = []
     for precinct in canvass.precincts:
         for contest in canvass.contests:
@@ -39,7 +39,7 @@ def canvass_csv(canvass: Canvass) -> str:
 
 
 def _canvass_by_method_csv(canvass: Canvass) -> str:
-    parties = {p.id: p.abbreviation for p in canvass.parties}
+    parties: dict[int | None, str] = {p.id: p.abbreviation for p in canvass.parties}
     rows = []
     for precinct in canvass.precincts:
         for contest in canvass.contests:
@@ -51,9 +51,10 @@ def _canvass_by_method_csv(canvass: Canvass) -> str:
                 if method == TOTAL:
                     totals, votes = combined, canvass.combined_votes[(contest.id, precinct.id)]
                 else:
-                    totals = canvass.split_totals.get((contest.id, precinct.id, method))
-                    if totals is None:
+                    split = canvass.split_totals.get((contest.id, precinct.id, method))
+                    if split is None:
                         continue
+                    totals = split
                     votes = canvass.split_votes[(contest.id, precinct.id, method)]
                 ballots, over, under, status = totals
                 head = (precinct.code, precinct.name, contest.office_title, method)
@@ -76,7 +77,7 @@ def _csv(header: list[str], rows) -> str:
 def summary_csv(canvass: Canvass) -> str:
     if canvass.counted:
         return _summary_by_method_csv(canvass)
-    parties = {p.id: p.abbreviation for p in canvass.parties}
+    parties: dict[int | None, str] = {p.id: p.abbreviation for p in canvass.parties}
     rows = []
     for contest in canvass.contests:
         people = canvass.candidates[contest.id]
@@ -96,7 +97,7 @@ def summary_csv(canvass: Canvass) -> str:
 
 def _summary_by_method_csv(canvass: Canvass) -> str:
     """Every choice's votes by method and in total; the percent is of the total's candidate votes."""
-    parties = {p.id: p.abbreviation for p in canvass.parties}
+    parties: dict[int | None, str] = {p.id: p.abbreviation for p in canvass.parties}
     rows = []
     for contest in canvass.contests:
         people = canvass.candidates[contest.id]

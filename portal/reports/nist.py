@@ -12,6 +12,7 @@ same certified election always exports the same bytes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from flask import current_app
@@ -191,7 +192,7 @@ def election_report(
             }
             for p in reported
         ]
-        entry = {
+        contest_entry: dict[str, Any] = {
             "@id": f"contest-{contest.id}",
             "@type": "ElectionResults.BallotMeasureContest"
             if contest.is_measure
@@ -205,9 +206,9 @@ def election_report(
             "TotalSubUnits": sum(1 for p in precincts if (contest.id, p.id) in canvass.on_ballot),
         }
         if not contest.is_measure:
-            entry["VotesAllowed"] = contest.vote_for
-            entry["NumberElected"] = contest.vote_for
-        contests.append(entry)
+            contest_entry["VotesAllowed"] = contest.vote_for
+            contest_entry["NumberElected"] = contest.vote_for
+        contests.append(contest_entry)
     if methods:
         split: dict[int, dict[str, int]] = {}
         for (_, precinct_id, method), (cast, _, _, _) in canvass.split_totals.items():

@@ -15,6 +15,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,8 @@ from sqlalchemy import func, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db import fetch_numbers
+from portal.elections.lifecycle import find_election
+from portal.errors import NotFound
 from portal.models import (
     Candidate,
     CertifiedResult,
@@ -102,7 +105,7 @@ async def collect_record(
     `results` (ballot, returns, votes) and `turnout` (registration, check-ins by method); a live
     report asks only for the part it prints, a certified record holds both. Registration is the
     figure frozen when the polls closed, else today's active roll."""
-    election = await session.get(Election, election_id)
+    election = await find_election(session, election_id)
     in_election = ElectionPrecinct.election_id == election_id
     precincts = await _rows(
         session,
@@ -139,14 +142,16 @@ async def collect_record(
         record.update(found)
     try:
         if turnout:
-            frozen = dict(
+            frozen: Mapping[int, int | None] = dict(
                 (
                     await session.execute(
                         select(ElectionPrecinct.precinct_id, ElectionPrecinct.registered).where(
                             in_election, ElectionPrecinct.registered.is_not(None)
                         )
                     )
-                ).all()
+                )
+                .tuples()
+                .all()
             )
             if not frozen:
                 frozen = await active_voters(session, election_id)
@@ -285,6 +290,8 @@ async def canvass(
             record = await session.scalar(
                 select(CertifiedResult.record).where(CertifiedResult.election_id == election_id)
             )
+            if record is None:  # deleted with its election since the digest was read
+                raise NotFound("election")
             found = await asyncio.to_thread(Canvass.from_record, record)  # (pure Python: off the loop)
             found.sha256 = digest
         with _CERTIFIED_LOCK:
@@ -298,7 +305,7 @@ async def canvass(
         record = as_format_1(record)  # and before methods: it prints as it always did
     found = await asyncio.to_thread(Canvass.from_record, record)  # (pure Python: off the loop)
     if found.election.status == "certified":
-        election = await session.get(Election, election_id)
+        election = await find_election(session, election_id)
         found.certified_at = election.updated_at
     return found
 

@@ -133,8 +133,12 @@ def _report_page(name: str, data, context: dict) -> str:
     if data.sha256 is None:
         return render_template(template, **context)
     config = current_app.config
-    settings = (context["board"], config.get("JURISDICTION_NAME"), config.get("TIME_ZONE"))
-    settings += (request.script_root,)
+    settings = (
+        context["board"],
+        config.get("JURISDICTION_NAME"),
+        config.get("TIME_ZONE"),
+        request.script_root,
+    )
     key = (id(current_app), data.election.id, data.sha256, name, repr(settings))
     with _CERTIFIED_BODIES_LOCK:
         body = _CERTIFIED_BODIES.get(key)

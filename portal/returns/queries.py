@@ -10,7 +10,7 @@ a new revision; earlier revisions stay readable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,9 @@ from portal.returns import methods
 from portal.returns.forms import Figures
 from portal.signals import return_saved
 from portal.tally.queries import counted_check_in, latest_returns
+
+if TYPE_CHECKING:  # (a canvass's precincts, from its record)
+    from portal.reports.canvass import ReportPrecinct
 
 TOTAL_LABELS = (("overvotes", "Overvotes"), ("undervotes", "Undervotes"), ("ballots_cast", "Ballots cast"))
 REKEYS_BEFORE_MANAGER = 2
@@ -137,9 +140,11 @@ async def check_ins_at(
 ) -> int:
     """Voters checked in at the precinct; with `method`, those whose ballot that method counts
     (`counted`: the election's methods, read here when not given)."""
-    if method and counted is None:
-        counted = await methods.counted(session, election_id)
-    issued = methods.issued_by(method, counted) if method else None
+    issued = None
+    if method:
+        if counted is None:
+            counted = await methods.counted(session, election_id)
+        issued = methods.issued_by(method, counted)
     return (
         await session.scalar(
             select(func.count()).where(
@@ -236,7 +241,7 @@ async def save_return(
     a blind re-key of them has differed, only the one who entered them or a manager corrects them."""
     latest = ballot.latest
     unverified_other = latest is not None and latest.status == "entered" and latest.entered_by_id != actor.id
-    if unverified_other and ballot.rekeys and not actor.has_role("admin", "manager"):
+    if latest is not None and unverified_other and ballot.rekeys and not actor.has_role("admin", "manager"):
         raise Conflict(
             f"{ballot.contest.office_title}: a blind re-key of revision {latest.revision} differed from it; "
             "the one who entered it or a manager corrects it (a manager decides if it differs twice). "
@@ -257,7 +262,7 @@ async def save_return(
         action="enter_return",
         entity="precinct_return",
         entity_id=stored.id,
-        before=_figures_of(ballot) if ballot.latest else None,
+        before=_figures_of(ballot, ballot.latest) if ballot.latest else None,
         after={
             "election_id": election_id,
             "precinct_id": precinct_id,
@@ -320,8 +325,8 @@ def _plain(figures: Figures) -> dict:
     }
 
 
-def _figures_of(ballot: ContestBallot) -> dict:
-    latest = ballot.latest
+def _figures_of(ballot: ContestBallot, latest: PrecinctReturn) -> dict:
+    """The audit's figures of `latest`, the ballot's latest revision."""
     return {
         "revision": latest.revision,
         "ballots_cast": latest.ballots_cast,
@@ -336,7 +341,7 @@ class PrecinctStatus:
     """How far a precinct's returns are: per contest on its ballot and method counted, the latest
     revision entered or verified."""
 
-    precinct: Precinct
+    precinct: Precinct | ReportPrecinct
     contests: int
     entered: int
     verified: int

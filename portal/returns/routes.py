@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask import Blueprint, abort, flash, request, url_for
 
 from portal.auth.current import current_actor
@@ -62,7 +64,7 @@ async def entry(election_id: int, precinct_id: int):
     method = ballots[0].method if ballots else counted[0]
     form = ReturnsForm()
     check = Check()
-    values = {}
+    values: Mapping[str, str] = {}  # (what was sent, shown again)
     if request.method == "POST" and form.validate_on_submit():
         figures, check = _check_all(ballots, check_ins)
         if check.ok:
@@ -149,7 +151,7 @@ async def verify(election_id: int, precinct_id: int):
         else "rekey"
     )
     check = Check()
-    values = {}
+    values: Mapping[str, str] = {}  # (what was sent, shown again)
     outcome: dict[str, list[str]] = {}
     if request.method == "POST" and not pending and any(b.latest for b in ballots):
         # Verified by someone else since this form was loaded: say so, and by whom; change nothing.

@@ -42,11 +42,14 @@ def _pending_latest(ballot: ContestBallot, actor: User, revision: int) -> Precin
     return latest
 
 
-async def _lock_pending(session: AsyncSession, ballot: ContestBallot, rekeys: int | None) -> str:
-    """Lock the latest revision's row for this transaction and check what the page was built on
-    still holds: no newer revision, and the re-keys the form was rendered after (`rekeys`; a form
-    sent again, or a re-key by someone else meanwhile, is refused). Returns its status."""
-    latest, title = ballot.latest, ballot.contest.office_title
+async def _lock_pending(
+    session: AsyncSession, ballot: ContestBallot, latest: PrecinctReturn, rekeys: int | None
+) -> str | None:
+    """Lock the latest revision's row (`latest`, from _pending_latest) for this transaction and check
+    what the page was built on still holds: no newer revision, and the re-keys the form was rendered
+    after (`rekeys`; a form sent again, or a re-key by someone else meanwhile, is refused). Returns its
+    status (None: the row is gone)."""
+    title = ballot.contest.office_title
     status = await session.scalar(
         select(PrecinctReturn.status).where(PrecinctReturn.id == latest.id).with_for_update()
     )
@@ -86,7 +89,7 @@ async def record_rekey(
     latest = _pending_latest(ballot, actor, revision)
     if ballot.disputed:
         raise Conflict(f"{ballot.contest.office_title}: the re-keys differed twice; a manager decides now.")
-    if await _lock_pending(session, ballot, rekeys) != "entered":
+    if await _lock_pending(session, ballot, latest, rekeys) != "entered":
         raise AlreadyVerified(f"{ballot.contest.office_title}: verified a moment ago. Nothing was changed.")
     rekey = ReturnRekey(
         return_id=latest.id,
@@ -133,7 +136,7 @@ async def verify_return(
     latest = _pending_latest(ballot, actor, revision)
     if ballot.disputed:
         raise Conflict(f"{ballot.contest.office_title}: the re-keys differed twice; a manager decides now.")
-    await _lock_pending(session, ballot, rekeys)  # (an already verified one is told by whom, below)
+    await _lock_pending(session, ballot, latest, rekeys)  # (an already verified one is told by whom, below)
     changed = await session.scalar(
         update(PrecinctReturn)
         .where(PrecinctReturn.id == latest.id, PrecinctReturn.status == "entered")
@@ -191,11 +194,11 @@ async def resolve_return(
         raise ResolveRefused(f"{title}: you re-keyed these figures; another manager must decide.")
     if keep not in ("entry", "rekey"):
         raise ResolveRefused("Choose which figures to keep: the entry or the re-key.")
-    if await _lock_pending(session, ballot, None) != "entered":  # (two managers at once: one decides)
+    if await _lock_pending(session, ballot, latest, None) != "entered":  # (two managers at once: one decides)
         raise AlreadyVerified(
             f"{title}: revision {latest.revision} was decided a moment ago. Nothing was changed."
         )
-    before = {**_figures_of(ballot), "status": "entered", "rekeys_differed": len(ballot.rekeys)}
+    before = {**_figures_of(ballot, latest), "status": "entered", "rekeys_differed": len(ballot.rekeys)}
     if keep == "entry":
         kept = await session.scalar(
             update(PrecinctReturn)

@@ -4,6 +4,7 @@ voting method (counting group)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,11 +22,14 @@ from portal.models import (
 from portal.returns.methods import counted as methods_counted
 from portal.voters import counts as roll
 
+if TYPE_CHECKING:  # (the canvass reads these from its record: the same fields, plain dataclasses)
+    from portal.reports.canvass import ReportCandidate, ReportContest, ReportParty
+
 
 @dataclass
 class CandidateTally:
-    candidate: Candidate
-    party: Party | None
+    candidate: Candidate | ReportCandidate
+    party: Party | ReportParty | None
     votes: int
     percent: float = 0.0
     leading: bool = False
@@ -34,7 +38,7 @@ class CandidateTally:
 
 @dataclass
 class ContestTally:
-    contest: Contest
+    contest: Contest | ReportContest
     candidates: list[CandidateTally] = field(default_factory=list)
     ballots_cast: int = 0
     overvotes: int = 0

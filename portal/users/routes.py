@@ -52,7 +52,7 @@ async def update(user_id: int):
         user = await queries.get_user(db, user_id)
     form = UserEditForm(obj=user if request.method == "GET" else None)
     if request.method == "GET":
-        form.version.data = user.version
+        form.version.data = str(user.version)  # (a hidden field renders str(data))
 
     async def save():
         try:

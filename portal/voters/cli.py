@@ -22,6 +22,9 @@ def _layout_title(preset: str) -> str:
     return f"{preset} ({LAYOUTS[preset].title})" if preset in LAYOUTS else f"saved preset “{preset}”"
 
 
+FILE_OR_JOB = "give a FILE to import, or --load JOB_ID for a job checked earlier"
+
+
 @click.command("import-voters")
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -98,7 +101,7 @@ def import_voters(
 
     started = time.perf_counter()
     if (file is None) == (load_job is None):
-        raise click.UsageError("give a FILE to import, or --load JOB_ID for a job checked earlier")
+        raise click.UsageError(FILE_OR_JOB)
     kinds = tuple(k.strip() for k in create_missing.split(",") if k.strip())
     if set(kinds) - {"precincts", "parties"}:
         raise click.BadParameter("precincts, parties or both", param_hint="--create-missing")
@@ -128,6 +131,8 @@ def import_voters(
             dispose_database()
         _print_loaded(loaded, started)
         return
+    if file is None:  # (refused above: a FILE, or --load JOB_ID)
+        raise click.UsageError(FILE_OR_JOB)
 
     analysis = importing.analyse(file, encoding=encoding)
 

@@ -3,7 +3,7 @@ from datetime import date
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-wtforms is 3.2
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from portal.clock import today  # the office's day, not UTC's
@@ -107,7 +107,10 @@ class VoterForm(FlaskForm):
 
     def born_in(self) -> int:
         """The birth year: from the full date when there is one."""
-        return self.date_of_birth.data.year if self.date_of_birth.data else self.birth_year.data
+        year = self.date_of_birth.data.year if self.date_of_birth.data else self.birth_year.data
+        if year is None:  # validate() refuses a voter with neither
+            raise ValidationError("Enter the date of birth, or at least the birth year.")
+        return year
 
     def validate_registration_date(self, field):
         if not field.data:

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from flask import Response, abort, current_app, flash, request, send_file, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal.auth.current import current_actor
 from portal.auth.roles import allow
@@ -33,7 +34,7 @@ def _imports_dir() -> Path:
 @bp.route("/import", methods=["GET", "POST"])
 @allow(*IMPORTERS)
 @upload_limit("VOTER_IMPORT_MAX_BYTES")
-async def import_upload():
+async def import_upload() -> BaseResponse:
     form = ImportUploadForm()
     problems: list[str] = []
     if form.validate_on_submit():
@@ -128,8 +129,9 @@ async def import_check(job_id: int):
         # One column, or several joined (a layout's address in parts: "7,9,12").
         value = request.form.get(f"map_{key}", "")
         parts = [whole_number(part, maximum=len(job.header) - 1) for part in value.split(",")[:12]]
-        if parts and None not in parts:
-            mapping[key] = parts if len(parts) > 1 else parts[0]
+        columns = [part for part in parts if part is not None]
+        if columns and len(columns) == len(parts):
+            mapping[key] = columns if len(columns) > 1 else columns[0]
     missing = importing.missing_fields(mapping)
     used = [i for v in mapping.values() for i in (v if isinstance(v, list) else [v])]
     twice = {i for i in used if used.count(i) > 1}
@@ -146,12 +148,13 @@ async def import_check(job_id: int):
     return await _check_again(job_id, mapping, date_format)
 
 
-async def _check_again(job_id: int, mapping: dict, date_format: str) -> Response:
+async def _check_again(job_id: int, mapping: dict, date_format: str) -> BaseResponse:
     """Check the staged upload (again) in the background; the job page shows its progress."""
     await importing.drop_stage(job_id)  # (a check that passed kept its tables)
     async with transaction() as db:
         await importing.prepare_check(db, job_id, mapping=mapping, date_format=date_format)
-    importing.start(current_app._get_current_object(), importing.check_file, job_id)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is a LocalProxy
+    importing.start(app, importing.check_file, job_id)
     return go_to(url_for(".import_job", job_id=job_id))
 
 
@@ -169,7 +172,8 @@ async def import_load(job_id: int):
         abort(409, f"This import is {job.status}; only a checked file without errors can be loaded.")
     async with transaction() as db:
         await importing.mark_loading(db, job_id)
-    importing.start(current_app._get_current_object(), importing.load_file, job_id, current_actor(), partial)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # current_app is a LocalProxy
+    importing.start(app, importing.load_file, job_id, current_actor(), partial)
     return go_to(url_for(".import_job", job_id=job_id))
 
 

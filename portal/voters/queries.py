@@ -14,6 +14,7 @@ from portal.audit.queries import record_event, snapshot
 from portal.editing import check_version
 from portal.errors import FieldError, NotFound
 from portal.models import CheckIn, Election, Party, Precinct, User, Voter
+from portal.precincts.queries import get_precinct
 from portal.voters.search import VoterQuery, _filters, _sort_values, keyset, voter_rows
 
 # A voter's own fields, in the voter table's order: what an edit audits and compares, what an import
@@ -83,7 +84,7 @@ async def get_voter(session: AsyncSession, voter_id: int) -> Voter:
 
 async def voter_detail(session: AsyncSession, voter_id: int) -> VoterDetail:
     voter = await get_voter(session, voter_id)
-    precinct = await session.get(Precinct, voter.precinct_id)
+    precinct = await get_precinct(session, voter.precinct_id)
     party = await session.get(Party, voter.party_id) if voter.party_id else None
     # Participation: which elections the voter was issued a ballot in. Never how they voted:
     # check-ins are not linked to returns anywhere. Voided check-ins stay in the history.
@@ -144,12 +145,12 @@ async def possible_duplicates(
 ) -> list[Match]:
     """Voters with the same name and date of birth, or birth year where a full date is missing
     (flagged for review, never merged). Strong matches first."""
-    from portal.voters.search import FIRST, LAST
-
     same_birth = Voter.birth_year == birth_year
     if date_of_birth is not None:
         same_birth &= or_(Voter.date_of_birth == date_of_birth, Voter.date_of_birth.is_(None))
-    query = select(Voter).where(last_name.lower() == LAST, first_name.lower() == FIRST, same_birth)
+    query = select(Voter).where(
+        Voter.last_key == last_name.lower(), Voter.first_key == first_name.lower(), same_birth
+    )
     if except_id is not None:
         query = query.where(Voter.id != except_id)
     found = (await session.scalars(query.order_by(Voter.date_of_birth.is_(None), Voter.id).limit(5))).all()

@@ -17,7 +17,7 @@ from portal.auth.roles import allow
 from portal.csvfiles import csv_chunks
 from portal.db import reading, transaction
 from portal.errors import StaleEdit
-from portal.forms import form_version, form_view, stale_conflict
+from portal.forms import form_version, form_view, sent, stale_conflict
 from portal.parties.queries import party_choices
 from portal.rendering import go_to, render, render_form
 from portal.voters import queries
@@ -77,8 +77,8 @@ async def _duplicates_note(form: VoterForm, except_id: int | None) -> list:
     async with reading() as db:
         return await queries.possible_duplicates(
             db,
-            first_name=form.first_name.data,
-            last_name=form.last_name.data,
+            first_name=sent(form.first_name),
+            last_name=sent(form.last_name),
             date_of_birth=form.date_of_birth.data,
             birth_year=form.born_in(),
             except_id=except_id,
@@ -139,7 +139,7 @@ async def update(voter_id: int):
     form = VoterForm(obj=voter if request.method == "GET" else None)
     await _form_choices(form)
     if request.method == "GET":
-        form.version.data = voter.version
+        form.version.data = str(voter.version)  # (a hidden field renders str(data))
         form.precinct_code.data = detail.precinct.code
         form.party_id.data = voter.party_id or 0
 

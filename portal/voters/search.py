@@ -22,7 +22,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, literal, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    SQLColumnExpression,
+    and_,
+    false,
+    func,
+    literal,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +47,7 @@ LAST = Voter.last_key
 FIRST = Voter.first_key
 ADDRESS = Voter.address_key
 
-SORTS: dict[str, list[ColumnElement]] = {
+SORTS: dict[str, list[SQLColumnExpression[Any]]] = {
     "name": [LAST, FIRST, Voter.id],
     "voter_id": [Voter.state_voter_id],
     "registered": [Voter.registration_date, Voter.id],
@@ -200,10 +211,10 @@ async def search_voters(session: AsyncSession, query: VoterQuery, *, limit: int 
     if conditions:
         keys = keys.where(and_(*conditions))
     keys = keyset(keys, query.sort, after or before, backwards=backwards).limit(limit + 1)
-    keys = keys.cte("page_keys").prefix_with("MATERIALIZED")
-    page_query = voter_rows().join(keys, keys.c.id == Voter.id)
+    page_keys = keys.cte("page_keys").prefix_with("MATERIALIZED")
+    page_query = voter_rows().join(page_keys, page_keys.c.id == Voter.id)
     page_query = keyset(page_query, query.sort, None, backwards=backwards)
-    result = (await session.execute(page_query)).all()
+    result = list((await session.execute(page_query)).all())
     more = len(result) > limit
     result = result[:limit]
     if backwards:
@@ -226,7 +237,7 @@ async def search_voters(session: AsyncSession, query: VoterQuery, *, limit: int 
 
 async def roll_size(session: AsyncSession) -> int:
     """Voters on the roll, exactly (kept by statement triggers on voter: migration 0013)."""
-    return int(await session.scalar(select(func.coalesce(func.sum(voter_count.c.delta), 0))))
+    return int((await session.execute(select(func.coalesce(func.sum(voter_count.c.delta), 0)))).scalar_one())
 
 
 async def count_voters(
@@ -239,8 +250,10 @@ async def count_voters(
         return await roll_size(session), False, False
     matching = select(Voter.id).where(and_(*conditions))
     if query.precinct:  # one precinct's voters: an index range (ix_voter_precinct_name)
-        return await session.scalar(select(func.count()).select_from(matching.subquery())), False, False
-    count = await session.scalar(select(func.count()).select_from(matching.limit(COUNT_CAP + 1).subquery()))
+        everyone = await session.execute(select(func.count()).select_from(matching.subquery()))
+        return everyone.scalar_one(), False, False
+    first_few = select(func.count()).select_from(matching.limit(COUNT_CAP + 1).subquery())
+    count = (await session.execute(first_few)).scalar_one()
     if count <= COUNT_CAP:
         return count, False, False
     if query.q:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db import database, transaction
+from portal.errors import NotFound
 from portal.models import ImportIssue, ImportJob, User
 from portal.voters.importing.checks import _norm_table, validate
 from portal.voters.importing.fields import ImportFailed
@@ -106,10 +107,20 @@ async def create_job(
 
 async def get_job(session: AsyncSession, job_id: int) -> ImportJob | None:
     job = await session.get(ImportJob, job_id)
-    beat = job.heartbeat_at if job is not None else None
+    if job is None:
+        return None
+    beat = job.heartbeat_at
     stale = beat is not None and (datetime.now(UTC) - beat).total_seconds() > STALE_AFTER_SECONDS
     if stale and job.status in RUNNING:
         job.status, job.message = "failed", "The import stopped (the server restarted). Nothing was loaded."
+    return job
+
+
+async def find_job(session: AsyncSession, job_id: int) -> ImportJob:
+    """The job, or NotFound (a day after its check, a job and its rows are gone)."""
+    job = await session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound("import")
     return job
 
 
@@ -150,7 +161,7 @@ async def check_file(job_id: int) -> ImportJob:
     """Stage and validate: the job ends "validated" (ready to load) or "invalid" (nothing loaded)."""
     progress = Progress(job_id)
     async with transaction() as db:
-        job = await db.get(ImportJob, job_id)
+        job = await find_job(db, job_id)
     started = datetime.now(UTC)
     await progress(status="staging", phase="Reading the file", progress=0.0, started_at=started, force=True)
     try:
@@ -194,7 +205,7 @@ async def check_file(job_id: int) -> ImportJob:
             force=True,
         )
     async with transaction() as db:
-        return await db.get(ImportJob, job_id)
+        return await find_job(db, job_id)
 
 
 def partial_possible(job: ImportJob) -> bool:
@@ -208,7 +219,7 @@ async def load_file(job_id: int, actor: User | None, partial: bool = False) -> I
     its valid rows, and the rejected ones go to a file of their own for review."""
     progress = Progress(job_id)
     async with transaction() as db:
-        job = await db.get(ImportJob, job_id)
+        job = await find_job(db, job_id)
     allowed = ("validated", "invalid", "loading") if partial else ("validated", "loading")
     if job.status not in allowed or (job.status == "invalid" and not partial_possible(job)):
         raise ImportFailed(f"This import is {job.status}; only a checked file can be loaded.")
@@ -247,7 +258,7 @@ async def load_file(job_id: int, actor: User | None, partial: bool = False) -> I
         force=True,
     )
     async with transaction() as db:
-        return await db.get(ImportJob, job_id)
+        return await find_job(db, job_id)
 
 
 def _discard_upload(path: Path) -> None:

@@ -130,9 +130,11 @@ async def load(job: ImportJob, actor: User | None, *, rejected: int = 0) -> dict
         with timed(job.id, "writing the roll"):
             if overlap:
                 updated = await db.scalar(text(update), actor_id)
-                inserted = (await db.execute(text(insert_new), actor_id)).rowcount
+                # An INSERT's result is a CursorResult; AsyncSession.execute is typed Result.
+                inserted = (await db.execute(text(insert_new), actor_id)).rowcount  # type: ignore[attr-defined]
             else:
-                inserted, updated = (await db.execute(text(plain_insert), actor_id)).rowcount, 0
+                plain = await db.execute(text(plain_insert), actor_id)
+                inserted, updated = plain.rowcount, 0  # type: ignore[attr-defined]  # (as above)
         if rebuild:
             with timed(job.id, "rebuilding indexes and foreign keys"):
                 await _restore_after_bulk_load(db, rebuild)

@@ -98,14 +98,14 @@ async def resolve_reference(
             codes.setdefault("precinct", {})[item[0]] = chosen
         else:
             raise ImportFailed(f"There is no precinct {chosen[:20]} to read {item[0]} as.")
-    for n, item in enumerate(missing.parties):
+    for n, party in enumerate(missing.parties):
         chosen = form.get(f"party_{n}", "create")
         if chosen == "create":
-            create_parties.append(item)
+            create_parties.append(party)
         elif chosen == "none" or chosen in parties:
-            codes.setdefault("party", {})[item[0]] = "" if chosen == "none" else chosen
+            codes.setdefault("party", {})[party[0]] = "" if chosen == "none" else chosen
         else:
-            raise ImportFailed(f"There is no party {chosen[:20]} to read {item[0]} as.")
+            raise ImportFailed(f"There is no party {chosen[:20]} to read {party[0]} as.")
     for n, (code, _) in enumerate(missing.statuses):
         chosen = form.get(f"status_{n}", "")
         if chosen in ("active", "inactive", "removed"):

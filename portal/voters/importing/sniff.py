@@ -30,7 +30,7 @@ class Analysis:
     delimiter: str = ","
     header: list[str] = field(default_factory=list)
     preview: list[list[str]] = field(default_factory=list)
-    mapping: dict[str, int] = field(default_factory=dict)
+    mapping: dict[str, int | list[int]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     has_header: bool = True
@@ -44,9 +44,9 @@ class Analysis:
         return missing_fields(self.mapping)
 
 
-def suggest_mapping(header: list[str]) -> dict[str, int]:
+def suggest_mapping(header: list[str]) -> dict[str, int | list[int]]:
     names = [normalised(h) for h in header]
-    mapping: dict[str, int] = {}
+    mapping: dict[str, int | list[int]] = {}
     for key, spec in FIELDS.items():
         for synonym in spec.synonyms:
             if synonym in names and names.index(synonym) not in mapping.values():
@@ -88,7 +88,7 @@ def analyse(path: Path, *, encoding: str = "auto") -> Analysis:
         decoded = decoded[: decoded.rindex("\n") + 1]  # whole records only
     first_line = decoded.splitlines()[0] if decoded.strip() else ""
     counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
-    analysis.delimiter = max(counts, key=counts.get)
+    analysis.delimiter = max(counts, key=counts.__getitem__)
     # newline="": the csv module then ends records at CR, LF or CRLF (classic Mac files too).
     reader = csv.reader(io.StringIO(decoded, newline=""), delimiter=analysis.delimiter)
     try:
@@ -174,15 +174,15 @@ async def choose_preset(session: AsyncSession, analysis: Analysis, name: str = "
     if name in LAYOUTS:
         use_layout(analysis, LAYOUTS[name])
         return
-    preset = next((p for p in presets if p.name == name), None)
-    if preset is None:
+    named = next((p for p in presets if p.name == name), None)
+    if named is None:
         known = ", ".join([*LAYOUTS, *(p.name for p in presets)])
         raise ImportFailed(f"There is no preset “{name}”. Presets: {known}.")
-    mapping = preset_fits(preset, analysis.header)
-    if mapping is None:
+    fits = preset_fits(named, analysis.header)
+    if fits is None:
         raise ImportFailed(f"The file lacks columns the preset “{name}” names.")
-    analysis.mapping, analysis.preset = mapping, preset.name
-    analysis.date_format, analysis.codes = preset.date_format, preset.codes
+    analysis.mapping, analysis.preset = fits, named.name
+    analysis.date_format, analysis.codes = named.date_format, named.codes
 
 
 # Recognising a published layout, and mapping by column name (a layout's or a saved preset's) ----------
@@ -201,7 +201,7 @@ def mapping_by_name(
 ) -> dict[str, int | list[int]] | None:
     """Column numbers for fields given by column name(s). Columns the header lacks are skipped
     (a layout's optional columns); `strict`: any missing column means no mapping (None)."""
-    where = {}
+    where: dict[str, int] = {}
     for index, name in enumerate(header):
         where.setdefault(normalised(name), index)
     mapping: dict[str, int | list[int]] = {}
@@ -214,7 +214,7 @@ def mapping_by_name(
     return mapping
 
 
-def fields_by_name(header: list[str], mapping: dict[str, Any]) -> dict[str, Columns]:
+def fields_by_name(header: list[str], mapping: dict[str, Any]) -> dict[str, str | list[str]]:
     """A job's mapping as column names (what a saved preset keeps)."""
     return {
         key: [header[i] for i in index] if isinstance(index, list) else header[index]

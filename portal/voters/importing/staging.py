@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from portal.db import database
+from portal.db import asyncpg_connection, database
 from portal.models import ImportJob
 from portal.voters.importing.fields import ImportFailed
 from portal.voters.importing.progress import Progress
@@ -116,7 +116,7 @@ async def stage(job: ImportJob, progress: Progress) -> list[StagedPart]:
                 + ", ".join(f"{c} text" for c in columns)
                 + ")"
             )
-            raw = (await conn.get_raw_connection()).driver_connection
+            raw = await asyncpg_connection(conn)
             try:
                 result = await raw.copy_to_table(
                     table,
