@@ -5,12 +5,35 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit.queries import snapshot
+from portal.audit.queries import record_event, snapshot
 from portal.clock import date_time
-from portal.errors import StaleEdit
+from portal.errors import DomainError, StaleEdit
 from portal.models import User
+
+
+async def insert_audited(
+    session: AsyncSession,
+    row: Any,
+    *,
+    actor: User,
+    entity: str,
+    fields: tuple[str, ...],
+    taken: DomainError,
+    also: dict | None = None,
+) -> Any:
+    """Store a new row and audit its creation (its `fields`, and `also`). A unique key another
+    writer took meanwhile (the caller checked it first, before the race) is refused with `taken`."""
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        raise taken from error
+    after = snapshot(row, fields) | (also or {})
+    await record_event(session, actor=actor, action="create", entity=entity, entity_id=row.id, after=after)
+    return row
 
 
 async def check_version(

@@ -4,12 +4,11 @@ certified election refuses everything and an open one refuses ballot changes."""
 from __future__ import annotations
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.contests.bulk import parse_candidate_lines
-from portal.editing import check_version
+from portal.editing import check_version, insert_audited
 from portal.elections.queries import ElectionLocked, election_for_write, participating_precinct_ids
 from portal.errors import FieldError, NotFound
 from portal.models import Candidate, Contest, ContestPrecinct, User
@@ -289,20 +288,15 @@ async def create_candidate(
         ballot_order=order + 1,
         updated_by_id=actor.id,
     )
-    session.add(candidate)
-    try:
-        await session.flush()
-    except IntegrityError as error:
-        raise FieldError("code", f"Code {code} is already used in this election.") from error
-    await record_event(
+    return await insert_audited(
         session,
+        candidate,
         actor=actor,
-        action="create",
         entity="candidate",
-        entity_id=candidate.id,
-        after={**snapshot(candidate, CANDIDATE_AUDITED), "contest_id": contest_id},
+        fields=CANDIDATE_AUDITED,
+        taken=FieldError("code", f"Code {code} is already used in this election."),
+        also={"contest_id": contest_id},
     )
-    return candidate
 
 
 async def update_candidate(

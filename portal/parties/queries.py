@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
-from portal.editing import check_version
+from portal.editing import check_version, insert_audited
 from portal.errors import Conflict, FieldError, NotFound
 from portal.formatting import number
 from portal.models import Candidate, Party, User, Voter
@@ -53,20 +52,8 @@ async def _check_unique(session: AsyncSession, name: str, abbreviation: str, exc
 async def create_party(session: AsyncSession, *, actor: User, data: dict) -> Party:
     await _check_unique(session, data["name"], data["abbreviation"], None)
     party = Party(**data, updated_by_id=actor.id)
-    session.add(party)
-    try:
-        await session.flush()
-    except IntegrityError as error:
-        raise FieldError("name", "A party with this name or abbreviation already exists.") from error
-    await record_event(
-        session,
-        actor=actor,
-        action="create",
-        entity="party",
-        entity_id=party.id,
-        after=snapshot(party, AUDITED),
-    )
-    return party
+    taken = FieldError("name", "A party with this name or abbreviation already exists.")
+    return await insert_audited(session, party, actor=actor, entity="party", fields=AUDITED, taken=taken)
 
 
 async def update_party(

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
-from portal.editing import check_version
+from portal.editing import check_version, insert_audited
 from portal.errors import Conflict, FieldError, NotFound
 from portal.formatting import number
 from portal.forms import content_lines
@@ -103,20 +103,10 @@ async def create_precinct(session: AsyncSession, *, actor: User, data: dict[str,
     if await code_taken(session, data["code"]):
         raise duplicate_code(data["code"])
     precinct = Precinct(**data, updated_by_id=actor.id)
-    session.add(precinct)
-    try:
-        await session.flush()
-    except IntegrityError as error:  # a concurrent create won the race for the code
-        raise duplicate_code(data["code"]) from error
-    await record_event(
-        session,
-        actor=actor,
-        action="create",
-        entity="precinct",
-        entity_id=precinct.id,
-        after=snapshot(precinct, AUDITED),
+    taken = duplicate_code(data["code"])  # (a concurrent create may win the race for the code)
+    return await insert_audited(
+        session, precinct, actor=actor, entity="precinct", fields=AUDITED, taken=taken
     )
-    return precinct
 
 
 async def update_precinct(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.auth.queries import clear_two_factor, end_sessions, hash_password
-from portal.editing import check_version
+from portal.editing import check_version, insert_audited
 from portal.errors import Conflict, FieldError, NotFound
 from portal.models import User
 
@@ -43,15 +42,8 @@ async def create_user(
     user = User(
         username=username, display_name=display_name, role=role, password_hash=await hash_password(password)
     )
-    session.add(user)
-    try:
-        await session.flush()
-    except IntegrityError as error:
-        raise username_taken(username) from error
-    await record_event(
-        session, actor=actor, action="create", entity="user", entity_id=user.id, after=snapshot(user, AUDITED)
-    )
-    return user
+    taken = username_taken(username)
+    return await insert_audited(session, user, actor=actor, entity="user", fields=AUDITED, taken=taken)
 
 
 async def _other_active_admins(session: AsyncSession, user_id: int) -> int:

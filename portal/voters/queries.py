@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from portal.audit.queries import record_event, snapshot
-from portal.editing import check_version
+from portal.editing import check_version, insert_audited
 from portal.errors import FieldError, NotFound
 from portal.models import CheckIn, Election, Party, Precinct, User, Voter
 from portal.precincts.queries import get_precinct
@@ -160,22 +159,8 @@ async def possible_duplicates(
 async def create_voter(session: AsyncSession, *, actor: User, data: dict) -> Voter:
     await _check_unique_id(session, data["state_voter_id"], None)
     voter = Voter(**data, updated_by_id=actor.id)
-    session.add(voter)
-    try:
-        await session.flush()
-    except IntegrityError as error:
-        raise FieldError(
-            "state_voter_id", f"Voter ID {data['state_voter_id']} is already on the roll."
-        ) from error
-    await record_event(
-        session,
-        actor=actor,
-        action="create",
-        entity="voter",
-        entity_id=voter.id,
-        after=snapshot(voter, AUDITED),
-    )
-    return voter
+    taken = FieldError("state_voter_id", f"Voter ID {data['state_voter_id']} is already on the roll.")
+    return await insert_audited(session, voter, actor=actor, entity="voter", fields=AUDITED, taken=taken)
 
 
 async def update_voter(
