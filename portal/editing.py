@@ -18,7 +18,7 @@ async def insert_audited(
     session: AsyncSession,
     row: Any,
     *,
-    actor: User,
+    actor: User | None,
     entity: str,
     fields: tuple[str, ...],
     taken: DomainError,
