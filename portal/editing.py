@@ -36,6 +36,34 @@ async def insert_audited(
     return row
 
 
+async def save_changes(
+    session: AsyncSession,
+    row: Any,
+    before: dict,
+    after: dict,
+    *,
+    actor: User,
+    entity: str,
+    action: str = "update",
+    taken: DomainError | None = None,
+) -> bool:
+    """Store an edited row and audit it (`before` and `after`, its audited snapshots), unless
+    nothing changed. A unique key another writer took meanwhile is refused with `taken`."""
+    if after == before:
+        return False
+    row.updated_by_id = actor.id
+    try:
+        await session.flush()
+    except IntegrityError as error:
+        if taken is None:
+            raise
+        raise taken from error
+    await record_event(
+        session, actor=actor, action=action, entity=entity, entity_id=row.id, before=before, after=after
+    )
+    return True
+
+
 async def check_version(
     session: AsyncSession, row: Any, seen_version: int | None, *, noun: str, fields: tuple[str, ...]
 ) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.contests.bulk import parse_candidate_lines
-from portal.editing import check_version, insert_audited
+from portal.editing import check_version, insert_audited, save_changes
 from portal.elections.queries import ElectionLocked, election_for_write, participating_precinct_ids
 from portal.errors import FieldError, NotFound
 from portal.models import Candidate, Contest, ContestPrecinct, User
@@ -161,19 +161,7 @@ async def update_contest(
         await session.execute(delete(ContestPrecinct).where(ContestPrecinct.contest_id == contest_id))
         session.add_all(ContestPrecinct(contest_id=contest_id, precinct_id=p) for p in new_precincts)
         before["precincts"], after["precincts"] = len(old_precincts), len(new_precincts)
-    if before == after:
-        return contest
-    contest.updated_by_id = actor.id
-    await session.flush()
-    await record_event(
-        session,
-        actor=actor,
-        action="update",
-        entity="contest",
-        entity_id=contest_id,
-        before=before,
-        after=after,
-    )
+    await save_changes(session, contest, before, after, actor=actor, entity="contest")
     return contest
 
 
@@ -330,19 +318,7 @@ async def update_candidate(
     candidate.code, candidate.ballot_name, candidate.party_id = code, ballot_name, party_id
     candidate.status, candidate.write_in = status, write_in
     after = snapshot(candidate, CANDIDATE_AUDITED)
-    if before == after:
-        return candidate
-    candidate.updated_by_id = actor.id
-    await session.flush()
-    await record_event(
-        session,
-        actor=actor,
-        action="update",
-        entity="candidate",
-        entity_id=candidate_id,
-        before=before,
-        after=after,
-    )
+    await save_changes(session, candidate, before, after, actor=actor, entity="candidate")
     return candidate
 
 

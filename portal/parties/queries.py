@@ -6,7 +6,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
-from portal.editing import check_version, insert_audited
+from portal.editing import check_version, insert_audited, save_changes
 from portal.errors import Conflict, FieldError, NotFound
 from portal.formatting import number
 from portal.models import Candidate, Party, User, Voter
@@ -67,19 +67,7 @@ async def update_party(
     before = snapshot(party, AUDITED)
     for key, value in data.items():
         setattr(party, key, value)
-    if snapshot(party, AUDITED) == before:
-        return party
-    party.updated_by_id = actor.id
-    await session.flush()
-    await record_event(
-        session,
-        actor=actor,
-        action="update",
-        entity="party",
-        entity_id=party_id,
-        before=before,
-        after=snapshot(party, AUDITED),
-    )
+    await save_changes(session, party, before, snapshot(party, AUDITED), actor=actor, entity="party")
     return party
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
-from portal.editing import check_version, insert_audited
+from portal.editing import check_version, insert_audited, save_changes
 from portal.errors import Conflict, FieldError, NotFound
 from portal.formatting import number
 from portal.forms import content_lines
@@ -121,22 +121,9 @@ async def update_precinct(
     before = snapshot(precinct, AUDITED)
     for field, value in data.items():
         setattr(precinct, field, value)
-    if snapshot(precinct, AUDITED) == before:
-        return precinct
-    precinct.updated_by_id = actor.id
-    try:
-        await session.flush()
-    except IntegrityError as error:
-        raise duplicate_code(data["code"]) from error
-    await record_event(
-        session,
-        actor=actor,
-        action="update",
-        entity="precinct",
-        entity_id=precinct.id,
-        before=before,
-        after=snapshot(precinct, AUDITED),
-    )
+    after = snapshot(precinct, AUDITED)
+    taken = duplicate_code(data["code"])
+    await save_changes(session, precinct, before, after, actor=actor, entity="precinct", taken=taken)
     return precinct
 
 

@@ -9,8 +9,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from portal.audit.queries import record_event, snapshot
-from portal.editing import check_version, insert_audited
+from portal.audit.queries import snapshot
+from portal.editing import check_version, insert_audited, save_changes
 from portal.errors import FieldError, NotFound
 from portal.models import CheckIn, Election, Party, Precinct, User, Voter
 from portal.precincts.queries import get_precinct
@@ -175,14 +175,8 @@ async def update_voter(
     for name, value in data.items():
         setattr(voter, name, value)
     after = snapshot(voter, AUDITED)
-    if after == before:
-        return voter
-    voter.updated_by_id = actor.id
-    await session.flush()
     action = "remove" if after["status"] == "removed" and before["status"] != "removed" else "update"
-    await record_event(
-        session, actor=actor, action=action, entity="voter", entity_id=voter_id, before=before, after=after
-    )
+    await save_changes(session, voter, before, after, actor=actor, entity="voter", action=action)
     return voter
 
 
