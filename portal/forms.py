@@ -114,6 +114,28 @@ async def form_view(
     return render_form(form_template, form=form, conflict=conflict, status=status, **context)
 
 
+async def confirm_view(
+    form: FlaskForm,
+    act: Callable[[], Awaitable[Response]],
+    *,
+    refusals: tuple[type[Exception], ...] = (),
+    **context: Any,
+) -> Response:
+    """A confirm dialog's round trip (`_confirm_delete.html`), written once. On a confirmed POST,
+    `act()` does the deed (in its own transaction) and returns the response to its success; a
+    refusal of a kind in `refusals` is shown in the dialog (409). Otherwise the dialog is rendered
+    with `context` (200)."""
+    error = None
+    if form.validate_on_submit():
+        try:
+            return await act()
+        except refusals as refusal:
+            error = getattr(refusal, "description", None) or str(refusal)
+    return render_form(
+        "_confirm_delete.html", form=form, error=error, status=409 if error else 200, **context
+    )
+
+
 # Bulk forms (candidates, precincts): pasted lines or a small UTF-8 CSV file -----------------------
 
 

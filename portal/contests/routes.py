@@ -12,10 +12,10 @@ from portal.contests.forms import BulkCandidatesForm, CandidateForm, ContestForm
 from portal.db import reading, transaction
 from portal.elections.forms import ConfirmForm
 from portal.elections.queries import election_for_write, participating_precinct_ids
-from portal.forms import bulk_text, form_version, form_view, sent
+from portal.forms import bulk_text, confirm_view, form_version, form_view, sent
 from portal.parties.queries import party_choices
 from portal.precincts.queries import list_precinct_choices
-from portal.rendering import render_form, saved
+from portal.rendering import saved
 
 bp = Blueprint("contests", __name__, url_prefix="/elections/<int:election_id>")
 EDITORS = ("admin", "manager")
@@ -118,17 +118,18 @@ async def delete_contest(election_id: int, contest_id: int):
     async with reading() as db:
         await election_for_write(db, election_id, ballot_change=True)
         contest = await queries.get_contest(db, election_id, contest_id)
-    form = ConfirmForm()
-    if form.validate_on_submit():
+
+    async def remove():
         async with transaction() as db:
             await queries.delete_contest(
                 db, actor=current_actor(), election_id=election_id, contest_id=contest_id
             )
         flash(f"Contest “{contest.office_title}” deleted.", "success")
         return saved(_back(election_id), changed_event=CHANGED)
-    return render_form(
-        "_confirm_delete.html",
-        form=form,
+
+    return await confirm_view(
+        ConfirmForm(),
+        remove,
         cancel_url=_back(election_id),
         noun="contest",
         name=contest.office_title,
@@ -244,17 +245,18 @@ async def delete_candidate(election_id: int, candidate_id: int):
     async with reading() as db:
         await election_for_write(db, election_id, ballot_change=True)
         candidate = await queries.get_candidate(db, election_id, candidate_id)
-    form = ConfirmForm()
-    if form.validate_on_submit():
+
+    async def remove():
         async with transaction() as db:
             await queries.delete_candidate(
                 db, actor=current_actor(), election_id=election_id, candidate_id=candidate_id
             )
         flash(f"{candidate.ballot_name} removed from the ballot.", "success")
         return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
-    return render_form(
-        "_confirm_delete.html",
-        form=form,
+
+    return await confirm_view(
+        ConfirmForm(),
+        remove,
         cancel_url=_back(election_id),
         noun="candidate",
         name=f"{candidate.ballot_name} ({candidate.code})",

@@ -8,7 +8,7 @@ from portal.db import reading, transaction
 from portal.elections import queries
 from portal.elections.forms import ConfirmForm, ElectionForm, StatusForm
 from portal.elections.lifecycle import next_move
-from portal.forms import form_version, form_view, sent
+from portal.forms import confirm_view, form_version, form_view, sent
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import go_to, render, render_form, saved
 from portal.returns.methods import counted
@@ -149,15 +149,16 @@ async def delete(election_id: int):
         election = await queries.election_for_write(db, election_id)
     if election.status != "draft":
         raise queries.ElectionLocked(f"{election.name} is {election.status}: only a draft can be deleted.")
-    form = ConfirmForm()
-    if form.validate_on_submit():
+
+    async def remove():
         async with transaction() as db:
             await queries.delete_election(db, actor=current_actor(), election_id=election_id)
         flash(f"Election “{election.name}” deleted.", "success")
         return go_to(url_for(".index"))
-    return render_form(
-        "_confirm_delete.html",
-        form=form,
+
+    return await confirm_view(
+        ConfirmForm(),
+        remove,
         noun="draft election",
         name=election.name,
         consequence="Its contests and candidates go with it.",

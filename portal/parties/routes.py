@@ -6,10 +6,10 @@ from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
 from portal.elections.forms import ConfirmForm
-from portal.forms import form_version, form_view
+from portal.forms import confirm_view, form_version, form_view
 from portal.parties import queries
 from portal.parties.forms import PartyForm
-from portal.rendering import render, render_form, saved
+from portal.rendering import render, saved
 
 bp = Blueprint("parties", __name__, url_prefix="/parties")
 EDITORS = ("admin", "manager")
@@ -78,25 +78,20 @@ async def update(party_id: int):
 async def delete(party_id: int):
     async with reading() as db:
         party = await queries.get_party(db, party_id)
-    form = ConfirmForm()
-    error = None
-    if form.validate_on_submit():
-        try:
-            async with transaction() as db:
-                await queries.delete_party(db, actor=current_actor(), party_id=party_id)
-        except queries.PartyInUse as refusal:
-            error = str(refusal)
-        else:
-            flash(f"Party {party.name} deleted.", "success")
-            return saved(url_for(".index"), changed_event=CHANGED)
-    return render_form(
-        "_confirm_delete.html",
-        form=form,
+
+    async def remove():
+        async with transaction() as db:
+            await queries.delete_party(db, actor=current_actor(), party_id=party_id)
+        flash(f"Party {party.name} deleted.", "success")
+        return saved(url_for(".index"), changed_event=CHANGED)
+
+    return await confirm_view(
+        ConfirmForm(),
+        remove,
+        refusals=(queries.PartyInUse,),
         cancel_url=url_for(".index"),
         noun="party",
         name=party.name,
-        error=error,
         title=f"Delete {party.name}?",
         action=url_for(".delete", party_id=party_id),
-        status=409 if error else 200,
     )

@@ -8,11 +8,11 @@ from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading, transaction
 from portal.errors import Conflict, StaleEdit
 from portal.formatting import number
-from portal.forms import bulk_text, form_version, form_view, sent
+from portal.forms import bulk_text, confirm_view, form_version, form_view, sent
 from portal.inputs import arg_int
 from portal.precincts import queries
 from portal.precincts.forms import BulkPrecinctsForm, DeleteForm, PrecinctForm
-from portal.rendering import render, render_form, saved
+from portal.rendering import render, saved
 
 bp = Blueprint("precincts", __name__, url_prefix="/precincts")
 EDITORS = ("admin", "manager")
@@ -89,28 +89,24 @@ async def delete(precinct_id: int):
     async with reading() as db:
         precinct = await queries.get_precinct(db, precinct_id)
     form = DeleteForm(version=precinct.version)
-    error = None
-    if form.validate_on_submit():
-        try:
-            async with transaction() as db:
-                await queries.delete_precinct(
-                    db, actor=current_actor(), precinct_id=precinct_id, seen_version=form_version(form)
-                )
-        except (queries.PrecinctInUse, StaleEdit) as refusal:
-            error = getattr(refusal, "description", None) or str(refusal)
-        else:
-            flash(f"Precinct {precinct.code} deleted.", "success")
-            return saved(url_for(".index"), changed_event=CHANGED)
-    return render_form(
-        "_confirm_delete.html",
-        form=form,
+
+    async def remove():
+        async with transaction() as db:
+            await queries.delete_precinct(
+                db, actor=current_actor(), precinct_id=precinct_id, seen_version=form_version(form)
+            )
+        flash(f"Precinct {precinct.code} deleted.", "success")
+        return saved(url_for(".index"), changed_event=CHANGED)
+
+    return await confirm_view(
+        form,
+        remove,
+        refusals=(queries.PrecinctInUse, StaleEdit),  # (a stale delete is refused, not repeated)
         noun="precinct",
         name=f"{precinct.code} ({precinct.name})",
         cancel_url=url_for(".index"),
-        error=error,
         title=f"Delete precinct {precinct.code}?",
         action=url_for(".delete", precinct_id=precinct_id),
-        status=409 if error else 200,
     )
 
 
