@@ -85,6 +85,8 @@ def upgrade() -> None:
         sa.Column("delta", sa.BigInteger(), nullable=False),
     )
     op.create_index("ix_active_voter_count_precinct_id", "active_voter_count", ["precinct_id"])
+    # No voter may change between the count below and the triggers taking over (readers go on).
+    op.execute("LOCK TABLE voter IN SHARE ROW EXCLUSIVE MODE")
     op.execute(
         "INSERT INTO active_voter_count (precinct_id, delta) "
         "SELECT precinct_id, count(*) FROM voter WHERE status = 'active' GROUP BY precinct_id"
