@@ -871,3 +871,39 @@ def test_a_file_read_in_parts_names_the_right_lines(importer, run, monkeypatch):
     job = check(importer, run, job_id)
     assert job.status == "invalid" and job.message == "Line 271 has more columns than the header (11)."
     assert count_voters(run) == 0
+
+
+def test_a_connection_lost_while_reading_the_file_is_not_called_a_bad_file(
+    importer, run, monkeypatch, database_url
+):
+    """The server ends the COPY's connection half-way (pg_terminate_backend, as a restart does): the
+    check fails as a server failure, logged, with nothing loaded, not as "could not be read as CSV";
+    the next check works."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from portal.voters.importing import staging
+
+    monkeypatch.setattr(staging, "SPLIT_MIN_BYTES", 0)
+    plain = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    chunks = staging._file_chunks
+
+    async def cut_off(path, start, end, report):
+        async for chunk in chunks(path, start, end, report):
+            yield chunk  # (the COPY is under way on the server by now)
+            killer = await asyncpg.connect(plain)
+            await killer.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE query LIKE 'COPY %' AND pid <> pg_backend_pid() AND datname = current_database()"
+            )
+            await killer.close()
+
+    monkeypatch.setattr(staging, "_file_chunks", cut_off)
+    job_id = job_id_from(upload(importer, csv_bytes([voter_line(n) for n in range(1, 301)])))
+    job = check(importer, run, job_id)
+    assert job.status == "failed", (job.status, job.message)
+    assert "could not be read" not in job.message and "failed on the server" in job.message
+    assert count_voters(run) == 0
+    monkeypatch.setattr(staging, "_file_chunks", chunks)
+    job_id = job_id_from(upload(importer, csv_bytes([voter_line(n) for n in range(1, 301)])))
+    assert check(importer, run, job_id).status == "validated"  # the pool has let the dead connection go

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from portal.db import asyncpg_connection, database
+from portal.db import asyncpg_connection, database, is_connection_failure
 from portal.models import ImportJob
 from portal.voters.importing.fields import ImportFailed
 from portal.voters.importing.progress import Progress
@@ -139,8 +139,8 @@ async def stage(job: ImportJob, progress: Progress) -> list[StagedPart]:
     staged, offset = [], first_line - 1
     for part, outcome in enumerate(outcomes):
         if isinstance(outcome, BaseException):
-            if not isinstance(outcome, Exception):
-                raise outcome
+            if not isinstance(outcome, Exception) or is_connection_failure(outcome):
+                raise outcome  # (a lost connection says nothing about the file)
             # asyncpg's COPY errors: the row is in the message context, counted from the part's start
             raise ImportFailed(_copy_error(outcome, job, offset if part else 0)) from outcome
         staged.append(StagedPart(_stage_table(job.id, part), offset if part else 0, outcome))
