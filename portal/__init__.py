@@ -135,6 +135,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Portal:
     from portal import cli
 
     cli.init_app(app)
+    if app.config.get("REPORT_PROCESS"):  # reports in a process of their own (portal/offload.py)
+        from portal.offload import ReportProcess
+
+        app.wsgi_app = app.extensions["portal.report_process"] = ReportProcess(app, config or {})  # type: ignore[method-assign]
     _tune_garbage_collector()
     sys.setswitchinterval(float(app.config.get("THREAD_SWITCH_MS", 5)) / 1000)
     return app

@@ -29,6 +29,7 @@ TEST_CONFIG = {
     "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     "DATABASE_URL_FROM_ENV": True,
     "DATABASE_POOL_SIZE": 5,
+    "REPORT_PROCESS": False,  # (tests/test_offload.py turns it on)
 }
 
 
@@ -75,6 +76,8 @@ def app_factory(database_url) -> Iterator[Callable]:
 
     yield build
     for other in made:
+        if "portal.report_process" in other.extensions:
+            other.extensions["portal.report_process"].close()
         with other.app_context():
             aio.run(close_hub(other))
             aio.run(database().dispose())

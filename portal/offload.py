@@ -1,0 +1,232 @@
+"""Reports are served by a process of their own, so no page waits behind one.
+
+Threads of a worker share one interpreter lock. A thread building a 3 MB canvass (or laying out a
+cached one at 15 ms of CPU a copy) takes the lock from every other request of its worker: with two
+clients fetching canvasses back to back, a cheap page's p95 rose 7-fold. Rendering off the event
+loop (`rendering.Later`) keeps the loop free, but not the lock.
+
+So each worker starts, at its first report request, a report process: a copy of the portal (the
+same config, database and secret key) that listens on a Unix socket in a private directory, with
+an authentication key, at a lower CPU priority (nice 10: on a busy election night the screens
+staff click through come first, a report waits a little). This WSGI middleware, in front of the
+app, sends the GET and HEAD requests of `OFFLOADED` endpoints there and relays the answer, status,
+headers and body as the app gave them. The report process runs the same views, so roles, sessions,
+errors and the 503 of a database that is away all behave exactly as in the worker.
+
+While the report process starts (1-2 s), or if it dies, a report is served by the worker itself,
+as before (a GET can be served again safely); a dead process is started again at the next report.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
+from typing import Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.test import run_wsgi_app
+
+log = logging.getLogger(__name__)
+
+# Pages and downloads that build a whole election's canvass.
+OFFLOADED = frozenset({"reports.report", "reports.report_csv", "reports.results_json"})
+NICE = 10
+START_SECONDS = 60  # a report process that is not listening by then is given up (and tried again)
+
+
+class ReportProcess:
+    """WSGI middleware: `OFFLOADED` endpoints are answered by the worker's report process."""
+
+    def __init__(self, app, overrides: Mapping[str, Any]) -> None:
+        self.app = app
+        self.wsgi_app = app.wsgi_app
+        self.overrides = dict(overrides)
+        self.served = 0  # requests the report process answered (for tests and logs)
+        self._lock = threading.Lock()
+        self._pid: int | None = None  # the worker that started the process (gunicorn forks workers)
+        self._process: Any = None
+        self._ready: Any = None
+        self._address = ""
+        self._authkey = b""
+        self._idle: list[Connection] = []
+
+    def __call__(self, environ: dict, start_response):
+        if environ.get("REQUEST_METHOD") in ("GET", "HEAD") and self._offloaded(environ):
+            answer = self._forward(environ)
+            if answer is not None:
+                status, headers, body = answer
+                start_response(status, headers)
+                return [body]
+        return self.wsgi_app(environ, start_response)
+
+    def _offloaded(self, environ: dict) -> bool:
+        try:
+            endpoint, _ = self.app.url_map.bind_to_environ(environ).match()
+        except HTTPException:
+            return False
+        return endpoint in OFFLOADED
+
+    @property
+    def pid(self) -> int | None:
+        """The report process's pid, once it is listening."""
+        process, ready = self._process, self._ready
+        return process.pid if process is not None and ready is not None and ready.is_set() else None
+
+    def wait_ready(self, timeout: float = START_SECONDS) -> bool:
+        """Start the report process if need be and wait until it listens (tests, warm-up)."""
+        self._connection()  # (starts it)
+        return self._ready is not None and self._ready.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the report process (tests; a worker's own ends with it)."""
+        with self._lock:
+            for conn in self._idle:
+                conn.close()
+            self._idle = []
+            if self._process is not None and self._pid == os.getpid():
+                self._process.terminate()
+                self._process.join(10)
+            self._process = None
+
+    def _forward(self, environ: dict) -> tuple[str, list[tuple[str, str]], bytes] | None:
+        conn = self._connection()
+        if conn is None:
+            return None
+        try:
+            conn.send({k: v for k, v in environ.items() if isinstance(v, str)})
+            status, headers = conn.recv()
+            body = conn.recv_bytes()
+        except (OSError, EOFError) as error:  # the process died, or was stopped: serve it here
+            conn.close()
+            log.warning("report process did not answer (%r); serving the report in the worker", error)
+            return None
+        with self._lock:
+            self._idle.append(conn)
+            self.served += 1
+        return status, headers, body
+
+    def _connection(self) -> Connection | None:
+        """An idle connection to a listening report process, a new one, or None while it starts."""
+        with self._lock:
+            if self._pid != os.getpid():  # a forked worker: its own process, not its parent's
+                self._pid, self._process, self._ready, self._idle = os.getpid(), None, None, []
+            process = self._process
+            if process is None or (not process.is_alive() and process.exitcode is not None):
+                self._start()
+                return None
+            if not self._ready.is_set():
+                return None
+            if self._idle:
+                return self._idle.pop()
+        try:
+            return Client(self._address, family="AF_UNIX", authkey=self._authkey)
+        except OSError as error:
+            log.warning("report process refused a connection (%r)", error)
+            return None
+
+    def _start(self) -> None:
+        for conn in self._idle:
+            conn.close()
+        self._idle = []
+        if self._address:  # (a process that died left its socket)
+            shutil.rmtree(os.path.dirname(self._address), ignore_errors=True)
+        if self._process is not None:
+            log.warning(
+                "report process %s ended (exit code %s); starting another",
+                self._process.pid,
+                self._process.exitcode,
+            )
+        context = multiprocessing.get_context("spawn")  # (a fork would copy this worker's threads' state)
+        directory = tempfile.mkdtemp(prefix="tally-reports-")  # 0700: only this user reaches the socket
+        self._address = str(Path(directory) / "socket")
+        self._authkey = os.urandom(32)
+        self._ready = context.Event()
+        config = {
+            **self.overrides,
+            "DATABASE_URL": self.app.config["DATABASE_URL"],  # as resolved (the embedded server too)
+            "DATABASE_URL_FROM_ENV": True,
+            "EMBEDDED_DATABASE": False,
+            "SECRET_KEY": self.app.config["SECRET_KEY"],
+            "REPORT_PROCESS": False,
+        }
+        self._process = context.Process(
+            target=serve,
+            args=(self._address, self._authkey, config, os.getpid(), self._ready),
+            name="portal-reports",
+            daemon=True,
+        )
+        self._process.start()
+
+
+def serve(address: str, authkey: bytes, config: dict, parent: int, ready) -> None:
+    """The report process: the portal, answering forwarded requests, until its worker ends."""
+    os.nice(NICE)
+    from portal import create_app
+
+    app = create_app(config)
+    listener = Listener(address, family="AF_UNIX", authkey=authkey)
+    signal.signal(signal.SIGTERM, lambda *_: _end(address))  # (the worker stopping it)
+    threading.Thread(target=_exit_with, args=(parent, address), daemon=True).start()
+    ready.set()
+    while True:
+        try:
+            conn = listener.accept()
+        except (OSError, EOFError):  # (a connection that failed the key exchange)
+            continue
+        threading.Thread(target=_answer, args=(app, conn), daemon=True).start()
+
+
+def _answer(app, conn: Connection) -> None:
+    """Answer one worker thread's requests, one after another, until it closes the connection."""
+    with conn:
+        while True:
+            try:
+                environ = conn.recv()
+            except (OSError, EOFError):
+                return
+            environ.update(
+                {
+                    "wsgi.input": io.BytesIO(b""),
+                    "wsgi.errors": sys.stderr,
+                    "wsgi.version": (1, 0),
+                    "wsgi.multithread": True,
+                    "wsgi.multiprocess": True,
+                    "wsgi.run_once": False,
+                }
+            )
+            app_iter, status, headers = run_wsgi_app(app.wsgi_app, environ, buffered=True)
+            try:
+                body = b"".join(app_iter)
+            finally:
+                close = getattr(app_iter, "close", None)
+                if close is not None:
+                    close()
+            try:
+                conn.send((status, headers.to_wsgi_list()))
+                conn.send_bytes(body)
+            except OSError:
+                return
+
+
+def _exit_with(parent: int, address: str) -> None:
+    """End with the worker that started this process (gunicorn may kill it without notice)."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(1)
+    _end(address)
+
+
+def _end(address: str) -> None:
+    shutil.rmtree(os.path.dirname(address), ignore_errors=True)
+    os._exit(0)

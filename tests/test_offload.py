@@ -1,0 +1,79 @@
+"""Reports are served by each worker's report process (portal/offload.py): the same answers as the
+worker's own, from another process; the worker serves them itself while that process starts or
+after it died, and starts another."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.conftest import Auth
+
+
+@pytest.fixture
+def offloading(app_factory, create_user):
+    """An app with its report process listening, and a client of it signed in as an observer."""
+    app = app_factory(REPORT_PROCESS=True)
+    process = app.extensions["portal.report_process"]
+    assert process.wait_ready(60), "the report process did not start"
+    client = app.test_client()
+    assert Auth(client).login(create_user("observer").username).status_code == 302
+    return app, process, client
+
+
+def test_reports_come_from_the_report_process_with_the_workers_bytes(offloading, client_as, create_election):
+    _app, process, client = offloading
+    made = create_election(status="open", precincts=3)
+    in_worker = client_as("observer")  # (the session-wide app: no report process)
+    assert process.pid not in (None, os.getpid())
+    for path in ("canvass.csv", "summary.csv", "turnout.csv", "results.json"):
+        url = f"/elections/{made.election.id}/reports/{path}"
+        served = process.served
+        answer, expected = client.get(url), in_worker.get(url)
+        assert answer.status_code == 200, (path, answer.status_code)
+        assert process.served == served + 1, path
+        assert answer.content_type == expected.content_type
+        assert answer.headers["Content-Disposition"] == expected.headers["Content-Disposition"]
+        if path != "results.json":  # (the NIST export of an open election carries the time it was made)
+            assert answer.data == expected.data, path
+    page = client.get(f"/elections/{made.election.id}/reports/canvass")
+    assert page.status_code == 200 and made.election.name in page.text
+    assert "Content-Security-Policy" in page.headers  # (the app's own headers, as the worker sets them)
+    assert client.head(f"/elections/{made.election.id}/reports/canvass").status_code == 200
+
+
+def test_the_report_process_keeps_the_rules(offloading, create_election):
+    app, process, client = offloading
+    made = create_election(status="open")
+    served = process.served
+    assert client.get(f"/elections/{made.election.id}/reports/nonsense").status_code == 404
+    assert client.get("/elections/999999/reports/canvass.csv").status_code == 404
+    signed_out = app.test_client().get(f"/elections/{made.election.id}/reports/canvass")
+    assert signed_out.status_code == 302 and "/login" in signed_out.headers["Location"]
+    assert process.served == served + 3
+    assert client.get("/elections").status_code == 200  # other pages stay in the worker
+    assert client.get(f"/elections/{made.election.id}/reports").status_code == 200  # (the index too)
+    assert process.served == served + 3
+
+
+def test_a_dead_report_process_is_replaced_and_no_report_is_lost(offloading, create_election):
+    _app, process, client = offloading
+    made = create_election(status="open")
+    url = f"/elections/{made.election.id}/reports/summary.csv"
+    assert client.get(url).status_code == 200
+    first = process.pid
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while process._process.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    served = process.served
+    answer = client.get(url)  # served by the worker itself while another process starts
+    assert answer.status_code == 200 and "Mayor" in answer.text
+    assert process.served == served
+    assert process.wait_ready(60)
+    assert process.pid not in (None, first, os.getpid())
+    assert client.get(url).status_code == 200
+    assert process.served == served + 1
