@@ -473,6 +473,7 @@ class Meter:
     def start(self) -> None:
         self.t0 = time.perf_counter()
         self.workers_cpu0 = [self.cpu(p) for p in self.workers]
+        self.helpers_cpu0 = {p.pid: self.cpu(p) for p in self.helpers()}
         self.me0 = self.cpu(self.me)
         self.machine0 = psutil.cpu_times()
         self.sample_backends(first=True)
@@ -487,6 +488,14 @@ class Meter:
             # a backend that started during the run counts from 0
             self.backend_cpu[p.pid] = (before[0] if before else (now if first else 0.0), now)
 
+    def helpers(self) -> list[psutil.Process]:
+        """The workers' own processes: their report processes (portal/offload.py)."""
+        found = []
+        for worker in self.workers:
+            with contextlib.suppress(psutil.Error):
+                found.extend(worker.children(recursive=True))
+        return found
+
     def sample(self) -> None:
         for p in self.workers:
             with contextlib.suppress(psutil.Error):
@@ -498,6 +507,12 @@ class Meter:
         self.sample()
         workers = [round(self.cpu(p) - c, 2) for p, c in zip(self.workers, self.workers_cpu0, strict=True)]
         postgres = sum(last - first for first, last in self.backend_cpu.values())
+        helpers = 0.0
+        helpers_rss = []
+        for p in self.helpers():
+            with contextlib.suppress(psutil.Error):
+                helpers += self.cpu(p) - self.helpers_cpu0.get(p.pid, 0.0)  # (one started since: from 0)
+                helpers_rss.append(round(p.memory_info().rss / (1 << 20), 1))
         me = self.cpu(self.me) - self.me0
         m1 = psutil.cpu_times()
         busy = (
@@ -508,12 +523,14 @@ class Meter:
             "worker_cpu_seconds": workers,
             "worker_cpu_percent": [round(100 * w / seconds, 1) for w in workers],
             "worker_peak_rss_mb": [round(self.rss_peak[p.pid], 1) for p in self.workers],
+            "report_process_cpu_seconds": round(helpers, 2),
+            "report_process_rss_mb": helpers_rss,
             "postgres_cpu_seconds": round(postgres, 2),
             "postgres_backends": len(self.backend_cpu),
             "loadgen_cpu_seconds": round(me, 2),
             "machine_busy_cpu_seconds": round(busy, 2),
             "machine_cpu_capacity_seconds": round(seconds * psutil.cpu_count(), 1),
-            "other_processes_cpu_seconds": round(busy - sum(workers) - postgres - me, 2),
+            "other_processes_cpu_seconds": round(busy - sum(workers) - helpers - postgres - me, 2),
         }
 
 
