@@ -6,6 +6,10 @@ and costs no CPU until a panel changes). So each worker gets threads for its liv
 threads reserved for ordinary pages: with live_max_streams = 500 (config.toml), a worker holds up to
 500 live panels and still has PAGE_THREADS threads for pages; a 501st browser is told to retry in
 30 s instead of taking a page thread. Two workers hold 1,000 live browsers.
+
+Each worker also starts, at its first report request, a report process of its own that builds the
+printed reports and exports at a lower CPU priority (portal/offload.py; report_process in
+config.toml), so no page of the worker waits behind a report.
 """
 
 import os

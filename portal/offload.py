@@ -19,6 +19,7 @@ as before (a GET can be served again safely); a dead process is started again at
 
 from __future__ import annotations
 
+import atexit
 import io
 import logging
 import multiprocessing
@@ -149,6 +150,7 @@ class ReportProcess:
         context = multiprocessing.get_context("spawn")  # (a fork would copy this worker's threads' state)
         directory = tempfile.mkdtemp(prefix="tally-reports-")  # 0700: only this user reaches the socket
         self._address = str(Path(directory) / "socket")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)  # (a worker's exit stops it)
         self._authkey = os.urandom(32)
         self._ready = context.Event()
         config = {
@@ -170,12 +172,12 @@ class ReportProcess:
 
 def serve(address: str, authkey: bytes, config: dict, parent: int, ready) -> None:
     """The report process: the portal, answering forwarded requests, until its worker ends."""
+    signal.signal(signal.SIGTERM, lambda *_: _end(address))  # (the worker stopping it)
     os.nice(NICE)
     from portal import create_app
 
     app = create_app(config)
     listener = Listener(address, family="AF_UNIX", authkey=authkey)
-    signal.signal(signal.SIGTERM, lambda *_: _end(address))  # (the worker stopping it)
     threading.Thread(target=_exit_with, args=(parent, address), daemon=True).start()
     ready.set()
     while True:

@@ -77,3 +77,54 @@ def test_a_dead_report_process_is_replaced_and_no_report_is_lost(offloading, cre
     assert process.pid not in (None, first, os.getpid())
     assert client.get(url).status_code == 200
     assert process.served == served + 1
+
+
+def test_under_gunicorn_each_worker_starts_its_report_process_and_ends_it(
+    database_url, tmp_path, create_election, create_user
+):
+    """As deployed: gunicorn forks its workers, each spawns its own report process at its first
+    report (nice 10), and stopping gunicorn leaves none behind."""
+    import psutil
+
+    from tests.conftest import TEST_PASSWORD
+    from tests.faults import Client, Portal
+
+    made = create_election(status="open")
+    clerk = create_user("clerk")
+    portal = Portal(database_url, workers=2, log_dir=tmp_path)
+    portal.start()
+    helpers: list[psutil.Process] = []
+    try:
+        client = Client(portal.base)  # (a new connection a request: the workers share them)
+        client.sign_in(clerk.username, TEST_PASSWORD)
+        url = f"/elections/{made.election.id}/reports/summary.csv"
+        answers = set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status, body = client.request(url)
+            assert status == 200, body[:300]
+            answers.add(body)
+            workers = psutil.Process(portal.process.pid).children()
+            helpers = [
+                child
+                for worker in workers
+                for child in worker.children()
+                if "spawn_main" in " ".join(child.cmdline())
+                and "resource_tracker" not in " ".join(child.cmdline())
+            ]
+            if len(helpers) == len(workers) == 2:
+                break
+            time.sleep(0.2)
+        assert len(helpers) == 2, "each worker starts a report process of its own"
+        while time.monotonic() < deadline and any(helper.nice() != 10 for helper in helpers):
+            time.sleep(0.1)  # (a process lowers its priority once it runs the portal's code)
+        assert all(helper.nice() == 10 for helper in helpers)
+        for _ in range(6):  # served by them once they listen
+            status, body = client.request(url)
+            assert status == 200
+            answers.add(body)
+        assert len(answers) == 1, "the same CSV from the workers and their report processes"
+    finally:
+        portal.stop()
+    _, alive = psutil.wait_procs(helpers, timeout=10)
+    assert not alive, "a report process outlived gunicorn"
