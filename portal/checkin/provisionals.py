@@ -7,14 +7,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from portal.audit.queries import record_event
 from portal.checkin.queries import METHOD_LABELS
 from portal.clock import local
 from portal.elections.queries import ElectionLocked, election_for_write
 from portal.errors import Conflict, NotFound
-from portal.models import PROVISIONAL_STATUSES, CheckIn, Election, Precinct, User, Voter
+from portal.models import CLERK, DECIDER, PROVISIONAL_STATUSES, CheckIn, Election, Precinct, User, Voter
 from portal.signals import provisionals_decided
 from portal.tally.queries import live_check_in
 
@@ -44,13 +43,12 @@ async def list_provisionals(
     limit: int = 500,
 ) -> list[ProvisionalRow]:
     """The election's live provisional ballots with this status ("" for any), oldest first."""
-    clerk, decider = aliased(User), aliased(User)
     query = (
-        select(CheckIn, Voter, Precinct, clerk.display_name, decider.display_name)
+        select(CheckIn, Voter, Precinct, CLERK.display_name, DECIDER.display_name)
         .join(Voter, Voter.id == CheckIn.voter_id)
         .join(Precinct, Precinct.id == CheckIn.precinct_id)
-        .outerjoin(clerk, clerk.id == CheckIn.user_id)
-        .outerjoin(decider, decider.id == CheckIn.decided_by_id)
+        .outerjoin(CLERK, CLERK.id == CheckIn.user_id)
+        .outerjoin(DECIDER, DECIDER.id == CheckIn.decided_by_id)
         .where(CheckIn.election_id == election_id, CheckIn.method == "provisional", live_check_in())
         .order_by(CheckIn.checked_in_at, CheckIn.id)
         .limit(limit)
@@ -176,11 +174,10 @@ async def decide_provisionals(
     skipped = []
     left = [i for i in ids if i not in {row.id for row in changed}]
     if left:
-        decider = aliased(User)
         rows = await session.execute(
-            select(CheckIn, Voter.first_name, Voter.last_name, decider.display_name)
+            select(CheckIn, Voter.first_name, Voter.last_name, DECIDER.display_name)
             .join(Voter, Voter.id == CheckIn.voter_id)
-            .outerjoin(decider, decider.id == CheckIn.decided_by_id)
+            .outerjoin(DECIDER, DECIDER.id == CheckIn.decided_by_id)
             .where(CheckIn.id.in_(left))
             .order_by(CheckIn.id)
         )

@@ -6,13 +6,12 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from portal.audit.queries import record_event
 from portal.clock import clock_time
 from portal.elections.lifecycle import lock_election
 from portal.errors import Conflict, NotFound
-from portal.models import Election, Incident, Precinct, User
+from portal.models import REPORTER, Election, Incident, Precinct, User
 from portal.signals import incident_changed
 
 FEED_SIZE = 15
@@ -95,11 +94,10 @@ async def resolve_incident(
 
 async def incident_feed(session: AsyncSession, election_id: int, limit: int = FEED_SIZE) -> list[tuple]:
     """Open incidents first, newest first, then recently resolved: (incident, precinct code, reporter)."""
-    reporter = aliased(User)
     rows = await session.execute(
-        select(Incident, Precinct.code, reporter.display_name)
+        select(Incident, Precinct.code, REPORTER.display_name)
         .outerjoin(Precinct, Precinct.id == Incident.precinct_id)
-        .join(reporter, reporter.id == Incident.reported_by_id)
+        .join(REPORTER, REPORTER.id == Incident.reported_by_id)
         .where(Incident.election_id == election_id)
         .order_by((Incident.status == "open").desc(), Incident.created_at.desc(), Incident.id.desc())
         .limit(limit)
@@ -113,11 +111,10 @@ OPEN_LIST_SIZE = 100
 async def open_incidents(session: AsyncSession, election_id: int, limit: int = OPEN_LIST_SIZE) -> list[tuple]:
     """Open incidents, newest first (the resolve list and the dashboard): (incident, precinct code,
     reporter)."""
-    reporter = aliased(User)
     rows = await session.execute(
-        select(Incident, Precinct.code, reporter.display_name)
+        select(Incident, Precinct.code, REPORTER.display_name)
         .outerjoin(Precinct, Precinct.id == Incident.precinct_id)
-        .join(reporter, reporter.id == Incident.reported_by_id)
+        .join(REPORTER, REPORTER.id == Incident.reported_by_id)
         .where(Incident.election_id == election_id, Incident.status == "open")
         .order_by(Incident.created_at.desc(), Incident.id.desc())
         .limit(limit)

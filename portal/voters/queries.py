@@ -7,12 +7,11 @@ from datetime import date
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from portal.audit.queries import snapshot
 from portal.editing import check_version, insert_audited, save_changes
 from portal.errors import FieldError, NotFound
-from portal.models import CheckIn, Election, Party, Precinct, User, Voter
+from portal.models import CLERK, DECIDER, VOIDER, CheckIn, Election, Party, Precinct, User, Voter
 from portal.precincts.queries import get_precinct
 from portal.voters.search import VoterQuery, _filters, _sort_values, keyset, voter_rows
 
@@ -87,13 +86,12 @@ async def voter_detail(session: AsyncSession, voter_id: int) -> VoterDetail:
     party = await session.get(Party, voter.party_id) if voter.party_id else None
     # Participation: which elections the voter was issued a ballot in. Never how they voted:
     # check-ins are not linked to returns anywhere. Voided check-ins stay in the history.
-    clerk, voider, decider = aliased(User), aliased(User), aliased(User)
     rows = await session.execute(
-        select(Election, CheckIn, clerk.display_name, voider.display_name, decider.display_name)
+        select(Election, CheckIn, CLERK.display_name, VOIDER.display_name, DECIDER.display_name)
         .join(CheckIn, CheckIn.election_id == Election.id)
-        .outerjoin(clerk, clerk.id == CheckIn.user_id)
-        .outerjoin(voider, voider.id == CheckIn.voided_by_id)
-        .outerjoin(decider, decider.id == CheckIn.decided_by_id)
+        .outerjoin(CLERK, CLERK.id == CheckIn.user_id)
+        .outerjoin(VOIDER, VOIDER.id == CheckIn.voided_by_id)
+        .outerjoin(DECIDER, DECIDER.id == CheckIn.decided_by_id)
         .where(CheckIn.voter_id == voter_id)
         .order_by(Election.election_date.desc(), CheckIn.checked_in_at.desc())
     )
