@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from portal.audit.queries import search_events, verify_chain
 from portal.db import reading, transaction
@@ -178,14 +178,17 @@ def test_cli_audit_verify(app, client_as):
     assert result.exit_code == 0 and "audit chain intact" in result.output
 
 
-def test_audit_report_by_date_with_csv(client_as, create_user, run):
+def test_audit_report_by_date_with_csv(app, client_as, create_user, run):
     import csv
     import io
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
+
+    from portal import clock
 
     create_user("clerk", username="dated-user")
     manager = client_as("manager")
-    today = datetime.now(UTC).date()
+    with app.app_context():
+        today = clock.today()  # the office's day (between its midnight and UTC's, not UTC's)
     page = manager.get(f"/audit?since={today.isoformat()}&until={today.isoformat()}&entity=user").text
     assert "dated-user" in page and "data-print" in page
     tomorrow = (today + timedelta(days=1)).isoformat()
@@ -258,3 +261,60 @@ def test_reports_and_certified_records_carry_the_head(client_as, create_election
     page = client_as("observer").get(f"/elections/{made.election.id}/reports/summary").text
     head = _head(run)
     assert f"Audit head {head.event}:{head.hash}" in page
+
+
+def test_the_database_writes_times_and_hashes_as_python_checks_them(app, run, create_user):
+    """audit_append() (migration 0018) hashes in the database what `event_hash` checks in Python:
+    the time as isoformat() writes it (microseconds only when there are some), and UTF-8 text with
+    markup, quotes and characters outside ASCII."""
+    from datetime import UTC, datetime
+
+    from portal.audit.queries import event_hash, record_event
+    from portal.models import AuditEvent
+
+    moments = [
+        datetime(2026, 11, 3, 7, 15, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 3, 7, 15, 0, 1, tzinfo=UTC),
+        datetime(2026, 11, 3, 23, 59, 59, 500000, tzinfo=UTC),
+        datetime(1999, 12, 31, 0, 0, 7, 123456, tzinfo=UTC),
+    ]
+
+    async def as_written():
+        async with reading() as db:
+            return [await db.scalar(text("SELECT audit_time_text(:at)"), {"at": at}) for at in moments]
+
+    assert run(as_written()) == [at.isoformat() for at in moments]
+    actor = create_user("admin")
+
+    async def append():
+        async with transaction() as db:
+            for n, value in enumerate(['Zoë "<b>" \\ ü', {"nested": [1, None, "ñ"]}, None]):
+                await record_event(
+                    db, actor=actor, action="test", entity="odd", entity_id=n, after={"v": value}
+                )
+
+    run(append())
+
+    async def check():
+        async with reading() as db:
+            events = (
+                await db.scalars(select(AuditEvent).where(AuditEvent.entity == "odd").order_by(AuditEvent.id))
+            ).all()
+            report = await verify_chain(db)
+        return events, report
+
+    events, report = run(check())
+    assert report.intact and len(events) == 3
+    assert events[1].prev_hash == events[0].hash and events[2].prev_hash == events[1].hash
+    for event in events:
+        assert event.hash == event_hash(
+            created_at=event.created_at,
+            username=event.username,
+            user_id=event.user_id,
+            action=event.action,
+            entity=event.entity,
+            entity_id=event.entity_id,
+            before=event.before,
+            after=event.after,
+            prev_hash=event.prev_hash,
+        )

@@ -27,7 +27,7 @@ from portal.clock import day_bounds
 from portal.models import AuditEvent, User
 
 GENESIS_HASH = "0" * 64
-AUDIT_LOCK_KEY = 0x7A11_A0D1  # (written into audit_head_locked(), migration 0015)
+AUDIT_LOCK_KEY = 0x7A11_A0D1  # (written into audit_head_locked() and audit_append(), migrations 0015, 0018)
 
 
 def jsonable(value: Any) -> Any:
@@ -47,6 +47,23 @@ def snapshot(row: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     return {name: jsonable(getattr(row, name)) for name in fields}
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_pieces(
+    *, username: str, user_id: int | None, action: str, entity: str, entity_id: str, before: Any, after: Any
+) -> tuple[str, str, str]:
+    """An event's canonical JSON (its keys sorted, no spaces, UTF-8) in three pieces around the two
+    values known only once the chain's lock is held: head + time + middle + previous hash + tail.
+    (Both are plain ASCII, written as JSON strings without escapes.) The database appends with
+    these pieces (audit_append(), migration 0018) and `event_hash` checks with them."""
+    head = f'{{"action":{_json(action)},"after":{_json(after)},"at":"'
+    middle = f'","before":{_json(before)},"entity":{_json(entity)},"entity_id":{_json(entity_id)},"prev":"'
+    tail = f'","user":{_json(username)},"user_id":{_json(user_id)}}}'
+    return head, middle, tail
+
+
 def event_hash(
     *,
     created_at: datetime,
@@ -59,23 +76,17 @@ def event_hash(
     after: Any,
     prev_hash: str,
 ) -> str:
-    canonical = json.dumps(
-        {
-            "at": created_at.astimezone(UTC).isoformat(),
-            "user": username,
-            "user_id": user_id,
-            "action": action,
-            "entity": entity,
-            "entity_id": entity_id,
-            "before": before,
-            "after": after,
-            "prev": prev_hash,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+    head, middle, tail = canonical_pieces(
+        username=username,
+        user_id=user_id,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        before=before,
+        after=after,
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    at = created_at.astimezone(UTC).isoformat()
+    return hashlib.sha256(f"{head}{at}{middle}{prev_hash}{tail}".encode()).hexdigest()
 
 
 RECORDED = "audit_recorded"  # session.info key: the events recorded, waiting for COMMIT
@@ -110,19 +121,19 @@ async def record_event(
 @orm_event.listens_for(Session, "before_commit")
 def append_recorded(session: Session) -> None:
     """Append the transaction's recorded events to the chain, in the order recorded, as the last
-    step before COMMIT (SQLAlchemy flushes them with the commit). Runs inside the async session's
-    greenlet, so these synchronous calls are the session's usual asyncpg round trips."""
+    step before COMMIT. Runs inside the async session's greenlet, so this synchronous call is the
+    session's usual asyncpg round trip."""
     recorded = session.info.pop(RECORDED, None)
     if not recorded:
         return
-    # The lock, then the head read after it is granted, in one round trip (migration 0015): under
-    # load each round trip while the lock is held waits for the worker's busy event loop.
-    prev_hash = session.scalar(text("SELECT audit_head_locked()")) or GENESIS_HASH
-    created_at = datetime.now(UTC)
+    # One statement takes the chain's lock, reads its head, hashes and inserts the events
+    # (audit_append(), migration 0018): under load every round trip made while the lock is held
+    # waits for the worker's busy event loop, and every other write of the office waits behind it.
+    events = []
     for fields in recorded:
-        fields = {**fields, "created_at": created_at, "prev_hash": prev_hash}
-        prev_hash = event_hash(**fields)
-        session.add(AuditEvent(**fields, hash=prev_hash))
+        head, middle, tail = canonical_pieces(**fields)
+        events.append({**fields, "head": head, "middle": middle, "tail": tail})
+    session.execute(text("SELECT audit_append(CAST(:events AS jsonb))"), {"events": json.dumps(events)})
 
 
 @orm_event.listens_for(Session, "after_soft_rollback")
