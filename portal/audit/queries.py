@@ -64,29 +64,27 @@ def canonical_pieces(
     return head, middle, tail
 
 
-def event_hash(
-    *,
-    created_at: datetime,
-    username: str,
-    user_id: int | None,
-    action: str,
-    entity: str,
-    entity_id: str,
-    before: Any,
-    after: Any,
-    prev_hash: str,
-) -> str:
-    head, middle, tail = canonical_pieces(
-        username=username,
-        user_id=user_id,
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        before=before,
-        after=after,
-    )
+def event_hash(*, created_at: datetime, prev_hash: str, **fields: Any) -> str:
+    """The SHA-256 of an event (`fields` as `canonical_pieces` takes them) at `created_at`, after
+    the event whose hash is `prev_hash`."""
+    head, middle, tail = canonical_pieces(**fields)
     at = created_at.astimezone(UTC).isoformat()
     return hashlib.sha256(f"{head}{at}{middle}{prev_hash}{tail}".encode()).hexdigest()
+
+
+def stored_event_hash(event: AuditEvent) -> str:
+    """The hash a stored event should have, recomputed from what it holds."""
+    return event_hash(
+        created_at=event.created_at,
+        prev_hash=event.prev_hash,
+        username=event.username,
+        user_id=event.user_id,
+        action=event.action,
+        entity=event.entity,
+        entity_id=event.entity_id,
+        before=event.before,
+        after=event.after,
+    )
 
 
 RECORDED = "audit_recorded"  # session.info key: the events recorded, waiting for COMMIT
@@ -205,17 +203,7 @@ async def verify_chain(session: AsyncSession) -> ChainReport:
         count += 1
         if event.prev_hash != prev:
             return ChainReport(count, event.id, "does not follow the event before it")
-        expected = event_hash(
-            created_at=event.created_at,
-            username=event.username,
-            user_id=event.user_id,
-            action=event.action,
-            entity=event.entity,
-            entity_id=event.entity_id,
-            before=event.before,
-            after=event.after,
-            prev_hash=event.prev_hash,
-        )
+        expected = stored_event_hash(event)
         if expected != event.hash:
             return ChainReport(count, event.id, "its content does not match its hash")
         prev = event.hash
