@@ -29,6 +29,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 OFFLOADED = frozenset({"reports.report", "reports.report_csv", "reports.results_json"})
 NICE = 10
 START_SECONDS = 60  # a report process that is not listening by then is given up (and tried again)
+# A report that takes longer is taken to hang (at 10,000,000 voters the heaviest took 2-3 s).
+ANSWER_SECONDS = 120
 
 
 class ReportProcess:
@@ -53,6 +56,7 @@ class ReportProcess:
         self.wsgi_app = app.wsgi_app
         self.overrides = dict(overrides)
         self.served = 0  # requests the report process answered (for tests and logs)
+        self.answer_seconds = ANSWER_SECONDS
         self._lock = threading.Lock()
         self._pid: int | None = None  # the worker that started the process (gunicorn forks workers)
         self._process: Any = None
@@ -60,6 +64,7 @@ class ReportProcess:
         self._address = ""
         self._authkey = b""
         self._idle: list[Connection] = []
+        self._started_at = 0.0
 
     def __call__(self, environ: dict, start_response):
         if environ.get("REQUEST_METHOD") in ("GET", "HEAD") and self._offloaded(environ):
@@ -105,16 +110,29 @@ class ReportProcess:
             return None
         try:
             conn.send({k: v for k, v in environ.items() if isinstance(v, str)})
+            if not conn.poll(self.answer_seconds):
+                raise TimeoutError(f"no answer in {self.answer_seconds} s")
             status, headers = conn.recv()
             body = conn.recv_bytes()
-        except (OSError, EOFError) as error:  # the process died, or was stopped: serve it here
+        except (OSError, EOFError) as error:  # the process died or hangs: serve it here
             conn.close()
             log.warning("report process did not answer (%r); serving the report in the worker", error)
+            if isinstance(error, TimeoutError):
+                self._stop_hung()
             return None
         with self._lock:
             self._idle.append(conn)
             self.served += 1
         return status, headers, body
+
+    def _stop_hung(self) -> None:
+        """A report process that does not answer holds a worker thread per report sent to it: it
+        is stopped, and the next report starts another."""
+        with self._lock:
+            process = self._process
+            if process is not None and self._pid == os.getpid() and process.is_alive():
+                process.kill()
+                process.join(5)
 
     def _connection(self) -> Connection | None:
         """An idle connection to a listening report process, a new one, or None while it starts."""
@@ -126,6 +144,10 @@ class ReportProcess:
                 self._start()
                 return None
             if not self._ready.is_set():
+                if time.monotonic() - self._started_at > START_SECONDS:  # stuck starting
+                    process.kill()
+                    process.join(5)
+                    self._start()
                 return None
             if self._idle:
                 return self._idle.pop()
@@ -153,6 +175,7 @@ class ReportProcess:
         atexit.register(shutil.rmtree, directory, ignore_errors=True)  # (a worker's exit stops it)
         self._authkey = os.urandom(32)
         self._ready = context.Event()
+        self._started_at = time.monotonic()
         config = {
             **self.overrides,
             "DATABASE_URL": self.app.config["DATABASE_URL"],  # as resolved (the embedded server too)
@@ -222,8 +245,6 @@ def _answer(app, conn: Connection) -> None:
 
 def _exit_with(parent: int, address: str) -> None:
     """End with the worker that started this process (gunicorn may kill it without notice)."""
-    import time
-
     while os.getppid() == parent:
         time.sleep(1)
     _end(address)

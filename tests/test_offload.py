@@ -4,6 +4,7 @@ after it died, and starts another."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -128,3 +129,25 @@ def test_under_gunicorn_each_worker_starts_its_report_process_and_ends_it(
         portal.stop()
     _, alive = psutil.wait_procs(helpers, timeout=10)
     assert not alive, "a report process outlived gunicorn"
+
+
+def test_a_report_process_that_hangs_is_replaced_and_the_worker_answers(offloading, create_election):
+    _app, process, client = offloading
+    made = create_election(status="open")
+    url = f"/elections/{made.election.id}/reports/summary.csv"
+    assert client.get(url).status_code == 200
+    frozen = process.pid
+    process.answer_seconds = 1
+    os.kill(frozen, signal.SIGSTOP)  # (it takes the report, and never answers)
+    try:
+        served = process.served
+        started = time.monotonic()
+        answer = client.get(url)
+        assert answer.status_code == 200 and "Mayor" in answer.text
+        assert process.served == served and time.monotonic() - started < 10
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(frozen, signal.SIGCONT)
+    assert process.wait_ready(60)
+    assert process.pid not in (None, frozen)
+    assert client.get(url).status_code == 200 and process.served == served + 1
