@@ -308,3 +308,22 @@ def test_the_database_writes_times_and_hashes_as_python_checks_them(app, run, cr
     assert events[1].prev_hash == events[0].hash and events[2].prev_hash == events[1].hash
     for event in events:
         assert event.hash == stored_event_hash(event)
+
+
+def test_an_append_from_a_snapshot_transaction_is_refused(app, run, create_user):
+    """A REPEATABLE READ transaction would read the chain's head as it was when its snapshot was
+    taken: audit_append() refuses it rather than fork the chain."""
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    from portal.audit.queries import record_event
+
+    actor = create_user("admin")
+
+    async def append():
+        async with transaction() as db:
+            await db.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            await record_event(db, actor=actor, action="test", entity="odd", entity_id=1)
+
+    with pytest.raises(DBAPIError, match="READ COMMITTED"):
+        run(append())

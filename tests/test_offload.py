@@ -151,3 +151,41 @@ def test_a_report_process_that_hangs_is_replaced_and_the_worker_answers(offloadi
     assert process.wait_ready(60)
     assert process.pid not in (None, frozen)
     assert client.get(url).status_code == 200 and process.served == served + 1
+
+
+def test_a_report_process_that_cannot_start_is_retried_with_a_pause(offloading, create_election):
+    _app, process, client = offloading
+    made = create_election(status="open")
+    url = f"/elections/{made.election.id}/reports/summary.csv"
+    process.overrides["TIME_ZONE"] = "Nowhere/Nothing"  # (create_app stops on it in a new process)
+    os.kill(process.pid, signal.SIGKILL)
+    process._process.join(10)
+    assert client.get(url).status_code == 200  # served by the worker; another process starts...
+    process._process.join(30)
+    assert process._process.exitcode == 1 and not process._ready.is_set()  # ...and ends at once
+    assert client.get(url).status_code == 200  # the worker again; a third process starts at once
+    failed = process._process
+    failed.join(30)
+    assert failed.exitcode == 1
+    assert client.get(url).status_code == 200  # the worker; no fourth process for a while
+    assert process._process is failed and process._retry_at > time.monotonic()
+    process.overrides.pop("TIME_ZONE")
+    process._retry_at = 0.0  # (the pause is over)
+    assert process.wait_ready(60)
+    served = process.served
+    assert client.get(url).status_code == 200 and process.served == served + 1
+    assert process._failures == 0
+
+
+def test_a_stray_connection_does_not_stop_the_report_process(offloading, create_election):
+    import socket
+
+    _app, process, client = offloading
+    made = create_election(status="open")
+    url = f"/elections/{made.election.id}/reports/summary.csv"
+    stray = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stray.connect(process._address)
+    stray.sendall(b"\x00\x00\x00\x08not a pickle")
+    stray.close()
+    served = process.served
+    assert client.get(url).status_code == 200 and process.served == served + 1

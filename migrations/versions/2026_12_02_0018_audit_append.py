@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE FUNCTION audit_time_text(at timestamptz) RETURNS text
-        LANGUAGE sql IMMUTABLE AS $$
+        LANGUAGE sql STABLE AS $$
             SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
                 || CASE WHEN date_part('microseconds', at)::bigint % 1000000 <> 0
                         THEN '.' || to_char(at AT TIME ZONE 'UTC', 'US') ELSE '' END
@@ -46,6 +46,11 @@ def upgrade() -> None:
             event jsonb;
             digest varchar;
         BEGIN
+            -- (A transaction that keeps one snapshot would read the head as it was before the
+            -- lock was granted, and fork the chain.)
+            IF current_setting('transaction_isolation') <> 'read committed' THEN
+                RAISE EXCEPTION 'audit events are appended in READ COMMITTED transactions only';
+            END IF;
             PERFORM pg_advisory_xact_lock(2047975633);
             prev := COALESCE((SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1), repeat('0', 64));
             at := clock_timestamp();
