@@ -14,6 +14,10 @@ import pytest
 from tests.conftest import Auth
 
 
+def summary_of(made) -> str:
+    return f"/elections/{made.election.id}/reports/summary.csv"
+
+
 @pytest.fixture
 def offloading(app_factory, create_user):
     """An app with its report process listening, and a client of it signed in as an observer."""
@@ -62,8 +66,7 @@ def test_the_report_process_keeps_the_rules(offloading, create_election):
 
 def test_a_dead_report_process_is_replaced_and_no_report_is_lost(offloading, create_election):
     _app, process, client = offloading
-    made = create_election(status="open")
-    url = f"/elections/{made.election.id}/reports/summary.csv"
+    url = summary_of(create_election(status="open"))
     assert client.get(url).status_code == 200
     first = process.pid
     os.kill(first, signal.SIGKILL)
@@ -133,8 +136,7 @@ def test_under_gunicorn_each_worker_starts_its_report_process_and_ends_it(
 
 def test_a_report_process_that_hangs_is_replaced_and_the_worker_answers(offloading, create_election):
     _app, process, client = offloading
-    made = create_election(status="open")
-    url = f"/elections/{made.election.id}/reports/summary.csv"
+    url = summary_of(create_election(status="open"))
     assert client.get(url).status_code == 200
     frozen = process.pid
     process.answer_seconds = 1
@@ -155,8 +157,7 @@ def test_a_report_process_that_hangs_is_replaced_and_the_worker_answers(offloadi
 
 def test_a_report_process_that_cannot_start_is_retried_with_a_pause(offloading, create_election):
     _app, process, client = offloading
-    made = create_election(status="open")
-    url = f"/elections/{made.election.id}/reports/summary.csv"
+    url = summary_of(create_election(status="open"))
     process.overrides["TIME_ZONE"] = "Nowhere/Nothing"  # (create_app stops on it in a new process)
     os.kill(process.pid, signal.SIGKILL)
     process._process.join(10)
@@ -181,8 +182,7 @@ def test_a_stray_connection_does_not_stop_the_report_process(offloading, create_
     import socket
 
     _app, process, client = offloading
-    made = create_election(status="open")
-    url = f"/elections/{made.election.id}/reports/summary.csv"
+    url = summary_of(create_election(status="open"))
     stray = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stray.connect(process._address)
     stray.sendall(b"\x00\x00\x00\x08not a pickle")
