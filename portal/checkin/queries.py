@@ -90,9 +90,15 @@ async def check_ins_for(session: AsyncSession, election_id: int, voter_ids: list
     return {c.voter_id: c for c in rows}
 
 
-async def describe_check_in(session: AsyncSession, check_in: CheckIn) -> str:
-    precinct = await get_precinct(session, check_in.precinct_id)
-    clerk = await session.get(User, check_in.user_id)
+async def describe_check_in(
+    session: AsyncSession, check_in: CheckIn, *, precinct: Precinct | None = None, clerk: User | None = None
+) -> str:
+    """ "checked in 07:15 EST on 3 Nov 2026 at precinct 101-A (Town Hall), in person, by Pat Clerk".
+    `precinct` and `clerk`, when the caller holds them, save reading them again."""
+    if precinct is None or precinct.id != check_in.precinct_id:
+        precinct = await get_precinct(session, check_in.precinct_id)
+    if clerk is None or clerk.id != check_in.user_id:
+        clerk = await session.get(User, check_in.user_id)
     where = f"precinct {precinct.code}" + (f" ({precinct.polling_place})" if precinct.polling_place else "")
     status = f" ({check_in.provisional_status})" if check_in.provisional_status else ""
     return (
@@ -122,23 +128,32 @@ async def record_check_in(
 ) -> CheckIn:
     """Issue a ballot. A second check-in of the voter in the election is refused with the first."""
     election = await get_open_election(session, election_id)
-    voter = await session.get(Voter, voter_id)
-    if voter is None:
+    # The voter and whether their precinct takes part, in one round trip.
+    found = (
+        await session.execute(
+            select(
+                Voter,
+                select(ElectionPrecinct.precinct_id)
+                .where(
+                    ElectionPrecinct.election_id == election_id,
+                    ElectionPrecinct.precinct_id == Voter.precinct_id,
+                )
+                .exists(),
+            ).where(Voter.id == voter_id)
+        )
+    ).first()
+    if found is None:
         raise NotFound("voter")
+    voter, participating = found
     if method not in CHECK_IN_METHODS:
         raise CheckInRefused("Choose how the ballot is issued.")
-    participating = await session.scalar(
-        select(ElectionPrecinct.precinct_id).where(
-            ElectionPrecinct.election_id == election_id, ElectionPrecinct.precinct_id == voter.precinct_id
-        )
-    )
     name = f"{voter.first_name} {voter.last_name}"
     if method != "provisional":
         if voter.status != "active":
             raise CheckInRefused(
                 f"{name} is {voter.status} on the roll: only a provisional ballot can be issued."
             )
-        if participating is None:
+        if not participating:
             raise CheckInRefused(
                 f"{name}'s precinct does not take part in {election.name}: only a provisional ballot."
             )

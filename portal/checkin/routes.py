@@ -14,6 +14,7 @@ from portal.elections.queries import get_election
 from portal.forms import form_view
 from portal.inputs import INT4_MAX, arg_int, whole_number
 from portal.models import PROVISIONAL_STATUSES
+from portal.precincts.queries import get_precinct
 from portal.rendering import go_to, htmx_headers, is_htmx, render
 from portal.voters.search import VoterQuery, search_voters, voter_row
 
@@ -74,10 +75,14 @@ async def record(election_id: int, voter_id: int):
     # Everything the answer shows is read inside the transaction: once it commits, nothing can
     # fail on the database and make the clerk believe the ballot was not issued.
     async with transaction() as db:
+        actor = current_actor()
         check_in = await queries.record_check_in(
-            db, actor=current_actor(), election_id=election_id, voter_id=voter_id, method=form.method.data
+            db, actor=actor, election_id=election_id, voter_id=voter_id, method=form.method.data
         )
-        described = await queries.describe_check_in(db, check_in)
+        # (The precinct is held here: the session keeps only weak references, and the turnout
+        # below would read it again.)
+        precinct = await get_precinct(db, check_in.precinct_id)
+        described = await queries.describe_check_in(db, check_in, precinct=precinct, clerk=actor)
         turnout = await queries.precinct_turnout(db, election_id, check_in.precinct_id)
         row = await voter_row(db, voter_id)
     flash(f"Ballot issued ({queries.METHOD_LABELS[check_in.method]}).", "success")
