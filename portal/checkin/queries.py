@@ -93,8 +93,8 @@ async def check_ins_for(session: AsyncSession, election_id: int, voter_ids: list
 async def describe_check_in(
     session: AsyncSession, check_in: CheckIn, *, precinct: Precinct | None = None, clerk: User | None = None
 ) -> str:
-    """ "checked in 07:15 EST on 3 Nov 2026 at precinct 101-A (Town Hall), in person, by Pat Clerk".
-    `precinct` and `clerk`, when the caller holds them, save reading them again."""
+    """A check-in in words: "checked in 07:15 EST on 3 Nov 2026 at precinct 101-A (Town Hall), in
+    person, by Pat Clerk". `precinct` and `clerk`, when the caller holds them, are not read again."""
     if precinct is None or precinct.id != check_in.precinct_id:
         precinct = await get_precinct(session, check_in.precinct_id)
     if clerk is None or clerk.id != check_in.user_id:
