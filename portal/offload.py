@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 # Pages and downloads that build a whole election's canvass.
 OFFLOADED = frozenset({"reports.report", "reports.report_csv", "reports.results_json"})
+REPORTS_PATH = "/reports/"  # in every path of theirs (/elections/<id>/reports/...)
 NICE = 10
 START_SECONDS = 60  # a report process that is not listening by then is given up (and tried again)
 # A report that takes longer is taken to hang (at 10,000,000 voters the heaviest took 2-3 s).
@@ -83,6 +84,8 @@ class ReportProcess:
         return self.wsgi_app(environ, start_response)
 
     def _offloaded(self, environ: dict) -> bool:
+        if REPORTS_PATH not in environ.get("PATH_INFO", ""):  # (every other page: no second routing)
+            return False
         try:
             endpoint, _ = self.app.url_map.bind_to_environ(environ).match()
         except HTTPException:

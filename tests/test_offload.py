@@ -189,3 +189,12 @@ def test_a_stray_connection_does_not_stop_the_report_process(offloading, create_
     stray.close()
     served = process.served
     assert client.get(url).status_code == 200 and process.served == served + 1
+
+
+def test_every_offloaded_page_is_under_the_reports_path(app):
+    """The middleware routes a request a second time only when its path has REPORTS_PATH in it."""
+    from portal.offload import OFFLOADED, REPORTS_PATH
+
+    rules = [rule.rule for rule in app.url_map.iter_rules() if rule.endpoint in OFFLOADED]
+    assert len(rules) == len(OFFLOADED)
+    assert all(REPORTS_PATH in rule for rule in rules), rules
