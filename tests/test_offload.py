@@ -198,3 +198,27 @@ def test_every_offloaded_page_is_under_the_reports_path(app):
     rules = [rule.rule for rule in app.url_map.iter_rules() if rule.endpoint in OFFLOADED]
     assert len(rules) == len(OFFLOADED)
     assert all(REPORTS_PATH in rule for rule in rules), rules
+
+
+def test_the_report_process_rides_out_a_database_restart(offloading, create_election, database_url):
+    """Its pooled connections cut (what a restart does): the next reports are served by it as
+    before; while the database refuses connections it answers 503 as the worker would, then 200."""
+    from tests.test_resilience import _wait_until_gone, connections_refused, terminate_all_but_admin
+
+    _app, process, client = offloading
+    url = summary_of(create_election(status="open"))
+    for _ in range(3):
+        assert client.get(url).status_code == 200
+    served = process.served
+    terminated = terminate_all_but_admin(database_url)
+    _wait_until_gone(database_url, terminated)
+    for _ in range(3):
+        assert client.get(url).status_code == 200
+    assert process.served == served + 3
+    with connections_refused(database_url):
+        terminated = terminate_all_but_admin(database_url)
+        _wait_until_gone(database_url, terminated)
+        refused = client.get(url)
+        assert refused.status_code == 503 and "not answering" in refused.text
+        assert process.served == served + 4  # (its own answer, relayed)
+    assert client.get(url).status_code == 200 and process.served == served + 5
