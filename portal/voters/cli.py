@@ -176,7 +176,12 @@ def import_voters(
             )
             if date_format:
                 job.date_format = date_format
-        job = await importing.check_file(job.id)
+        if not check_only:
+            job, loaded = await importing.check_and_load(job.id, actor)
+            if loaded is not None:
+                return job, loaded
+        else:
+            job = await importing.check_file(job.id)
         if kinds and job.status == "invalid":
             async with transaction() as db:
                 made = await importing.create_missing_reference(db, job, actor, kinds)

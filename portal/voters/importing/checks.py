@@ -5,6 +5,7 @@ duplicates, each failure written to `import_issue`; the counts of new and update
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import date
 
 from sqlalchemy import delete, text
@@ -172,12 +173,6 @@ def _checks(job: ImportJob, today: date | None = None) -> list[tuple[str, str, s
             "n.registration_date IS NOT NULL AND n.registered IS NULL",
             f"'is not a date in the {form} form'",
         ),
-        (
-            "registration_date",
-            "n.registered IS NULL AND n.registration_date IS NULL AND NOT EXISTS "
-            "(SELECT 1 FROM voter v WHERE v.state_voter_id = n.state_voter_id)",
-            "'is blank: a new voter needs the date they registered'",
-        ),
         ("registration_date", f"n.registered > DATE '{today.isoformat()}'", "'is in the future'"),
         ("registration_date", "n.registered < n.dob + 5844", "'is before the voter turned 16'"),
         (
@@ -292,6 +287,14 @@ def check_statements(job: ImportJob) -> dict[str, str]:
             SELECT {job.id}, 'error', n.line, c.col, COALESCE(c.val, ''), c.reason
             FROM {norm} n, LATERAL (VALUES {reasons}) AS c(col, val, reason, failed)
             WHERE ({any_bad}) AND c.failed""",
+        # (Its own statement: it reads the roll, see ROLL_CHECKS.) On an update a blank keeps
+        # the stored date; a new voter's registration date is never made up.
+        "new_unregistered": f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
+            SELECT {job.id}, 'error', n.line, :label_registration_date, '',
+                   'is blank: a new voter needs the date they registered'
+            FROM {norm} n
+            WHERE n.registered IS NULL AND n.registration_date IS NULL
+              AND NOT EXISTS (SELECT 1 FROM voter v WHERE v.state_voter_id = n.state_voter_id)""",
         "same_id": f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
             SELECT {job.id}, 'error', n.line, :label_state_voter_id, n.state_voter_id,
                    'is also on line ' || d.first
@@ -330,8 +333,21 @@ def check_statements(job: ImportJob) -> dict[str, str]:
 HASH_JOIN_ROWS = 20_000
 
 
-async def validate(job: ImportJob, progress: Progress, parts: list[StagedPart]) -> dict[str, int]:
-    """Check every staged row; write issues; return the counts."""
+# The checks that read the roll. A load run alongside the check (`validate`'s `alongside`) may
+# lock the roll for its rebuild, so these run before it starts; the others read the file's rows only.
+ROLL_CHECKS = ("like_roll", "new_unregistered")
+
+
+async def validate(
+    job: ImportJob,
+    progress: Progress,
+    parts: list[StagedPart],
+    *,
+    alongside: Callable[[int], object] | None = None,
+) -> dict[str, int]:
+    """Check every staged row; write issues; return the counts. `alongside(new_rows)` is called once
+    the roll has been read (the voters on it counted, the checks that read it done) and before the
+    rest of the checks: the CLI starts the load there, to be committed only if the check passes."""
     norm = _norm_table(job.id)
     total = sum(part.rows for part in parts)
     async with transaction() as db:
@@ -361,9 +377,24 @@ async def validate(job: ImportJob, progress: Progress, parts: list[StagedPart]) 
                 await db.execute(text("SET LOCAL enable_nestloop = off"))
             await db.execute(text(statement), {k: v for k, v in labels.items() if f":{k}" in statement})
 
+    async def on_roll() -> int:
+        async with transaction() as db:
+            found = await db.scalar(
+                text(f"SELECT count(*) FROM {norm} n JOIN voter o USING (state_voter_id)")
+            )
+            return int(found or 0)
+
+    roll_statements = {name: statements.pop(name) for name in ROLL_CHECKS}
     with timed(job.id, "the checks"):
         # (independent statements: one core each)
-        await asyncio.gather(*(run(name, statement) for name, statement in statements.items()))
+        existing = asyncio.create_task(on_roll())
+        if alongside is None:
+            everything = {**roll_statements, **statements}
+            await asyncio.gather(existing, *(run(*item) for item in everything.items()))
+        else:
+            await asyncio.gather(existing, *(run(*item) for item in roll_statements.items()))
+            alongside(total - existing.result())
+            await asyncio.gather(*(run(*item) for item in statements.items()))
     await progress(phase="Checking every row", progress=0.8, force=True)
     async with transaction() as db:
         errors = await db.scalar(
@@ -380,12 +411,11 @@ async def validate(job: ImportJob, progress: Progress, parts: list[StagedPart]) 
                 {"j": job.id, "strong": STRONG + "%"},
             )
         ).one()
-        existing = await db.scalar(text(f"SELECT count(*) FROM {norm} n JOIN voter o USING (state_voter_id)"))
     return {
         "rows": total,
         "errors": errors,
         "duplicates": duplicates,
         "weak_duplicates": weak,
-        "new": total - existing,
-        "updated": existing,
+        "new": total - existing.result(),
+        "updated": existing.result(),
     }

@@ -16,7 +16,7 @@ from portal.errors import NotFound
 from portal.models import ImportIssue, ImportJob, User
 from portal.voters.importing.checks import _norm_table, validate
 from portal.voters.importing.fields import ImportFailed
-from portal.voters.importing.load import load, set_rejected_aside
+from portal.voters.importing.load import Beside, load, set_rejected_aside
 from portal.voters.importing.progress import Progress, timed
 from portal.voters.importing.sniff import Analysis
 from portal.voters.importing.staging import _stage_tables, stage
@@ -157,8 +157,9 @@ async def drop_stage(job_id: int) -> None:
         await conn.commit()
 
 
-async def check_file(job_id: int) -> ImportJob:
-    """Stage and validate: the job ends "validated" (ready to load) or "invalid" (nothing loaded)."""
+async def check_file(job_id: int, *, beside: Beside | None = None) -> ImportJob:
+    """Stage and validate: the job ends "validated" (ready to load) or "invalid" (nothing loaded).
+    `beside`: a load started once the roll has been read, withdrawn unless the check passes."""
     progress = Progress(job_id)
     async with transaction() as db:
         job = await find_job(db, job_id)
@@ -169,8 +170,10 @@ async def check_file(job_id: int) -> ImportJob:
             parts = await stage(job, progress)
         if sum(part.rows for part in parts) == 0:
             raise ImportFailed("The file has a header but no voter rows.")
-        counts = await validate(job, progress, parts)
+        counts = await validate(job, progress, parts, alongside=beside.start if beside else None)
     except ImportFailed as failure:
+        if beside:
+            await beside.withdraw()  # (before the scratch tables it reads are dropped)
         await drop_stage(job_id)
         await progress(
             status="invalid",
@@ -182,6 +185,8 @@ async def check_file(job_id: int) -> ImportJob:
         )
     except Exception:
         log.exception("import %s: the check failed", job_id)
+        if beside:
+            await beside.withdraw()
         await drop_stage(job_id)
         await progress(
             status="failed",
@@ -194,6 +199,8 @@ async def check_file(job_id: int) -> ImportJob:
         raise
     else:
         status = "invalid" if counts["errors"] else "validated"
+        if beside and status == "invalid":
+            await beside.withdraw()
         # (With row errors the checked rows are kept too, for a day: the user may load the valid
         # rows and take the rejected ones away to fix.)
         await progress(
@@ -214,9 +221,29 @@ def partial_possible(job: ImportJob) -> bool:
     return job.status == "invalid" and 0 < errors < rows
 
 
-async def load_file(job_id: int, actor: User | None, partial: bool = False) -> ImportJob:
+async def check_and_load(job_id: int, actor: User | None) -> tuple[ImportJob, ImportJob | None]:
+    """Check a file and, if it passes, load it (the CLI's default): the load runs beside the check
+    (`Beside`) and commits only once the check has passed. (The checked job, the loaded job or None.)"""
+    async with transaction() as db:
+        job = await find_job(db, job_id)
+    beside = Beside(job, actor)
+    try:
+        checked = await check_file(job_id, beside=beside)
+    except BaseException:
+        await beside.withdraw()
+        raise
+    if checked.status != "validated":
+        await beside.withdraw()
+        return checked, None
+    return checked, await load_file(job_id, actor, beside=beside)
+
+
+async def load_file(
+    job_id: int, actor: User | None, partial: bool = False, *, beside: Beside | None = None
+) -> ImportJob:
     """Load a validated job (one transaction) and tidy up. `partial`: a job with row errors loads
-    its valid rows, and the rejected ones go to a file of their own for review."""
+    its valid rows, and the rejected ones go to a file of their own for review. `beside`: the load
+    already started beside the check, now allowed to commit."""
     progress = Progress(job_id)
     async with transaction() as db:
         job = await find_job(db, job_id)
@@ -229,7 +256,7 @@ async def load_file(job_id: int, actor: User | None, partial: bool = False) -> I
         if partial and job.counts.get("errors"):
             rejected = await set_rejected_aside(job)
         with timed(job_id, "the load (one transaction)"):
-            counts = await load(job, actor, rejected=rejected)
+            counts = await (beside.commit() if beside else load(job, actor, rejected=rejected))
     except Exception as error:
         log.exception("import %s: the load failed", job_id)
         message = f"Nothing was loaded: the load failed on the server (logged as import {job_id})."

@@ -4,6 +4,8 @@ a partial load, the rows that broke a rule set aside in a file of their own."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 
 from sqlalchemy import text
@@ -17,6 +19,8 @@ from portal.voters.importing.checks import _norm_table
 from portal.voters.importing.fields import FIELDS
 from portal.voters.importing.progress import timed
 from portal.voters.queries import VOTER_FIELDS
+
+log = logging.getLogger(__name__)
 
 # A new voter: blank optional fields are empty (status: active). A registration date is never
 # made up: the check refuses a new voter without one.
@@ -91,8 +95,67 @@ async def _restore_after_bulk_load(db: AsyncSession, rebuild: tuple[list[str], l
         await db.execute(text(statement))
 
 
-async def load(job: ImportJob, actor: User | None, *, rejected: int = 0) -> dict[str, int]:
-    """Insert new voters and update existing ones in one transaction; all rows or none."""
+class LoadWithdrawn(Exception):
+    """A load run beside its check, rolled back because the check found errors (or failed)."""
+
+
+class Beside:
+    """A load run beside the check of its file (the CLI's check and load in one go): it starts once
+    the check has read the roll, writes while the rest of the check runs on the other cores, and
+    commits only when the check has passed; otherwise it is withdrawn and rolls back. Nothing is
+    ever committed that the check did not pass: the same rows, the same transaction as a load
+    after the check, started some seconds earlier."""
+
+    def __init__(self, job: ImportJob, actor: User | None) -> None:
+        self.job, self.actor = job, actor
+        self.verdict: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.task: asyncio.Task | None = None
+        self.backend_pid: int | None = None
+
+    def start(self, new_rows: int) -> None:
+        self.task = asyncio.create_task(load(self.job, self.actor, new_rows=new_rows, beside=self))
+
+    def still_wanted(self) -> None:
+        if self.verdict.done() and not self.verdict.result():
+            raise LoadWithdrawn
+
+    async def may_commit(self) -> None:
+        if not await asyncio.shield(self.verdict):
+            raise LoadWithdrawn
+
+    async def commit(self) -> dict[str, int]:
+        """The check passed: let the load commit, and wait for it."""
+        assert self.task is not None
+        self.verdict.set_result(True)
+        return await self.task
+
+    async def withdraw(self) -> None:
+        """The check found errors or failed: stop the load's statement and roll it back."""
+        if self.task is None:
+            return
+        if not self.verdict.done():
+            self.verdict.set_result(False)
+        if self.backend_pid is not None and not self.task.done():
+            # (A cancel that reaches the load between statements is ignored by PostgreSQL: the
+            # load then sees the verdict before its next step.)
+            async with database().engine.connect() as conn:
+                await conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": self.backend_pid})
+        try:
+            await self.task
+        except Exception as error:  # (LoadWithdrawn, or the cancelled statement's error)
+            log.debug("import %s: load withdrawn (%s)", self.job.id, type(error).__name__)
+
+
+async def load(
+    job: ImportJob,
+    actor: User | None,
+    *,
+    rejected: int = 0,
+    new_rows: int | None = None,
+    beside: Beside | None = None,
+) -> dict[str, int]:
+    """Insert new voters and update existing ones in one transaction; all rows or none. `new_rows`
+    (by default the check's count) decides a bulk load; `beside`: a load run beside its check."""
     norm = _norm_table(job.id)
     assert list(UPDATED_FROM_NORM) == list(COMPARED)
     plain_insert = f"""
@@ -116,7 +179,11 @@ async def load(job: ImportJob, actor: User | None, *, rejected: int = 0) -> dict
         WHERE NOT EXISTS (SELECT 1 FROM voter v WHERE v.state_voter_id = n.state_voter_id)"""
     actor_id = {"actor": actor.id if actor else None}
     async with transaction() as db:
-        new_rows = job.counts.get("new", 0)
+        if new_rows is None:
+            new_rows = job.counts.get("new", 0)
+        if beside:
+            beside.backend_pid = await db.scalar(text("SELECT pg_backend_pid()"))
+            beside.still_wanted()
         roll = await db.scalar(
             text("SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = 'voter'::regclass")
         )
@@ -135,6 +202,8 @@ async def load(job: ImportJob, actor: User | None, *, rejected: int = 0) -> dict
             else:
                 plain = await db.execute(text(plain_insert), actor_id)
                 inserted, updated = plain.rowcount, 0  # type: ignore[attr-defined]  # (as above)
+        if beside:
+            beside.still_wanted()
         if rebuild:
             with timed(job.id, "rebuilding indexes and foreign keys"):
                 await _restore_after_bulk_load(db, rebuild)
@@ -153,6 +222,9 @@ async def load(job: ImportJob, actor: User | None, *, rejected: int = 0) -> dict
             entity_id=f"import-{job.id}",
             after={"file": job.filename, "sha256": job.sha256, **counts, "rejected": rejected},
         )
+        if beside:
+            with timed(job.id, "waiting for the check"):
+                await beside.may_commit()
     return counts
 
 

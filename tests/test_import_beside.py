@@ -1,0 +1,197 @@
+"""The CLI's check and load in one go: the load runs beside the check and commits only what the
+check passed. A failed check withdraws it: nothing on the roll, no audit event, every index and
+foreign key of the roll in place, even when the load was waiting on a lock when the check failed.
+
+The bulk path (indexes set aside under an exclusive lock) is taken here with a few rows: its
+threshold is lowered, the statements are the same as at 100,000 rows."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import asyncpg
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from portal.db import reading
+from portal.models import ImportJob
+from portal.voters.importing import checks as checks_module
+from portal.voters.importing import load as load_module
+from tests.test_imports import count_voters, csv_bytes, voter_line
+
+SHAPE = """SELECT array_agg(pg_get_indexdef(indexrelid) ORDER BY 1) FROM pg_index
+             WHERE indrelid = 'voter'::regclass
+           UNION ALL
+           SELECT array_agg(conname || ' ' || pg_get_constraintdef(oid) ORDER BY 1) FROM pg_constraint
+             WHERE conrelid = 'voter'::regclass"""
+
+
+@pytest.fixture
+def bulk(monkeypatch):
+    monkeypatch.setattr(load_module, "BULK_MIN_ROWS", 1)
+
+
+def roll(run) -> dict:
+    """What a withdrawn load must leave as it was: the roll's indexes and keys, its voters, the
+    import audit events, and no session left in a transaction."""
+
+    async def go():
+        async with reading() as db:
+            return {
+                "shape": [row[0] for row in (await db.execute(text(SHAPE))).all()],
+                "imports audited": await db.scalar(
+                    text("SELECT count(*) FROM audit_event WHERE action = 'import'")
+                ),
+                "idle in transaction": await db.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND state LIKE 'idle in transaction%'"
+                    )
+                ),
+            }
+
+    return run(go())
+
+
+def last_job(run) -> ImportJob:
+    async def go():
+        async with reading() as db:
+            return await db.scalar(select(ImportJob).order_by(ImportJob.id.desc()).limit(1))
+
+    return run(go())
+
+
+def invoke_within(app, args: list[str], seconds: float = 60):
+    """The CLI in a thread, given `seconds` to finish (a withdrawn load that never ends fails the
+    test instead of hanging it)."""
+    outcome = {}
+
+    def go():
+        outcome["result"] = app.test_cli_runner().invoke(args=args)
+
+    thread = threading.Thread(target=go, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return outcome.get("result")
+
+
+class Holder:
+    """Another session holding a lock the load needs: a report reading the roll (ACCESS SHARE on
+    voter) or a clerk's edit holding a voter's row (FOR UPDATE)."""
+
+    def __init__(self, database_url: str, statement: str):
+        url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.held, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._hold(url, statement)), daemon=True)
+
+    async def _hold(self, url: str, statement: str) -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            async with conn.transaction():
+                await conn.execute(statement)
+                self.held.set()
+                await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 120)
+        finally:
+            await conn.close()
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.held.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self.release.set()
+        self.thread.join(10)
+
+
+def test_a_passed_check_is_loaded_in_bulk_beside_it(app, run, tmp_path, create_precinct, bulk):
+    create_precinct(code="111-C")
+    before = roll(run)
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
+    result = app.test_cli_runner().invoke(args=["import-voters", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "checked 5 rows: 5 new" in result.output and "5 inserted" in result.output
+    assert count_voters(run) == 5
+    after = roll(run)
+    assert after["shape"] == before["shape"]  # every index and foreign key rebuilt
+    assert after["imports audited"] == before["imports audited"] + 1
+    assert after["idle in transaction"] == 0
+
+
+@pytest.mark.parametrize("path", ["bulk", "ordinary"])
+def test_a_failed_check_withdraws_the_load(app, run, tmp_path, create_precinct, monkeypatch, path):
+    if path == "bulk":
+        monkeypatch.setattr(load_module, "BULK_MIN_ROWS", 1)
+    create_precinct(code="111-C")
+    before = roll(run)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes([*(voter_line(n) for n in range(1, 6)), voter_line(6, dob="yesterday")]))
+    result = app.test_cli_runner().invoke(args=["import-voters", str(bad)])
+    assert result.exit_code == 1 and "NOT LOADED" in result.output and "line 7" in result.output
+    assert count_voters(run) == 0
+    assert roll(run) == before
+
+
+@pytest.mark.parametrize(
+    "lock",
+    [
+        "LOCK TABLE voter IN ACCESS SHARE MODE",  # the bulk load's DROP INDEX waits for it
+        "SELECT 1 FROM voter WHERE state_voter_id = 'NC000001' FOR UPDATE",  # the UPDATE waits for it
+    ],
+    ids=["roll-read-by-a-report", "voter-held-by-an-edit"],
+)
+def test_a_load_waiting_on_a_lock_is_stopped_when_the_check_fails(
+    app, run, tmp_path, database_url, create_precinct, monkeypatch, lock
+):
+    """The check fails while the load beside it is still waiting: the load's statement is cancelled
+    at once (it would otherwise wait as long as the other session holds its lock)."""
+    create_precinct(code="111-C")
+    first = tmp_path / "first.csv"
+    first.write_bytes(csv_bytes([voter_line(1)]))
+    assert app.test_cli_runner().invoke(args=["import-voters", str(first)]).exit_code == 0
+    if lock.startswith("LOCK"):
+        monkeypatch.setattr(load_module, "BULK_MIN_ROWS", 1)
+    before = roll(run)
+    bad = tmp_path / "bad.csv"
+    rows = [voter_line(1, last="Renamed"), *(voter_line(n) for n in range(2, 9)), voter_line(9, dob="x")]
+    bad.write_bytes(csv_bytes(rows))
+    with Holder(database_url, lock):
+        result = invoke_within(app, ["import-voters", str(bad)], seconds=60)
+        assert result is not None, "the withdrawn load was still waiting for the lock after 60 s"
+    assert result.exit_code == 1 and "NOT LOADED" in result.output and "line 10" in result.output
+    assert count_voters(run) == 1
+    assert roll(run) == before
+
+
+def test_a_check_that_fails_on_the_server_withdraws_the_load_first(
+    app, run, tmp_path, create_precinct, monkeypatch, bulk
+):
+    """A check statement fails on the server after the load beside it has written (here: one made
+    to divide by zero a second after it starts): the load is withdrawn before the scratch tables
+    it reads are dropped, else each would wait for the other."""
+    statements = checks_module.check_statements
+    failing = "SELECT 1 / (count(*) - 1) FROM pg_sleep(1)"  # (not folded away when planned)
+    monkeypatch.setattr(
+        checks_module, "check_statements", lambda job: {**statements(job), "like_file": failing}
+    )
+    create_precinct(code="111-C")
+    before = roll(run)
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
+    result = invoke_within(app, ["import-voters", str(good)], seconds=60)
+    assert result is not None, "the check's failure and the withdrawn load waited on each other"
+    assert result.exit_code != 0
+    assert count_voters(run) == 0
+    assert roll(run) == before
+    job = last_job(run)
+    assert job.status == "failed" and "Nothing was loaded" in job.message
+
+    async def scratch():
+        async with reading() as db:
+            found = text("SELECT count(*) FROM pg_class WHERE relname ~ '^import_(stage|norm)_'")
+            return await db.scalar(found)
+
+    assert run(scratch()) == 0
