@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Response, abort
+from flask import Response, abort, request
 from flask_wtf import FlaskForm
 from wtforms import Field
 
@@ -15,6 +15,8 @@ from portal.errors import FieldError, StaleEdit
 from portal.formatting import number
 from portal.inputs import INT4_MAX, whole_number
 from portal.rendering import render_form
+
+F = TypeVar("F", bound=FlaskForm)
 
 
 def strip(value: Any) -> Any:
@@ -48,6 +50,18 @@ def form_version(form: FlaskForm) -> int:
             "could overwrite a newer change. Reload the page; nothing was saved.",
         )
     return version
+
+
+def edit_form(form_class: type[F], row: Any, **shown: Any) -> F:
+    """The form to edit `row`: for a GET, filled from the row at its current version (and `shown`,
+    values of fields the row does not hold as they are); for a POST, what was sent."""
+    if request.method != "GET":
+        return form_class()
+    form = form_class(obj=row)
+    form.version.data = str(row.version)  # (a hidden field renders str(data))
+    for name, value in shown.items():
+        form[name].data = value
+    return form
 
 
 def show_field_error(form: FlaskForm, error) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, make_response, render_template, request, url_for
 
-from portal.auth.current import current_actor
+from portal.auth.current import current_actor, perform
 from portal.auth.roles import allow
 from portal.checkin import provisionals, queries
 from portal.checkin.forms import CheckInForm, DecideForm, VoidForm
@@ -143,7 +143,6 @@ async def void(election_id: int, voter_id: int):
         voter=voter,
         described=described,
         title="Void this check-in?",
-        action=url_for(".void", election_id=election_id, voter_id=voter_id),
     )
 
 
@@ -200,16 +199,14 @@ async def decide(election_id: int):
     ids = [i for i in ticked if i is not None]
     if len(ids) != len(ticked):
         raise provisionals.AdjudicationRefused("The ticked ballots could not be read. Nothing was changed.")
-    async with transaction() as db:
-        outcome = await provisionals.decide_provisionals(
-            db,
-            actor=current_actor(),
-            election_id=election_id,
-            check_in_ids=ids,
-            decision=form.decision.data,
-            reason=form.reason.data,
-            reasons=reasons,
-        )
+    outcome = await perform(
+        provisionals.decide_provisionals,
+        election_id=election_id,
+        check_in_ids=ids,
+        decision=form.decision.data,
+        reason=form.reason.data,
+        reasons=reasons,
+    )
     if not outcome.decided:
         raise provisionals.AdjudicationRefused(
             "Nothing was decided: " + "; ".join(outcome.skipped) + ". Nothing was changed."

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, request, url_for
 
-from portal.auth.current import current_actor
+from portal.auth.current import perform
 from portal.auth.roles import allow
 from portal.contests import queries
 from portal.contests.forms import BulkCandidatesForm, CandidateForm, ContestForm, MoveForm
-from portal.db import reading, transaction
+from portal.db import reading
 from portal.elections.forms import ConfirmForm
 from portal.elections.queries import election_for_write, participating_precinct_ids
-from portal.forms import bulk_text, confirm_view, form_version, form_view, sent
+from portal.forms import bulk_text, confirm_view, edit_form, form_version, form_view, sent
 from portal.parties.queries import party_choices
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import saved
@@ -47,16 +47,14 @@ async def create_contest(election_id: int):
     election = await _contest_form_context(form, election_id, ballot_change=True)
 
     async def save():
-        async with transaction() as db:
-            contest = await queries.create_contest(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                office_title=form.office_title.data,
-                vote_for=form.vote_for.data,
-                is_measure=form.is_measure.data,
-                precinct_ids=_chosen(form),
-            )
+        contest = await perform(
+            queries.create_contest,
+            election_id=election_id,
+            office_title=form.office_title.data,
+            vote_for=form.vote_for.data,
+            is_measure=form.is_measure.data,
+            precinct_ids=_chosen(form),
+        )
         flash(f"Contest “{contest.office_title}” added.", "success")
         return saved(_back(election_id, f"contest-{contest.id}"), changed_event=CHANGED)
 
@@ -67,7 +65,6 @@ async def create_contest(election_id: int):
         election=election,
         creating=True,
         title=f"New contest in {election.name}",
-        action=url_for(".create_contest", election_id=election_id),
     )
 
 
@@ -77,25 +74,22 @@ async def update_contest(election_id: int, contest_id: int):
     async with reading() as db:
         contest = await queries.get_contest(db, election_id, contest_id)
         on_ballot = await queries.contest_precinct_ids(db, contest_id)
-    form = ContestForm(obj=contest if request.method == "GET" else None)
+    form = edit_form(ContestForm, contest)
     election = await _contest_form_context(form, election_id, ballot_change=False)
     if request.method == "GET":
-        form.version.data = str(contest.version)  # (a hidden field renders str(data))
         form.all_precincts.data = {choice[0] for choice in form.precincts.choices or ()} == set(on_ballot)
         form.precincts.data = on_ballot
 
     async def save():
-        async with transaction() as db:
-            contest = await queries.update_contest(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                contest_id=contest_id,
-                seen_version=form_version(form),
-                office_title=form.office_title.data,
-                vote_for=form.vote_for.data,
-                precinct_ids=_chosen(form),
-            )
+        contest = await perform(
+            queries.update_contest,
+            election_id=election_id,
+            contest_id=contest_id,
+            seen_version=form_version(form),
+            office_title=form.office_title.data,
+            vote_for=form.vote_for.data,
+            precinct_ids=_chosen(form),
+        )
         flash(f"Contest “{contest.office_title}” saved.", "success")
         return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
 
@@ -108,7 +102,6 @@ async def update_contest(election_id: int, contest_id: int):
         contest=contest,
         creating=False,
         title=f"Edit {contest.office_title}",
-        action=url_for(".update_contest", election_id=election_id, contest_id=contest_id),
     )
 
 
@@ -120,10 +113,7 @@ async def delete_contest(election_id: int, contest_id: int):
         contest = await queries.get_contest(db, election_id, contest_id)
 
     async def remove():
-        async with transaction() as db:
-            await queries.delete_contest(
-                db, actor=current_actor(), election_id=election_id, contest_id=contest_id
-            )
+        await perform(queries.delete_contest, election_id=election_id, contest_id=contest_id)
         flash(f"Contest “{contest.office_title}” deleted.", "success")
         return saved(_back(election_id), changed_event=CHANGED)
 
@@ -134,7 +124,6 @@ async def delete_contest(election_id: int, contest_id: int):
         noun="contest",
         name=contest.office_title,
         title=f"Delete {contest.office_title}?",
-        action=url_for(".delete_contest", election_id=election_id, contest_id=contest_id),
     )
 
 
@@ -143,14 +132,12 @@ async def delete_contest(election_id: int, contest_id: int):
 async def move_contest(election_id: int, contest_id: int):
     form = MoveForm()
     if form.validate_on_submit():
-        async with transaction() as db:
-            await queries.move_contest(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                contest_id=contest_id,
-                direction=sent(form.direction),
-            )
+        await perform(
+            queries.move_contest,
+            election_id=election_id,
+            contest_id=contest_id,
+            direction=sent(form.direction),
+        )
     return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
 
 
@@ -181,14 +168,9 @@ async def create_candidate(election_id: int, contest_id: int):
         contest = await queries.get_contest(db, election_id, contest_id)
 
     async def save():
-        async with transaction() as db:
-            candidate = await queries.create_candidate(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                contest_id=contest_id,
-                **_candidate_data(form),
-            )
+        candidate = await perform(
+            queries.create_candidate, election_id=election_id, contest_id=contest_id, **_candidate_data(form)
+        )
         flash(f"{candidate.ballot_name} added to {contest.office_title}.", "success")
         return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
 
@@ -199,7 +181,6 @@ async def create_candidate(election_id: int, contest_id: int):
         election=election,
         contest=contest,
         title=f"New candidate for {contest.office_title}",
-        action=url_for(".create_candidate", election_id=election_id, contest_id=contest_id),
     )
 
 
@@ -208,22 +189,17 @@ async def create_candidate(election_id: int, contest_id: int):
 async def update_candidate(election_id: int, candidate_id: int):
     async with reading() as db:
         candidate = await queries.get_candidate(db, election_id, candidate_id)
-    form = CandidateForm(obj=candidate if request.method == "GET" else None)
+    form = edit_form(CandidateForm, candidate, party_id=candidate.party_id or 0)
     election = await _candidate_form_context(form, election_id, ballot_change=False)
-    if request.method == "GET":
-        form.version.data = str(candidate.version)  # (a hidden field renders str(data))
-        form.party_id.data = candidate.party_id or 0
 
     async def save():
-        async with transaction() as db:
-            candidate = await queries.update_candidate(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                candidate_id=candidate_id,
-                seen_version=form_version(form),
-                **_candidate_data(form),
-            )
+        candidate = await perform(
+            queries.update_candidate,
+            election_id=election_id,
+            candidate_id=candidate_id,
+            seen_version=form_version(form),
+            **_candidate_data(form),
+        )
         flash(f"{candidate.ballot_name} saved.", "success")
         return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
 
@@ -235,7 +211,6 @@ async def update_candidate(election_id: int, candidate_id: int):
         election=election,
         candidate=candidate,
         title=f"Edit {candidate.ballot_name}",
-        action=url_for(".update_candidate", election_id=election_id, candidate_id=candidate_id),
     )
 
 
@@ -247,10 +222,7 @@ async def delete_candidate(election_id: int, candidate_id: int):
         candidate = await queries.get_candidate(db, election_id, candidate_id)
 
     async def remove():
-        async with transaction() as db:
-            await queries.delete_candidate(
-                db, actor=current_actor(), election_id=election_id, candidate_id=candidate_id
-            )
+        await perform(queries.delete_candidate, election_id=election_id, candidate_id=candidate_id)
         flash(f"{candidate.ballot_name} removed from the ballot.", "success")
         return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
 
@@ -261,7 +233,6 @@ async def delete_candidate(election_id: int, candidate_id: int):
         noun="candidate",
         name=f"{candidate.ballot_name} ({candidate.code})",
         title=f"Delete {candidate.ballot_name}?",
-        action=url_for(".delete_candidate", election_id=election_id, candidate_id=candidate_id),
     )
 
 
@@ -270,14 +241,12 @@ async def delete_candidate(election_id: int, candidate_id: int):
 async def move_candidate(election_id: int, candidate_id: int):
     form = MoveForm()
     if form.validate_on_submit():
-        async with transaction() as db:
-            await queries.move_candidate(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                candidate_id=candidate_id,
-                direction=sent(form.direction),
-            )
+        await perform(
+            queries.move_candidate,
+            election_id=election_id,
+            candidate_id=candidate_id,
+            direction=sent(form.direction),
+        )
     return saved(_back(election_id), changed_event=CHANGED)
 
 
@@ -292,10 +261,9 @@ async def bulk_candidates(election_id: int, contest_id: int):
 
     async def save():
         text = bulk_text(form, BULK_UPLOAD_LIMIT)
-        async with transaction() as db:
-            added, refused = await queries.bulk_add_candidates(
-                db, actor=current_actor(), election_id=election_id, contest_id=contest_id, text=text
-            )
+        added, refused = await perform(
+            queries.bulk_add_candidates, election_id=election_id, contest_id=contest_id, text=text
+        )
         line_errors.extend(refused)
         if not refused:
             flash(f"{len(added)} candidates added to {contest.office_title}.", "success")
@@ -309,5 +277,4 @@ async def bulk_candidates(election_id: int, contest_id: int):
         contest=contest,
         line_errors=line_errors,
         title=f"Add candidates to {contest.office_title}",
-        action=url_for(".bulk_candidates", election_id=election_id, contest_id=contest_id),
     )

@@ -12,12 +12,12 @@ from flask import (
 
 from portal import aio
 from portal.audit.queries import record_event
-from portal.auth.current import current_actor
+from portal.auth.current import current_actor, perform
 from portal.auth.roles import allow
 from portal.csvfiles import csv_chunks
 from portal.db import reading, transaction
 from portal.errors import StaleEdit
-from portal.forms import form_version, form_view, sent, stale_conflict
+from portal.forms import edit_form, form_version, form_view, sent, stale_conflict
 from portal.parties.queries import party_choices
 from portal.rendering import go_to, render, render_form
 from portal.voters import queries
@@ -111,7 +111,7 @@ async def create():
             )
         return go_to(url_for(".detail", voter_id=voter.id))
 
-    return await form_view(form, save, "voters/_form.html", title="New voter", action=url_for(".create"))
+    return await form_view(form, save, "voters/_form.html", title="New voter")
 
 
 @bp.get("/<bigid:voter_id>")
@@ -136,12 +136,8 @@ async def update(voter_id: int):
     async with reading() as db:
         detail = await queries.voter_detail(db, voter_id)
     voter = detail.voter
-    form = VoterForm(obj=voter if request.method == "GET" else None)
+    form = edit_form(VoterForm, voter, precinct_code=detail.precinct.code, party_id=voter.party_id or 0)
     await _form_choices(form)
-    if request.method == "GET":
-        form.version.data = str(voter.version)  # (a hidden field renders str(data))
-        form.precinct_code.data = detail.precinct.code
-        form.party_id.data = voter.party_id or 0
 
     async def save():
         async with transaction() as db:
@@ -163,7 +159,6 @@ async def update(voter_id: int):
         stale_fields=("state_voter_id", "first_name", "last_name", "address", "status"),
         voter=voter,
         title=f"Edit {voter.first_name} {voter.last_name}",
-        action=url_for(".update", voter_id=voter_id),
     )
 
 
@@ -180,10 +175,7 @@ async def remove(voter_id: int):
     if form.validate_on_submit():
         data = {name: getattr(voter, name) for name in queries.AUDITED} | {"status": "removed"}
         try:
-            async with transaction() as db:
-                await queries.update_voter(
-                    db, actor=current_actor(), voter_id=voter_id, seen_version=form_version(form), data=data
-                )
+            await perform(queries.update_voter, voter_id=voter_id, seen_version=form_version(form), data=data)
         except StaleEdit as stale:
             # (the dialog takes the newest version: confirming again removes the record as it is now)
             conflict = stale_conflict(form, stale, ())
@@ -198,7 +190,6 @@ async def remove(voter_id: int):
         voter=voter,
         conflict=conflict,
         title=f"Remove {voter.first_name} {voter.last_name}?",
-        action=url_for(".remove", voter_id=voter_id),
         status=409 if conflict else 200,
     )
 
