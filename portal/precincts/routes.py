@@ -8,10 +8,10 @@ from portal.auth.roles import EVERY_ROLE, allow
 from portal.db import reading
 from portal.errors import Conflict, StaleEdit
 from portal.formatting import number
-from portal.forms import bulk_text, confirm_view, edit_form, form_version, form_view, sent
+from portal.forms import VersionedForm, bulk_text, confirm_view, edit_form, form_version, form_view, sent
 from portal.inputs import arg_int
 from portal.precincts import queries
-from portal.precincts.forms import BulkPrecinctsForm, DeleteForm, PrecinctForm
+from portal.precincts.forms import BulkPrecinctsForm, PrecinctForm
 from portal.rendering import render, saved
 
 bp = Blueprint("precincts", __name__, url_prefix="/precincts")
@@ -80,7 +80,7 @@ async def update(precinct_id: int):
 async def delete(precinct_id: int):
     async with reading() as db:
         precinct = await queries.get_precinct(db, precinct_id)
-    form = DeleteForm(version=precinct.version)
+    form = VersionedForm(version=precinct.version)
 
     async def remove():
         await perform(queries.delete_precinct, precinct_id=precinct_id, seen_version=form_version(form))

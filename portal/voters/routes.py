@@ -17,11 +17,11 @@ from portal.auth.roles import allow
 from portal.csvfiles import csv_chunks
 from portal.db import reading, transaction
 from portal.errors import StaleEdit
-from portal.forms import edit_form, form_version, form_view, sent, stale_conflict
+from portal.forms import VersionedForm, edit_form, form_version, form_view, sent, stale_conflict
 from portal.parties.queries import party_choices
 from portal.rendering import go_to, render, render_form
 from portal.voters import queries
-from portal.voters.forms import RemoveForm, VoterForm
+from portal.voters.forms import VoterForm
 from portal.voters.search import SORT_LABELS, VoterQuery, search_voters
 
 bp = Blueprint("voters", __name__, url_prefix="/voters")
@@ -170,7 +170,7 @@ async def remove(voter_id: int):
     voter = detail.voter
     if voter.status == "removed":
         abort(409, f"{voter.first_name} {voter.last_name} is already removed from the roll.")
-    form = RemoveForm(version=voter.version)
+    form = VersionedForm(version=voter.version)
     conflict = None
     if form.validate_on_submit():
         data = {name: getattr(voter, name) for name in queries.AUDITED} | {"status": "removed"}
