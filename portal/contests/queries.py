@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.contests.bulk import parse_candidate_lines
-from portal.editing import check_version, insert_audited, save_changes
+from portal.editing import check_version, delete_audited, insert_audited, save_changes
 from portal.elections.queries import ElectionLocked, election_for_write, participating_precinct_ids
 from portal.errors import FieldError, NotFound
 from portal.models import Candidate, Contest, ContestPrecinct, User
@@ -168,13 +168,9 @@ async def update_contest(
 async def delete_contest(session: AsyncSession, *, actor: User, election_id: int, contest_id: int) -> Contest:
     await election_for_write(session, election_id, ballot_change=True)
     contest = await get_contest(session, election_id, contest_id)
-    before = {**snapshot(contest, CONTEST_AUDITED), "election_id": election_id}
-    await session.delete(contest)
-    await session.flush()
+    also = {"election_id": election_id}
+    await delete_audited(session, contest, actor=actor, entity="contest", fields=CONTEST_AUDITED, also=also)
     await _renumber_contests(session, election_id)
-    await record_event(
-        session, actor=actor, action="delete", entity="contest", entity_id=contest_id, before=before
-    )
     return contest
 
 
@@ -330,13 +326,8 @@ async def delete_candidate(
     contest = await get_contest(session, election_id, candidate.contest_id)
     if contest.is_measure:
         raise ElectionLocked("The choices of a ballot measure are fixed: delete the measure instead.")
-    before = snapshot(candidate, CANDIDATE_AUDITED)
-    await session.delete(candidate)
-    await session.flush()
+    await delete_audited(session, candidate, actor=actor, entity="candidate", fields=CANDIDATE_AUDITED)
     await _renumber_candidates(session, contest.id)
-    await record_event(
-        session, actor=actor, action="delete", entity="candidate", entity_id=candidate_id, before=before
-    )
     return candidate
 
 
