@@ -9,7 +9,7 @@ from portal.auth.current import current_actor, perform
 from portal.auth.roles import allow
 from portal.checkin import provisionals, queries
 from portal.checkin.forms import CheckInForm, DecideForm, VoidForm
-from portal.db import reading, transaction
+from portal.db import read, reading, transaction
 from portal.elections.queries import get_election
 from portal.forms import form_view
 from portal.inputs import INT4_MAX, arg_int, whole_number
@@ -178,8 +178,7 @@ async def _provisional_list(db, election_id: int, filters: dict) -> dict:
 @provisionals_bp.get("")
 @allow(*ADJUDICATORS)
 async def index(election_id: int):
-    async with reading() as db:
-        context = await _provisional_list(db, election_id, _filters())
+    context = await read(_provisional_list, election_id, _filters())
     form = DecideForm().offer(context["reasons"])
     return render("checkin/provisionals.html", "checkin/_provisionals.html", form=form, **context)
 
@@ -232,7 +231,6 @@ async def decide(election_id: int):
         "precinct": whole_number(filters["precinct"], minimum=1, maximum=INT4_MAX),
         "reason": filters["reason"] if filters["reason"] in reasons else "",
     }
-    async with reading() as db:
-        context = await _provisional_list(db, election_id, request_filters)
+    context = await read(_provisional_list, election_id, request_filters)
     form = DecideForm(formdata=None).offer(reasons)
     return render("checkin/_provisionals.html", "checkin/_provisionals.html", form=form, **context)

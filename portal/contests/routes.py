@@ -9,7 +9,7 @@ from portal.auth.current import perform
 from portal.auth.roles import allow
 from portal.contests import queries
 from portal.contests.forms import BulkCandidatesForm, CandidateForm, ContestForm, MoveForm
-from portal.db import reading
+from portal.db import read, reading
 from portal.elections.forms import ConfirmForm
 from portal.elections.queries import election_for_write, participating_precinct_ids
 from portal.forms import bulk_text, confirm_view, edit_form, form_version, form_view, sent
@@ -164,8 +164,7 @@ def _candidate_data(form: CandidateForm) -> dict:
 async def create_candidate(election_id: int, contest_id: int):
     form = CandidateForm()
     election = await _candidate_form_context(form, election_id, ballot_change=True)
-    async with reading() as db:
-        contest = await queries.get_contest(db, election_id, contest_id)
+    contest = await read(queries.get_contest, election_id, contest_id)
 
     async def save():
         candidate = await perform(
@@ -187,8 +186,7 @@ async def create_candidate(election_id: int, contest_id: int):
 @bp.route("/candidates/<int:candidate_id>/edit", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def update_candidate(election_id: int, candidate_id: int):
-    async with reading() as db:
-        candidate = await queries.get_candidate(db, election_id, candidate_id)
+    candidate = await read(queries.get_candidate, election_id, candidate_id)
     form = edit_form(CandidateForm, candidate, party_id=candidate.party_id or 0)
     election = await _candidate_form_context(form, election_id, ballot_change=False)
 

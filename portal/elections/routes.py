@@ -4,7 +4,7 @@ from flask import Blueprint, flash, request, url_for
 
 from portal.auth.current import perform
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.db import reading
+from portal.db import read, reading
 from portal.elections import queries
 from portal.elections.forms import ConfirmForm, ElectionForm, StatusForm
 from portal.elections.lifecycle import next_move
@@ -25,8 +25,7 @@ def _detail_url(election_id: int) -> str:
 
 
 async def _with_precinct_choices(form: ElectionForm) -> list[int]:
-    async with reading() as db:
-        choices = await list_precinct_choices(db)
+    choices = await read(list_precinct_choices)
     form.precincts.choices = [(p.id, f"{p.code} · {p.name}") for p in choices]
     return [p.id for p in choices]
 
@@ -47,8 +46,7 @@ def _chosen_precincts(form: ElectionForm, all_ids: list[int]) -> list[int]:
 @bp.get("")
 @allow(*EVERY_ROLE)
 async def index():
-    async with reading() as db:
-        elections = await queries.list_elections(db)
+    elections = await read(queries.list_elections)
     return render("elections/elections.html", "elections/_list.html", elections=elections)
 
 
@@ -137,8 +135,7 @@ async def update(election_id: int):
 @bp.route("/<int:election_id>/delete", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def delete(election_id: int):
-    async with reading() as db:
-        election = await queries.election_for_write(db, election_id)
+    election = await read(queries.election_for_write, election_id)
     if election.status != "draft":
         raise queries.ElectionLocked(f"{election.name} is {election.status}: only a draft can be deleted.")
 

@@ -4,7 +4,7 @@ from flask import Blueprint, flash, url_for
 
 from portal.auth.current import perform
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.db import reading
+from portal.db import read, reading
 from portal.elections.queries import get_election, participating_precincts
 from portal.forms import sent
 from portal.incidents import queries
@@ -43,8 +43,7 @@ async def index(election_id: int):
 @allow(*REPORTERS)
 async def report(election_id: int):
     form = IncidentForm()
-    async with reading() as db:
-        precincts = await participating_precincts(db, election_id)
+    precincts = await read(participating_precincts, election_id)
     form.precinct_id.choices = [(0, "—")] + [(p.id, p.code) for p in precincts]
     if form.validate_on_submit():
         await perform(

@@ -4,7 +4,7 @@ from flask import Blueprint, flash, url_for
 
 from portal.auth.current import perform
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.db import reading
+from portal.db import read
 from portal.elections.forms import ConfirmForm
 from portal.forms import confirm_view, edit_form, form_version, form_view
 from portal.parties import queries
@@ -23,8 +23,7 @@ def _data(form: PartyForm) -> dict:
 @bp.get("")
 @allow(*EVERY_ROLE)
 async def index():
-    async with reading() as db:
-        parties = await queries.list_parties(db)
+    parties = await read(queries.list_parties)
     return render("parties/parties.html", "parties/_list.html", parties=parties)
 
 
@@ -44,8 +43,7 @@ async def create():
 @bp.route("/<int:party_id>/edit", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def update(party_id: int):
-    async with reading() as db:
-        party = await queries.get_party(db, party_id)
+    party = await read(queries.get_party, party_id)
     form = edit_form(PartyForm, party)
 
     async def save():
@@ -63,8 +61,7 @@ async def update(party_id: int):
 @bp.route("/<int:party_id>/delete", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def delete(party_id: int):
-    async with reading() as db:
-        party = await queries.get_party(db, party_id)
+    party = await read(queries.get_party, party_id)
 
     async def remove():
         await perform(queries.delete_party, party_id=party_id)

@@ -5,7 +5,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from portal.auth.current import perform
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.db import reading
+from portal.db import read
 from portal.errors import Conflict, StaleEdit
 from portal.formatting import number
 from portal.forms import VersionedForm, bulk_text, confirm_view, edit_form, form_version, form_view, sent
@@ -31,8 +31,7 @@ async def index():
     if sort.removeprefix("-") not in queries.SORTS:
         sort = "code"
     page = arg_int(request.args, "page", 1, maximum=1_000_000)
-    async with reading() as db:
-        result = await queries.search_precincts(db, q=q, sort=sort, page=page)
+    result = await read(queries.search_precincts, q=q, sort=sort, page=page)
     return render("precincts/precincts.html", "precincts/_list.html", result=result, q=q, sort=sort)
 
 
@@ -52,8 +51,7 @@ async def create():
 @bp.route("/<int:precinct_id>/edit", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def update(precinct_id: int):
-    async with reading() as db:
-        precinct = await queries.get_precinct(db, precinct_id)
+    precinct = await read(queries.get_precinct, precinct_id)
     form = edit_form(PrecinctForm, precinct)
 
     async def save():
@@ -78,8 +76,7 @@ async def update(precinct_id: int):
 @bp.route("/<int:precinct_id>/delete", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def delete(precinct_id: int):
-    async with reading() as db:
-        precinct = await queries.get_precinct(db, precinct_id)
+    precinct = await read(queries.get_precinct, precinct_id)
     form = VersionedForm(version=precinct.version)
 
     async def remove():

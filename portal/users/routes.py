@@ -6,7 +6,7 @@ from portal.account.forms import ConfirmForm
 from portal.auth.current import perform
 from portal.auth.queries import SESSION_KEY
 from portal.auth.roles import allow
-from portal.db import reading
+from portal.db import read
 from portal.forms import edit_form, form_version, form_view
 from portal.rendering import render, saved
 from portal.users import queries
@@ -19,8 +19,7 @@ CHANGED = "usersChanged"
 @bp.get("")
 @allow("admin")
 async def index():
-    async with reading() as db:
-        users = await queries.list_users(db)
+    users = await read(queries.list_users)
     return render("users/users.html", "users/_list.html", users=users)
 
 
@@ -46,8 +45,7 @@ async def create():
 @bp.route("/<int:user_id>/edit", methods=["GET", "POST"])
 @allow("admin")
 async def update(user_id: int):
-    async with reading() as db:
-        user = await queries.get_user(db, user_id)
+    user = await read(queries.get_user, user_id)
     form = edit_form(UserEditForm, user)
 
     async def save():

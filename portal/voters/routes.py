@@ -15,7 +15,7 @@ from portal.audit.queries import record_event
 from portal.auth.current import current_actor, perform
 from portal.auth.roles import allow
 from portal.csvfiles import csv_chunks
-from portal.db import reading, transaction
+from portal.db import read, reading, transaction
 from portal.errors import StaleEdit
 from portal.forms import VersionedForm, edit_form, form_version, form_view, sent, stale_conflict
 from portal.parties.queries import party_choices
@@ -39,8 +39,7 @@ async def _parties():
 @allow(*READERS)
 async def index():
     query = VoterQuery.from_args(request.args)
-    async with reading() as db:
-        results = await search_voters(db, query)
+    results = await read(search_voters, query)
     return render(
         "voters/voters.html",
         "voters/_list.html",
@@ -133,8 +132,7 @@ async def detail(voter_id: int):
 @bp.route("/<bigid:voter_id>/edit", methods=["GET", "POST"])
 @allow(*READERS)
 async def update(voter_id: int):
-    async with reading() as db:
-        detail = await queries.voter_detail(db, voter_id)
+    detail = await read(queries.voter_detail, voter_id)
     voter = detail.voter
     form = edit_form(VoterForm, voter, precinct_code=detail.precinct.code, party_id=voter.party_id or 0)
     await _form_choices(form)
@@ -165,8 +163,7 @@ async def update(voter_id: int):
 @bp.route("/<bigid:voter_id>/remove", methods=["GET", "POST"])
 @allow(*READERS)
 async def remove(voter_id: int):
-    async with reading() as db:
-        detail = await queries.voter_detail(db, voter_id)
+    detail = await read(queries.voter_detail, voter_id)
     voter = detail.voter
     if voter.status == "removed":
         abort(409, f"{voter.first_name} {voter.last_name} is already removed from the roll.")
