@@ -149,10 +149,10 @@ async def _candidate_form_context(form: CandidateForm, election_id: int, *, ball
     return election
 
 
-def _candidate_data(form: CandidateForm) -> dict:
+def _candidate_data(form: CandidateForm) -> queries.CandidateFields:
     return {
-        "code": form.code.data,
-        "ballot_name": form.ballot_name.data,
+        "code": sent(form.code),
+        "ballot_name": sent(form.ballot_name),
         "party_id": form.party_id.data or None,
         "status": form.status.data,
         "write_in": form.write_in.data,
