@@ -39,8 +39,15 @@ def _keep_fixed_fields(form: ElectionForm, election, methods: list[str]) -> None
         form.methods.data = methods
 
 
-def _chosen_precincts(form: ElectionForm, all_ids: list[int]) -> list[int]:
-    return all_ids if form.all_precincts.data else list(form.precincts.data or [])
+def _fields(form: ElectionForm, all_ids: list[int]) -> dict:
+    """What the form sets, as create_election and update_election take it."""
+    return {
+        "name": form.name.data,
+        "election_date": form.election_date.data,
+        "kind": form.kind.data,
+        "precinct_ids": all_ids if form.all_precincts.data else list(form.precincts.data or []),
+        "methods": form.methods.data,
+    }
 
 
 @bp.get("")
@@ -57,14 +64,7 @@ async def create():
     all_ids = await _with_precinct_choices(form)
 
     async def save():
-        election = await perform(
-            queries.create_election,
-            name=form.name.data,
-            election_date=form.election_date.data,
-            kind=form.kind.data,
-            precinct_ids=_chosen_precincts(form, all_ids),
-            methods=form.methods.data,
-        )
+        election = await perform(queries.create_election, **_fields(form, all_ids))
         flash(f"Election “{election.name}” created as a draft.", "success")
         return go_to(_detail_url(election.id))
 
@@ -109,15 +109,11 @@ async def update(election_id: int):
         _keep_fixed_fields(form, election, methods)
 
     async def save():
+        fields = _fields(form, all_ids)
+        if election.status not in ("draft", "open"):
+            fields["methods"] = None  # (counted as they are: fixed once the election closes)
         updated = await perform(
-            queries.update_election,
-            election_id=election_id,
-            seen_version=form_version(form),
-            name=form.name.data,
-            election_date=form.election_date.data,
-            kind=form.kind.data,
-            precinct_ids=_chosen_precincts(form, all_ids),
-            methods=form.methods.data if election.status in ("draft", "open") else None,
+            queries.update_election, election_id=election_id, seen_version=form_version(form), **fields
         )
         flash(f"Election “{updated.name}” saved.", "success")
         return saved(_detail_url(election_id), changed_event=CHANGED)
