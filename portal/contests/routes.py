@@ -36,8 +36,13 @@ async def _contest_form_context(form: ContestForm, election_id: int, *, ballot_c
     return election
 
 
-def _chosen(form: ContestForm) -> list[int] | None:
-    return None if form.all_precincts.data else list(form.precincts.data or [])
+def _contest_fields(form: ContestForm) -> dict:
+    """What the form sets, as create_contest and update_contest take it."""
+    return {
+        "office_title": form.office_title.data,
+        "vote_for": form.vote_for.data,
+        "precinct_ids": None if form.all_precincts.data else list(form.precincts.data or []),
+    }
 
 
 @bp.route("/contests/new", methods=["GET", "POST"])
@@ -50,10 +55,8 @@ async def create_contest(election_id: int):
         contest = await perform(
             queries.create_contest,
             election_id=election_id,
-            office_title=form.office_title.data,
-            vote_for=form.vote_for.data,
             is_measure=form.is_measure.data,
-            precinct_ids=_chosen(form),
+            **_contest_fields(form),
         )
         flash(f"Contest “{contest.office_title}” added.", "success")
         return saved(_back(election_id, f"contest-{contest.id}"), changed_event=CHANGED)
@@ -86,9 +89,7 @@ async def update_contest(election_id: int, contest_id: int):
             election_id=election_id,
             contest_id=contest_id,
             seen_version=form_version(form),
-            office_title=form.office_title.data,
-            vote_for=form.vote_for.data,
-            precinct_ids=_chosen(form),
+            **_contest_fields(form),
         )
         flash(f"Contest “{contest.office_title}” saved.", "success")
         return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
@@ -127,18 +128,18 @@ async def delete_contest(election_id: int, contest_id: int):
     )
 
 
+async def _move(change, election_id: int, anchor: str, **item: int):
+    """One place up or down the ballot (MoveForm's direction), then back to the election."""
+    form = MoveForm()
+    if form.validate_on_submit():
+        await perform(change, election_id=election_id, direction=sent(form.direction), **item)
+    return saved(_back(election_id, anchor), changed_event=CHANGED)
+
+
 @bp.post("/contests/<int:contest_id>/move")
 @allow(*EDITORS)
 async def move_contest(election_id: int, contest_id: int):
-    form = MoveForm()
-    if form.validate_on_submit():
-        await perform(
-            queries.move_contest,
-            election_id=election_id,
-            contest_id=contest_id,
-            direction=sent(form.direction),
-        )
-    return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
+    return await _move(queries.move_contest, election_id, f"contest-{contest_id}", contest_id=contest_id)
 
 
 async def _candidate_form_context(form: CandidateForm, election_id: int, *, ballot_change: bool):
@@ -149,7 +150,8 @@ async def _candidate_form_context(form: CandidateForm, election_id: int, *, ball
     return election
 
 
-def _candidate_data(form: CandidateForm) -> queries.CandidateFields:
+def _candidate_fields(form: CandidateForm) -> queries.CandidateFields:
+    """What the form sets, as create_candidate and update_candidate take it."""
     return {
         "code": sent(form.code),
         "ballot_name": sent(form.ballot_name),
@@ -168,7 +170,10 @@ async def create_candidate(election_id: int, contest_id: int):
 
     async def save():
         candidate = await perform(
-            queries.create_candidate, election_id=election_id, contest_id=contest_id, **_candidate_data(form)
+            queries.create_candidate,
+            election_id=election_id,
+            contest_id=contest_id,
+            **_candidate_fields(form),
         )
         flash(f"{candidate.ballot_name} added to {contest.office_title}.", "success")
         return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
@@ -196,7 +201,7 @@ async def update_candidate(election_id: int, candidate_id: int):
             election_id=election_id,
             candidate_id=candidate_id,
             seen_version=form_version(form),
-            **_candidate_data(form),
+            **_candidate_fields(form),
         )
         flash(f"{candidate.ballot_name} saved.", "success")
         return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
@@ -237,15 +242,7 @@ async def delete_candidate(election_id: int, candidate_id: int):
 @bp.post("/candidates/<int:candidate_id>/move")
 @allow(*EDITORS)
 async def move_candidate(election_id: int, candidate_id: int):
-    form = MoveForm()
-    if form.validate_on_submit():
-        await perform(
-            queries.move_candidate,
-            election_id=election_id,
-            candidate_id=candidate_id,
-            direction=sent(form.direction),
-        )
-    return saved(_back(election_id), changed_event=CHANGED)
+    return await _move(queries.move_candidate, election_id, "", candidate_id=candidate_id)
 
 
 @bp.route("/contests/<int:contest_id>/candidates/bulk", methods=["GET", "POST"])

@@ -16,7 +16,7 @@ EDITORS = ("admin", "manager")
 CHANGED = "partiesChanged"
 
 
-def _data(form: PartyForm) -> dict:
+def _fields(form: PartyForm) -> dict:
     return {"name": form.name.data, "abbreviation": form.abbreviation.data, "colour": form.colour.data}
 
 
@@ -33,7 +33,7 @@ async def create():
     form = PartyForm()
 
     async def save():
-        party = await perform(queries.create_party, data=_data(form))
+        party = await perform(queries.create_party, data=_fields(form))
         flash(f"Party {party.name} created.", "success")
         return saved(url_for(".index"), changed_event=CHANGED)
 
@@ -48,7 +48,7 @@ async def update(party_id: int):
 
     async def save():
         party = await perform(
-            queries.update_party, party_id=party_id, seen_version=form_version(form), data=_data(form)
+            queries.update_party, party_id=party_id, seen_version=form_version(form), data=_fields(form)
         )
         flash(f"Party {party.name} saved.", "success")
         return saved(url_for(".index"), changed_event=CHANGED)

@@ -19,7 +19,7 @@ EDITORS = ("admin", "manager")
 CHANGED = "precinctsChanged"
 
 
-def _form_data(form: PrecinctForm) -> dict[str, str]:
+def _fields(form: PrecinctForm) -> dict[str, str]:
     return {"code": sent(form.code), "name": sent(form.name), "polling_place": form.polling_place.data or ""}
 
 
@@ -41,7 +41,7 @@ async def create():
     form = PrecinctForm()
 
     async def save():
-        precinct = await perform(queries.create_precinct, data=_form_data(form))
+        precinct = await perform(queries.create_precinct, data=_fields(form))
         flash(f"Precinct {precinct.code} created.", "success")
         return saved(url_for(".index"), changed_event=CHANGED)
 
@@ -59,7 +59,7 @@ async def update(precinct_id: int):
             queries.update_precinct,
             precinct_id=precinct_id,
             seen_version=form_version(form),
-            data=_form_data(form),
+            data=_fields(form),
         )
         flash(f"Precinct {precinct.code} saved.", "success")
         return saved(url_for(".index"), changed_event=CHANGED)

@@ -50,7 +50,7 @@ async def index():
     )
 
 
-def _data(form: VoterForm, precinct_id: int) -> dict:
+def _fields(form: VoterForm, precinct_id: int) -> dict:
     return {
         "state_voter_id": form.state_voter_id.data,
         "first_name": form.first_name.data,
@@ -94,7 +94,7 @@ async def create():
         duplicates = await _duplicates_note(form, None)
         async with transaction() as db:
             precinct_id = await queries.precinct_id_for(db, form.precinct_code.data)
-            voter = await queries.create_voter(db, actor=current_actor(), data=_data(form, precinct_id))
+            voter = await queries.create_voter(db, actor=current_actor(), data=_fields(form, precinct_id))
         flash(f"{voter.first_name} {voter.last_name} ({voter.state_voter_id}) added to the roll.", "success")
         strong = sum(match.strong for match in duplicates)
         if strong:
@@ -145,7 +145,7 @@ async def update(voter_id: int):
                 actor=current_actor(),
                 voter_id=voter_id,
                 seen_version=form_version(form),
-                data=_data(form, precinct_id),
+                data=_fields(form, precinct_id),
             )
         flash(f"{voter.first_name} {voter.last_name} saved.", "success")
         return go_to(url_for(".detail", voter_id=voter_id))
