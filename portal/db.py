@@ -13,9 +13,10 @@ import errno
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 from flask import current_app, g, has_app_context
@@ -32,6 +33,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Database:
@@ -198,6 +200,13 @@ async def reading() -> AsyncIterator[AsyncSession]:
     # they stay readable after the block (rollback() would expire them).
     async with database().sessions() as session:
         yield session
+
+
+async def read(query: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T:
+    """One data-layer read in its own session: `query(session, *args, **kwargs)` (what it returns
+    stays readable, as after `reading()`)."""
+    async with reading() as db:
+        return await query(db, *args, **kwargs)
 
 
 def make_database(app) -> Database:

@@ -3,15 +3,17 @@ version is refused, naming who changed the row and when, and nothing is overwrit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.clock import date_time
-from portal.errors import DomainError, StaleEdit
+from portal.errors import DomainError, NotFound, StaleEdit
 from portal.models import User
+
+M = TypeVar("M")
 
 
 async def insert_audited(
@@ -77,3 +79,39 @@ async def check_version(
         f"This {noun} was changed{who} at {date_time(row.updated_at, seconds=True)} after you opened it.",
         current={**snapshot(row, fields), "version": row.version},
     )
+
+
+async def get_for_edit(
+    session: AsyncSession,
+    model: type[M],
+    row_id: int,
+    seen_version: int | None,
+    *,
+    noun: str,
+    fields: tuple[str, ...],
+    gone: str | None = None,
+) -> M:
+    """The row to edit, locked until the transaction ends: NotFound (saying `gone`) when it was
+    deleted meanwhile, StaleEdit when it changed after the form was loaded (`check_version`)."""
+    row = await session.get(model, row_id, with_for_update=True)
+    if row is None:
+        raise NotFound(noun, gone)
+    await check_version(session, row, seen_version, noun=noun, fields=fields)
+    return row
+
+
+async def delete_audited(
+    session: AsyncSession,
+    row: Any,
+    *,
+    actor: User,
+    entity: str,
+    fields: tuple[str, ...],
+    also: dict | None = None,
+) -> None:
+    """Delete a row and audit it as it was (its `fields`, and `also`)."""
+    row_id = row.id
+    before = snapshot(row, fields) | (also or {})
+    await session.delete(row)
+    await session.flush()
+    await record_event(session, actor=actor, action="delete", entity=entity, entity_id=row_id, before=before)

@@ -5,16 +5,20 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Response, abort
+from flask import Response, abort, request
 from flask_wtf import FlaskForm
-from wtforms import Field
+from flask_wtf.file import FileField
+from wtforms import Field, HiddenField, StringField
+from wtforms.validators import DataRequired, Regexp
 
 from portal.errors import FieldError, StaleEdit
 from portal.formatting import number
 from portal.inputs import INT4_MAX, whole_number
 from portal.rendering import render_form
+
+F = TypeVar("F", bound=FlaskForm)
 
 
 def strip(value: Any) -> Any:
@@ -27,6 +31,27 @@ def upper(value: Any) -> Any:
 
 def lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
+
+
+def code_field(
+    label: str, *, pattern: str, message: str, required: str, case: Callable = upper, **options: Any
+) -> StringField:
+    """A short identifier typed by hand (a precinct's or a candidate's code, a state voter ID, a
+    party's abbreviation, a username): trimmed and cased (`upper` or `lower`), required, and
+    matching `pattern` (else `message`)."""
+    return StringField(
+        label,
+        filters=[strip, case],
+        validators=[DataRequired(required), Regexp(pattern, message=message)],
+        **options,
+    )
+
+
+class VersionedForm(FlaskForm):
+    """A form about one versioned row: it carries the version it was loaded with (`form_version`).
+    On its own, the form of a dialog that only confirms (a precinct's deletion, a voter's removal)."""
+
+    version = HiddenField()
 
 
 def sent(field: Field) -> str:
@@ -48,6 +73,18 @@ def form_version(form: FlaskForm) -> int:
             "could overwrite a newer change. Reload the page; nothing was saved.",
         )
     return version
+
+
+def edit_form(form_class: type[F], row: Any, **shown: Any) -> F:
+    """The form to edit `row`: for a GET, filled from the row at its current version (and `shown`,
+    values of fields the row does not hold as they are); for a POST, what was sent."""
+    if request.method != "GET":
+        return form_class()
+    form = form_class(obj=row)
+    form.version.data = str(row.version)  # (a hidden field renders str(data))
+    for name, value in shown.items():
+        form[name].data = value
+    return form
 
 
 def show_field_error(form: FlaskForm, error) -> None:
@@ -137,6 +174,12 @@ async def confirm_view(
 
 
 # Bulk forms (candidates, precincts): pasted lines or a small UTF-8 CSV file -----------------------
+
+
+class BulkLinesForm(FlaskForm):
+    """Many rows at once: the `lines` a subclass defines, pasted, or a CSV `file` (see `bulk_text`)."""
+
+    file = FileField("…or a CSV file (UTF-8)")
 
 
 def decode_upload(data: bytes) -> str:

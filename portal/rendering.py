@@ -197,8 +197,9 @@ def render_form(
 ) -> Response:
     """A form three ways: the full `page` without htmx (every form so far stands alone on the
     generic card page), a modal for an htmx GET, and the form alone for an htmx POST (so validation
-    errors replace the form in place)."""
-    context.update(form_template=form_template, title=title)
+    errors replace the form in place). Every form posts back to the URL it was shown at (`action`)."""
+    action = url_for(request.endpoint or "", **(request.view_args or {}))
+    context.update(form_template=form_template, title=title, action=action)
     if not is_htmx():
         template = page
     elif request.method == "GET":

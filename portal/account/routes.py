@@ -14,7 +14,7 @@ from portal.audit.queries import record_event
 from portal.auth import queries
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.db import reading, transaction
+from portal.db import read, transaction
 from portal.errors import NotFound
 from portal.models import User
 from portal.rendering import render
@@ -23,8 +23,7 @@ bp = Blueprint("account", __name__, url_prefix="/account")
 
 
 async def _me() -> User:
-    async with reading() as db:
-        user = await queries.get_user(db, current_actor().id)
+    user = await read(queries.get_user, current_actor().id)
     if user is None:  # deleted since this request signed in
         raise NotFound("account")
     return user
@@ -32,8 +31,7 @@ async def _me() -> User:
 
 async def _page(status: int = 200, **forms):
     me = await _me()
-    async with reading() as db:
-        sessions = await queries.list_sessions(db, me.id)
+    sessions = await read(queries.list_sessions, me.id)
     return render(
         "account/index.html",
         me=me,

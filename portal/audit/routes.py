@@ -10,7 +10,7 @@ from portal.audit.changes import changed_fields
 from portal.auth.roles import allow
 from portal.clock import iso
 from portal.csvfiles import csv_chunks
-from portal.db import reading
+from portal.db import read, reading
 from portal.inputs import arg_int
 from portal.rendering import render
 
@@ -50,8 +50,7 @@ def _filters() -> tuple[dict, list[str]]:
 async def index():
     filters, problems = _filters()
     before_id = arg_int(request.args, "before")  # ASCII digits within BIGINT, else from the newest
-    async with reading() as db:
-        events = await queries.search_events(db, **filters, before_id=before_id, limit=50)
+    events = await read(queries.search_events, **filters, before_id=before_id, limit=50)
     link_args = {k: v.isoformat() if isinstance(v, date) else v for k, v in filters.items() if v}
     return render(
         "audit/events.html",

@@ -5,11 +5,11 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, make_response, render_template, request, url_for
 
-from portal.auth.current import current_actor
+from portal.auth.current import current_actor, perform
 from portal.auth.roles import allow
 from portal.checkin import provisionals, queries
 from portal.checkin.forms import CheckInForm, DecideForm, VoidForm
-from portal.db import reading, transaction
+from portal.db import read, reading, transaction
 from portal.elections.queries import get_election
 from portal.forms import form_view
 from portal.inputs import INT4_MAX, arg_int, whole_number
@@ -143,7 +143,6 @@ async def void(election_id: int, voter_id: int):
         voter=voter,
         described=described,
         title="Void this check-in?",
-        action=url_for(".void", election_id=election_id, voter_id=voter_id),
     )
 
 
@@ -179,8 +178,7 @@ async def _provisional_list(db, election_id: int, filters: dict) -> dict:
 @provisionals_bp.get("")
 @allow(*ADJUDICATORS)
 async def index(election_id: int):
-    async with reading() as db:
-        context = await _provisional_list(db, election_id, _filters())
+    context = await read(_provisional_list, election_id, _filters())
     form = DecideForm().offer(context["reasons"])
     return render("checkin/provisionals.html", "checkin/_provisionals.html", form=form, **context)
 
@@ -200,16 +198,14 @@ async def decide(election_id: int):
     ids = [i for i in ticked if i is not None]
     if len(ids) != len(ticked):
         raise provisionals.AdjudicationRefused("The ticked ballots could not be read. Nothing was changed.")
-    async with transaction() as db:
-        outcome = await provisionals.decide_provisionals(
-            db,
-            actor=current_actor(),
-            election_id=election_id,
-            check_in_ids=ids,
-            decision=form.decision.data,
-            reason=form.reason.data,
-            reasons=reasons,
-        )
+    outcome = await perform(
+        provisionals.decide_provisionals,
+        election_id=election_id,
+        check_in_ids=ids,
+        decision=form.decision.data,
+        reason=form.reason.data,
+        reasons=reasons,
+    )
     if not outcome.decided:
         raise provisionals.AdjudicationRefused(
             "Nothing was decided: " + "; ".join(outcome.skipped) + ". Nothing was changed."
@@ -235,7 +231,6 @@ async def decide(election_id: int):
         "precinct": whole_number(filters["precinct"], minimum=1, maximum=INT4_MAX),
         "reason": filters["reason"] if filters["reason"] in reasons else "",
     }
-    async with reading() as db:
-        context = await _provisional_list(db, election_id, request_filters)
+    context = await read(_provisional_list, election_id, request_filters)
     form = DecideForm(formdata=None).offer(reasons)
     return render("checkin/_provisionals.html", "checkin/_provisionals.html", form=form, **context)

@@ -1,5 +1,4 @@
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -12,12 +11,12 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-wtforms is 3.2
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
-from portal.forms import strip, upper
+from portal.forms import BulkLinesForm, VersionedForm, code_field, strip
 
 CANDIDATE_CODE = r"^[A-Z0-9][A-Z0-9-]{0,23}$"
 
 
-class ContestForm(FlaskForm):
+class ContestForm(VersionedForm):
     office_title = StringField(
         "Office or measure title",
         filters=[strip],
@@ -34,21 +33,18 @@ class ContestForm(FlaskForm):
     is_measure = BooleanField("Ballot measure (choices Yes and No)")
     all_precincts = BooleanField("On every participating precinct's ballot", default=True)
     precincts = SelectMultipleField("Precincts", coerce=int)
-    version = HiddenField()
 
     def validate_precincts(self, field):
         if not self.all_precincts.data and not field.data:
             raise ValidationError("Choose the precincts whose ballot carries this contest.")
 
 
-class CandidateForm(FlaskForm):
-    code = StringField(
+class CandidateForm(VersionedForm):
+    code = code_field(
         "Code",
-        filters=[strip, upper],
-        validators=[
-            DataRequired("Enter the candidate code."),
-            Regexp(CANDIDATE_CODE, message="Use 1 to 24 letters, digits or hyphens (e.g. PHL-101)."),
-        ],
+        pattern=CANDIDATE_CODE,
+        message="Use 1 to 24 letters, digits or hyphens (e.g. PHL-101).",
+        required="Enter the candidate code.",
         description="Unique within the election.",
     )
     ballot_name = StringField(
@@ -61,10 +57,9 @@ class CandidateForm(FlaskForm):
         "Status", choices=[SelectChoice("qualified", "Qualified"), SelectChoice("withdrawn", "Withdrawn")]
     )
     write_in = BooleanField("Write-in candidate")
-    version = HiddenField()
 
 
-class BulkCandidatesForm(FlaskForm):
+class BulkCandidatesForm(BulkLinesForm):
     lines = TextAreaField(
         "Candidate lines",
         validators=[Optional(), Length(max=100_000)],
@@ -72,7 +67,6 @@ class BulkCandidatesForm(FlaskForm):
         "(optional). A header line starting with “code” is skipped.",
         render_kw={"rows": 8, "spellcheck": "false"},
     )
-    file = FileField("…or a CSV file (UTF-8)")
 
 
 class MoveForm(FlaskForm):

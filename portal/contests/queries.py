@@ -3,12 +3,14 @@ certified election refuses everything and an open one refuses ballot changes."""
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.contests.bulk import parse_candidate_lines
-from portal.editing import check_version, insert_audited, save_changes
+from portal.editing import check_version, delete_audited, insert_audited, save_changes
 from portal.elections.queries import ElectionLocked, election_for_write, participating_precinct_ids
 from portal.errors import FieldError, NotFound
 from portal.models import Candidate, Contest, ContestPrecinct, User
@@ -16,6 +18,16 @@ from portal.models import Candidate, Contest, ContestPrecinct, User
 CONTEST_AUDITED = ("office_title", "vote_for", "ballot_order", "is_measure")
 CANDIDATE_AUDITED = ("code", "ballot_name", "party_id", "ballot_order", "status", "write_in")
 MEASURE_CHOICES = (("YES", "Yes"), ("NO", "No"))
+
+
+class CandidateFields(TypedDict):
+    """What a candidate's form sets, on a new candidate and on an edit."""
+
+    code: str
+    ballot_name: str
+    party_id: int | None
+    status: str
+    write_in: bool
 
 
 async def get_contest(session: AsyncSession, election_id: int, contest_id: int) -> Contest:
@@ -168,13 +180,9 @@ async def update_contest(
 async def delete_contest(session: AsyncSession, *, actor: User, election_id: int, contest_id: int) -> Contest:
     await election_for_write(session, election_id, ballot_change=True)
     contest = await get_contest(session, election_id, contest_id)
-    before = {**snapshot(contest, CONTEST_AUDITED), "election_id": election_id}
-    await session.delete(contest)
-    await session.flush()
+    also = {"election_id": election_id}
+    await delete_audited(session, contest, actor=actor, entity="contest", fields=CONTEST_AUDITED, also=also)
     await _renumber_contests(session, election_id)
-    await record_event(
-        session, actor=actor, action="delete", entity="contest", entity_id=contest_id, before=before
-    )
     return contest
 
 
@@ -243,38 +251,31 @@ async def move_candidate(
     await _move(session, actor, "candidate", candidates, candidate_id, direction)
 
 
+async def _last_ballot_order(session: AsyncSession, contest_id: int) -> int:
+    last = select(func.coalesce(func.max(Candidate.ballot_order), 0)).where(
+        Candidate.contest_id == contest_id
+    )
+    return (await session.execute(last)).scalar_one()  # (an aggregate: always one row)
+
+
 async def create_candidate(
     session: AsyncSession,
     *,
     actor: User,
     election_id: int,
     contest_id: int,
-    code: str,
-    ballot_name: str,
-    party_id: int | None,
-    status: str,
-    write_in: bool,
+    **fields: Unpack[CandidateFields],
 ) -> Candidate:
     await election_for_write(session, election_id, ballot_change=True)
     contest = await get_contest(session, election_id, contest_id)
     if contest.is_measure:
         raise FieldError("code", "A ballot measure has the fixed choices Yes and No.")
+    code = fields["code"]
     if await _code_taken(session, election_id, code):
         raise FieldError("code", f"Code {code} is already used in this election.")
-    last = select(func.coalesce(func.max(Candidate.ballot_order), 0)).where(
-        Candidate.contest_id == contest_id
-    )
-    order = (await session.execute(last)).scalar_one()  # (an aggregate: always one row)
+    order = await _last_ballot_order(session, contest_id) + 1
     candidate = Candidate(
-        contest_id=contest_id,
-        election_id=election_id,
-        code=code,
-        ballot_name=ballot_name,
-        party_id=party_id,
-        status=status,
-        write_in=write_in,
-        ballot_order=order + 1,
-        updated_by_id=actor.id,
+        contest_id=contest_id, election_id=election_id, **fields, ballot_order=order, updated_by_id=actor.id
     )
     return await insert_audited(
         session,
@@ -294,17 +295,14 @@ async def update_candidate(
     election_id: int,
     candidate_id: int,
     seen_version: int | None,
-    code: str,
-    ballot_name: str,
-    party_id: int | None,
-    status: str,
-    write_in: bool,
+    **fields: Unpack[CandidateFields],
 ) -> Candidate:
     election = await election_for_write(session, election_id)
     candidate = await get_candidate(session, election_id, candidate_id)
     await session.refresh(candidate, with_for_update=True)
     await check_version(session, candidate, seen_version, noun="candidate", fields=CANDIDATE_AUDITED)
     contest = await get_contest(session, election_id, candidate.contest_id)
+    code, write_in = fields["code"], fields["write_in"]
     if contest.is_measure and (code != candidate.code or write_in):
         raise FieldError("code", "The choices of a ballot measure are fixed; only their wording can change.")
     if (code != candidate.code or write_in != candidate.write_in) and election.status != "draft":
@@ -315,8 +313,8 @@ async def update_candidate(
     if await _code_taken(session, election_id, code, except_id=candidate_id):
         raise FieldError("code", f"Code {code} is already used in this election.")
     before = snapshot(candidate, CANDIDATE_AUDITED)
-    candidate.code, candidate.ballot_name, candidate.party_id = code, ballot_name, party_id
-    candidate.status, candidate.write_in = status, write_in
+    for name, value in fields.items():
+        setattr(candidate, name, value)
     after = snapshot(candidate, CANDIDATE_AUDITED)
     await save_changes(session, candidate, before, after, actor=actor, entity="candidate")
     return candidate
@@ -330,13 +328,8 @@ async def delete_candidate(
     contest = await get_contest(session, election_id, candidate.contest_id)
     if contest.is_measure:
         raise ElectionLocked("The choices of a ballot measure are fixed: delete the measure instead.")
-    before = snapshot(candidate, CANDIDATE_AUDITED)
-    await session.delete(candidate)
-    await session.flush()
+    await delete_audited(session, candidate, actor=actor, entity="candidate", fields=CANDIDATE_AUDITED)
     await _renumber_candidates(session, contest.id)
-    await record_event(
-        session, actor=actor, action="delete", entity="candidate", entity_id=candidate_id, before=before
-    )
     return candidate
 
 
@@ -351,10 +344,7 @@ async def bulk_add_candidates(
     rows, errors = await parse_candidate_lines(session, election_id, text)
     if errors:
         return [], errors
-    last = select(func.coalesce(func.max(Candidate.ballot_order), 0)).where(
-        Candidate.contest_id == contest_id
-    )
-    order = (await session.execute(last)).scalar_one()  # (an aggregate: always one row)
+    order = await _last_ballot_order(session, contest_id)
     added = []
     for n, row in enumerate(rows, start=1):
         candidate = Candidate(

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, request, url_for
 
-from portal.auth.current import current_actor
+from portal.auth.current import perform
 from portal.auth.roles import allow
 from portal.contests import queries
 from portal.contests.forms import BulkCandidatesForm, CandidateForm, ContestForm, MoveForm
-from portal.db import reading, transaction
+from portal.db import read, reading
 from portal.elections.forms import ConfirmForm
 from portal.elections.queries import election_for_write, participating_precinct_ids
-from portal.forms import bulk_text, confirm_view, form_version, form_view, sent
+from portal.forms import bulk_text, confirm_view, edit_form, form_version, form_view, sent
 from portal.parties.queries import party_choices
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import saved
@@ -36,8 +36,13 @@ async def _contest_form_context(form: ContestForm, election_id: int, *, ballot_c
     return election
 
 
-def _chosen(form: ContestForm) -> list[int] | None:
-    return None if form.all_precincts.data else list(form.precincts.data or [])
+def _contest_fields(form: ContestForm) -> dict:
+    """What the form sets, as create_contest and update_contest take it."""
+    return {
+        "office_title": form.office_title.data,
+        "vote_for": form.vote_for.data,
+        "precinct_ids": None if form.all_precincts.data else list(form.precincts.data or []),
+    }
 
 
 @bp.route("/contests/new", methods=["GET", "POST"])
@@ -47,16 +52,12 @@ async def create_contest(election_id: int):
     election = await _contest_form_context(form, election_id, ballot_change=True)
 
     async def save():
-        async with transaction() as db:
-            contest = await queries.create_contest(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                office_title=form.office_title.data,
-                vote_for=form.vote_for.data,
-                is_measure=form.is_measure.data,
-                precinct_ids=_chosen(form),
-            )
+        contest = await perform(
+            queries.create_contest,
+            election_id=election_id,
+            is_measure=form.is_measure.data,
+            **_contest_fields(form),
+        )
         flash(f"Contest “{contest.office_title}” added.", "success")
         return saved(_back(election_id, f"contest-{contest.id}"), changed_event=CHANGED)
 
@@ -67,7 +68,6 @@ async def create_contest(election_id: int):
         election=election,
         creating=True,
         title=f"New contest in {election.name}",
-        action=url_for(".create_contest", election_id=election_id),
     )
 
 
@@ -77,25 +77,20 @@ async def update_contest(election_id: int, contest_id: int):
     async with reading() as db:
         contest = await queries.get_contest(db, election_id, contest_id)
         on_ballot = await queries.contest_precinct_ids(db, contest_id)
-    form = ContestForm(obj=contest if request.method == "GET" else None)
+    form = edit_form(ContestForm, contest)
     election = await _contest_form_context(form, election_id, ballot_change=False)
     if request.method == "GET":
-        form.version.data = str(contest.version)  # (a hidden field renders str(data))
         form.all_precincts.data = {choice[0] for choice in form.precincts.choices or ()} == set(on_ballot)
         form.precincts.data = on_ballot
 
     async def save():
-        async with transaction() as db:
-            contest = await queries.update_contest(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                contest_id=contest_id,
-                seen_version=form_version(form),
-                office_title=form.office_title.data,
-                vote_for=form.vote_for.data,
-                precinct_ids=_chosen(form),
-            )
+        contest = await perform(
+            queries.update_contest,
+            election_id=election_id,
+            contest_id=contest_id,
+            seen_version=form_version(form),
+            **_contest_fields(form),
+        )
         flash(f"Contest “{contest.office_title}” saved.", "success")
         return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
 
@@ -108,7 +103,6 @@ async def update_contest(election_id: int, contest_id: int):
         contest=contest,
         creating=False,
         title=f"Edit {contest.office_title}",
-        action=url_for(".update_contest", election_id=election_id, contest_id=contest_id),
     )
 
 
@@ -120,10 +114,7 @@ async def delete_contest(election_id: int, contest_id: int):
         contest = await queries.get_contest(db, election_id, contest_id)
 
     async def remove():
-        async with transaction() as db:
-            await queries.delete_contest(
-                db, actor=current_actor(), election_id=election_id, contest_id=contest_id
-            )
+        await perform(queries.delete_contest, election_id=election_id, contest_id=contest_id)
         flash(f"Contest “{contest.office_title}” deleted.", "success")
         return saved(_back(election_id), changed_event=CHANGED)
 
@@ -134,24 +125,21 @@ async def delete_contest(election_id: int, contest_id: int):
         noun="contest",
         name=contest.office_title,
         title=f"Delete {contest.office_title}?",
-        action=url_for(".delete_contest", election_id=election_id, contest_id=contest_id),
     )
+
+
+async def _move(change, election_id: int, anchor: str, **item: int):
+    """One place up or down the ballot (MoveForm's direction), then back to the election."""
+    form = MoveForm()
+    if form.validate_on_submit():
+        await perform(change, election_id=election_id, direction=sent(form.direction), **item)
+    return saved(_back(election_id, anchor), changed_event=CHANGED)
 
 
 @bp.post("/contests/<int:contest_id>/move")
 @allow(*EDITORS)
 async def move_contest(election_id: int, contest_id: int):
-    form = MoveForm()
-    if form.validate_on_submit():
-        async with transaction() as db:
-            await queries.move_contest(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                contest_id=contest_id,
-                direction=sent(form.direction),
-            )
-    return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
+    return await _move(queries.move_contest, election_id, f"contest-{contest_id}", contest_id=contest_id)
 
 
 async def _candidate_form_context(form: CandidateForm, election_id: int, *, ballot_change: bool):
@@ -162,10 +150,11 @@ async def _candidate_form_context(form: CandidateForm, election_id: int, *, ball
     return election
 
 
-def _candidate_data(form: CandidateForm) -> dict:
+def _candidate_fields(form: CandidateForm) -> queries.CandidateFields:
+    """What the form sets, as create_candidate and update_candidate take it."""
     return {
-        "code": form.code.data,
-        "ballot_name": form.ballot_name.data,
+        "code": sent(form.code),
+        "ballot_name": sent(form.ballot_name),
         "party_id": form.party_id.data or None,
         "status": form.status.data,
         "write_in": form.write_in.data,
@@ -177,18 +166,15 @@ def _candidate_data(form: CandidateForm) -> dict:
 async def create_candidate(election_id: int, contest_id: int):
     form = CandidateForm()
     election = await _candidate_form_context(form, election_id, ballot_change=True)
-    async with reading() as db:
-        contest = await queries.get_contest(db, election_id, contest_id)
+    contest = await read(queries.get_contest, election_id, contest_id)
 
     async def save():
-        async with transaction() as db:
-            candidate = await queries.create_candidate(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                contest_id=contest_id,
-                **_candidate_data(form),
-            )
+        candidate = await perform(
+            queries.create_candidate,
+            election_id=election_id,
+            contest_id=contest_id,
+            **_candidate_fields(form),
+        )
         flash(f"{candidate.ballot_name} added to {contest.office_title}.", "success")
         return saved(_back(election_id, f"contest-{contest_id}"), changed_event=CHANGED)
 
@@ -199,31 +185,24 @@ async def create_candidate(election_id: int, contest_id: int):
         election=election,
         contest=contest,
         title=f"New candidate for {contest.office_title}",
-        action=url_for(".create_candidate", election_id=election_id, contest_id=contest_id),
     )
 
 
 @bp.route("/candidates/<int:candidate_id>/edit", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def update_candidate(election_id: int, candidate_id: int):
-    async with reading() as db:
-        candidate = await queries.get_candidate(db, election_id, candidate_id)
-    form = CandidateForm(obj=candidate if request.method == "GET" else None)
+    candidate = await read(queries.get_candidate, election_id, candidate_id)
+    form = edit_form(CandidateForm, candidate, party_id=candidate.party_id or 0)
     election = await _candidate_form_context(form, election_id, ballot_change=False)
-    if request.method == "GET":
-        form.version.data = str(candidate.version)  # (a hidden field renders str(data))
-        form.party_id.data = candidate.party_id or 0
 
     async def save():
-        async with transaction() as db:
-            candidate = await queries.update_candidate(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                candidate_id=candidate_id,
-                seen_version=form_version(form),
-                **_candidate_data(form),
-            )
+        candidate = await perform(
+            queries.update_candidate,
+            election_id=election_id,
+            candidate_id=candidate_id,
+            seen_version=form_version(form),
+            **_candidate_fields(form),
+        )
         flash(f"{candidate.ballot_name} saved.", "success")
         return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
 
@@ -235,7 +214,6 @@ async def update_candidate(election_id: int, candidate_id: int):
         election=election,
         candidate=candidate,
         title=f"Edit {candidate.ballot_name}",
-        action=url_for(".update_candidate", election_id=election_id, candidate_id=candidate_id),
     )
 
 
@@ -247,10 +225,7 @@ async def delete_candidate(election_id: int, candidate_id: int):
         candidate = await queries.get_candidate(db, election_id, candidate_id)
 
     async def remove():
-        async with transaction() as db:
-            await queries.delete_candidate(
-                db, actor=current_actor(), election_id=election_id, candidate_id=candidate_id
-            )
+        await perform(queries.delete_candidate, election_id=election_id, candidate_id=candidate_id)
         flash(f"{candidate.ballot_name} removed from the ballot.", "success")
         return saved(_back(election_id, f"contest-{candidate.contest_id}"), changed_event=CHANGED)
 
@@ -261,24 +236,13 @@ async def delete_candidate(election_id: int, candidate_id: int):
         noun="candidate",
         name=f"{candidate.ballot_name} ({candidate.code})",
         title=f"Delete {candidate.ballot_name}?",
-        action=url_for(".delete_candidate", election_id=election_id, candidate_id=candidate_id),
     )
 
 
 @bp.post("/candidates/<int:candidate_id>/move")
 @allow(*EDITORS)
 async def move_candidate(election_id: int, candidate_id: int):
-    form = MoveForm()
-    if form.validate_on_submit():
-        async with transaction() as db:
-            await queries.move_candidate(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                candidate_id=candidate_id,
-                direction=sent(form.direction),
-            )
-    return saved(_back(election_id), changed_event=CHANGED)
+    return await _move(queries.move_candidate, election_id, "", candidate_id=candidate_id)
 
 
 @bp.route("/contests/<int:contest_id>/candidates/bulk", methods=["GET", "POST"])
@@ -292,10 +256,9 @@ async def bulk_candidates(election_id: int, contest_id: int):
 
     async def save():
         text = bulk_text(form, BULK_UPLOAD_LIMIT)
-        async with transaction() as db:
-            added, refused = await queries.bulk_add_candidates(
-                db, actor=current_actor(), election_id=election_id, contest_id=contest_id, text=text
-            )
+        added, refused = await perform(
+            queries.bulk_add_candidates, election_id=election_id, contest_id=contest_id, text=text
+        )
         line_errors.extend(refused)
         if not refused:
             flash(f"{len(added)} candidates added to {contest.office_title}.", "success")
@@ -309,5 +272,4 @@ async def bulk_candidates(election_id: int, contest_id: int):
         contest=contest,
         line_errors=line_errors,
         title=f"Add candidates to {contest.office_title}",
-        action=url_for(".bulk_candidates", election_id=election_id, contest_id=contest_id),
     )

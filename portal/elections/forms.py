@@ -5,7 +5,7 @@ from wtforms import BooleanField, DateField, HiddenField, SelectField, SelectMul
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-wtforms is 3.2
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
-from portal.forms import strip
+from portal.forms import VersionedForm, strip
 from portal.models import ELECTION_KINDS, VOTING_METHODS
 from portal.returns.methods import LABELS
 
@@ -23,7 +23,7 @@ class MethodsField(SelectMultipleField):
             )
 
 
-class ElectionForm(FlaskForm):
+class ElectionForm(VersionedForm):
     name = StringField("Name", filters=[strip], validators=[DataRequired("Enter a name."), Length(max=160)])
     election_date = DateField(
         "Election date", validators=[DataRequired("Enter the election date (YYYY-MM-DD).")]
@@ -39,7 +39,6 @@ class ElectionForm(FlaskForm):
         default=list(VOTING_METHODS),
         description="Returns are entered and reported separately for each.",
     )
-    version = HiddenField()
 
     def validate_methods(self, field):
         if not field.data:
@@ -54,10 +53,9 @@ class ElectionForm(FlaskForm):
             raise ValidationError("Choose the precincts that take part, or tick “Every precinct”.")
 
 
-class StatusForm(FlaskForm):
+class StatusForm(VersionedForm):
     # Required as sent: a form without its target state must not move the election anywhere.
     to = HiddenField(validators=[InputRequired("The form did not say which state to move to; reload.")])
-    version = HiddenField()
 
 
 class ConfirmForm(FlaskForm):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import flag_modified
 
 from portal.audit.queries import record_event, snapshot
-from portal.editing import check_version
+from portal.editing import check_version, delete_audited
 from portal.elections.lifecycle import find_election, lock_election, next_move
 from portal.errors import Conflict
 from portal.models import (
@@ -299,12 +299,7 @@ async def delete_election(session: AsyncSession, *, actor: User, election_id: in
     election = await election_for_write(session, election_id)
     if election.status != "draft":
         raise ElectionLocked(f"{election.name} is {election.status}: only a draft can be deleted.")
-    before = snapshot(election, AUDITED)
-    await session.delete(election)
-    await session.flush()
-    await record_event(
-        session, actor=actor, action="delete", entity="election", entity_id=election_id, before=before
-    )
+    await delete_audited(session, election, actor=actor, entity="election", fields=AUDITED)
     return election
 
 

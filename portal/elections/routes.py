@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, request, url_for
 
-from portal.auth.current import current_actor
+from portal.auth.current import perform
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.db import reading, transaction
+from portal.db import read, reading
 from portal.elections import queries
 from portal.elections.forms import ConfirmForm, ElectionForm, StatusForm
 from portal.elections.lifecycle import next_move
-from portal.forms import confirm_view, form_version, form_view, sent
+from portal.forms import confirm_view, edit_form, form_version, form_view, sent
 from portal.precincts.queries import list_precinct_choices
 from portal.rendering import go_to, render, render_form, saved
 from portal.returns.methods import counted
@@ -25,8 +25,7 @@ def _detail_url(election_id: int) -> str:
 
 
 async def _with_precinct_choices(form: ElectionForm) -> list[int]:
-    async with reading() as db:
-        choices = await list_precinct_choices(db)
+    choices = await read(list_precinct_choices)
     form.precincts.choices = [(p.id, f"{p.code} · {p.name}") for p in choices]
     return [p.id for p in choices]
 
@@ -40,15 +39,21 @@ def _keep_fixed_fields(form: ElectionForm, election, methods: list[str]) -> None
         form.methods.data = methods
 
 
-def _chosen_precincts(form: ElectionForm, all_ids: list[int]) -> list[int]:
-    return all_ids if form.all_precincts.data else list(form.precincts.data or [])
+def _fields(form: ElectionForm, all_ids: list[int]) -> dict:
+    """What the form sets, as create_election and update_election take it."""
+    return {
+        "name": form.name.data,
+        "election_date": form.election_date.data,
+        "kind": form.kind.data,
+        "precinct_ids": all_ids if form.all_precincts.data else list(form.precincts.data or []),
+        "methods": form.methods.data,
+    }
 
 
 @bp.get("")
 @allow(*EVERY_ROLE)
 async def index():
-    async with reading() as db:
-        elections = await queries.list_elections(db)
+    elections = await read(queries.list_elections)
     return render("elections/elections.html", "elections/_list.html", elections=elections)
 
 
@@ -59,22 +64,11 @@ async def create():
     all_ids = await _with_precinct_choices(form)
 
     async def save():
-        async with transaction() as db:
-            election = await queries.create_election(
-                db,
-                actor=current_actor(),
-                name=form.name.data,
-                election_date=form.election_date.data,
-                kind=form.kind.data,
-                precinct_ids=_chosen_precincts(form, all_ids),
-                methods=form.methods.data,
-            )
+        election = await perform(queries.create_election, **_fields(form, all_ids))
         flash(f"Election “{election.name}” created as a draft.", "success")
         return go_to(_detail_url(election.id))
 
-    return await form_view(
-        form, save, "elections/_form.html", title="New election", action=url_for(".create")
-    )
+    return await form_view(form, save, "elections/_form.html", title="New election")
 
 
 @bp.get("/<int:election_id>")
@@ -105,10 +99,9 @@ async def update(election_id: int):
         election = await queries.election_for_write(db, election_id)
         participating = await queries.participating_precinct_ids(db, election_id)
         methods = await counted(db, election_id)
-    form = ElectionForm(obj=election if request.method == "GET" else None)
+    form = edit_form(ElectionForm, election)
     all_ids = await _with_precinct_choices(form)
     if request.method == "GET":
-        form.version.data = str(election.version)  # (a hidden field renders str(data))
         form.all_precincts.data = set(participating) == set(all_ids)
         form.precincts.data = participating
         form.methods.data = methods
@@ -116,18 +109,12 @@ async def update(election_id: int):
         _keep_fixed_fields(form, election, methods)
 
     async def save():
-        async with transaction() as db:
-            updated = await queries.update_election(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                seen_version=form_version(form),
-                name=form.name.data,
-                election_date=form.election_date.data,
-                kind=form.kind.data,
-                precinct_ids=_chosen_precincts(form, all_ids),
-                methods=form.methods.data if election.status in ("draft", "open") else None,
-            )
+        fields = _fields(form, all_ids)
+        if election.status not in ("draft", "open"):
+            fields["methods"] = None  # (counted as they are: fixed once the election closes)
+        updated = await perform(
+            queries.update_election, election_id=election_id, seen_version=form_version(form), **fields
+        )
         flash(f"Election “{updated.name}” saved.", "success")
         return saved(_detail_url(election_id), changed_event=CHANGED)
 
@@ -138,21 +125,18 @@ async def update(election_id: int):
         stale_fields=queries.AUDITED,
         election=election,
         title=f"Edit {election.name}",
-        action=url_for(".update", election_id=election_id),
     )
 
 
 @bp.route("/<int:election_id>/delete", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def delete(election_id: int):
-    async with reading() as db:
-        election = await queries.election_for_write(db, election_id)
+    election = await read(queries.election_for_write, election_id)
     if election.status != "draft":
         raise queries.ElectionLocked(f"{election.name} is {election.status}: only a draft can be deleted.")
 
     async def remove():
-        async with transaction() as db:
-            await queries.delete_election(db, actor=current_actor(), election_id=election_id)
+        await perform(queries.delete_election, election_id=election_id)
         flash(f"Election “{election.name}” deleted.", "success")
         return go_to(url_for(".index"))
 
@@ -164,7 +148,6 @@ async def delete(election_id: int):
         consequence="Its contests and candidates go with it.",
         cancel_url=_detail_url(election_id),
         title=f"Delete {election.name}?",
-        action=url_for(".delete", election_id=election_id),
     )
 
 
@@ -187,14 +170,12 @@ async def move(election_id: int):
     problems_title = queries.PENDING_TITLE if pending else ""
     if form.validate_on_submit():
         try:
-            async with transaction() as db:
-                election = await queries.move_election(
-                    db,
-                    actor=current_actor(),
-                    election_id=election_id,
-                    to=sent(form.to),
-                    seen_version=form_version(form),
-                )
+            election = await perform(
+                queries.move_election,
+                election_id=election_id,
+                to=sent(form.to),
+                seen_version=form_version(form),
+            )
         except queries.LifecycleRefused as refused:
             refusal, problems = refused.description, refused.problems
             problems_title = refused.problems_title
@@ -210,6 +191,5 @@ async def move(election_id: int):
         problems_title=problems_title,
         refusal=refusal,
         title=move.label,
-        action=url_for(".move", election_id=election_id),
         status=409 if refusal and request.method == "POST" else 200,
     )

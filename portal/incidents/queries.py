@@ -45,14 +45,11 @@ async def report_incident(
         reported_by_id=actor.id,
     )
     session.add(incident)
-    await session.flush()
-    await incident_changed.send_async(session, election_id=election_id)
-    await record_event(
+    await _store_audited(
         session,
+        incident,
         actor=actor,
         action="report",
-        entity="incident",
-        entity_id=incident.id,
         after={
             "election_id": election_id,
             "precinct_id": precinct_id,
@@ -78,18 +75,27 @@ async def resolve_incident(
             f"{at}."
         )
     incident.status, incident.resolved_by_id, incident.resolved_at = "resolved", actor.id, datetime.now(UTC)
-    await session.flush()
-    await incident_changed.send_async(session, election_id=election_id)
-    await record_event(
+    await _store_audited(
         session,
+        incident,
         actor=actor,
         action="resolve",
-        entity="incident",
-        entity_id=incident_id,
         before={"status": "open"},
         after={"status": "resolved"},
     )
     return incident
+
+
+async def _store_audited(
+    session: AsyncSession, incident: Incident, *, actor: User, action: str, **change
+) -> None:
+    """Store a reported or resolved incident, tell its election's live panels, and audit it
+    (`change`: its before and after)."""
+    await session.flush()
+    await incident_changed.send_async(session, election_id=incident.election_id)
+    await record_event(
+        session, actor=actor, action=action, entity="incident", entity_id=incident.id, **change
+    )
 
 
 async def incident_feed(session: AsyncSession, election_id: int, limit: int = FEED_SIZE) -> list[tuple]:

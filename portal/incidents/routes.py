@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, url_for
 
-from portal.auth.current import current_actor
+from portal.auth.current import perform
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.db import reading, transaction
+from portal.db import read, reading
 from portal.elections.queries import get_election, participating_precincts
 from portal.forms import sent
 from portal.incidents import queries
@@ -43,19 +43,16 @@ async def index(election_id: int):
 @allow(*REPORTERS)
 async def report(election_id: int):
     form = IncidentForm()
-    async with reading() as db:
-        precincts = await participating_precincts(db, election_id)
+    precincts = await read(participating_precincts, election_id)
     form.precinct_id.choices = [(0, "—")] + [(p.id, p.code) for p in precincts]
     if form.validate_on_submit():
-        async with transaction() as db:
-            await queries.report_incident(
-                db,
-                actor=current_actor(),
-                election_id=election_id,
-                precinct_id=form.precinct_id.data or None,
-                state_voter_id=form.state_voter_id.data,
-                body=sent(form.body),
-            )
+        await perform(
+            queries.report_incident,
+            election_id=election_id,
+            precinct_id=form.precinct_id.data or None,
+            state_voter_id=form.state_voter_id.data,
+            body=sent(form.body),
+        )
         flash("Incident reported.", "success")
         return go_to(url_for(".index", election_id=election_id))
     _, page = await _page(election_id, form, status=422)
@@ -66,9 +63,6 @@ async def report(election_id: int):
 @allow(*RESOLVERS)
 async def resolve(election_id: int, incident_id: int):
     if ResolveForm().validate_on_submit():
-        async with transaction() as db:
-            await queries.resolve_incident(
-                db, actor=current_actor(), election_id=election_id, incident_id=incident_id
-            )
+        await perform(queries.resolve_incident, election_id=election_id, incident_id=incident_id)
         flash("Incident resolved.", "success")
     return go_to(url_for(".index", election_id=election_id))

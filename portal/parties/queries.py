@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.audit.queries import record_event, snapshot
-from portal.editing import check_version, insert_audited, save_changes
+from portal.audit.queries import snapshot
+from portal.editing import delete_audited, get_for_edit, insert_audited, save_changes
 from portal.errors import Conflict, FieldError, NotFound
 from portal.formatting import number
 from portal.models import Candidate, Party, User, Voter
@@ -59,10 +59,10 @@ async def create_party(session: AsyncSession, *, actor: User, data: dict) -> Par
 async def update_party(
     session: AsyncSession, *, actor: User, party_id: int, seen_version: int | None, data: dict
 ) -> Party:
-    party = await session.get(Party, party_id, with_for_update=True)
-    if party is None:
-        raise NotFound("party", "This party was deleted meanwhile; nothing was saved.")
-    await check_version(session, party, seen_version, noun="party", fields=AUDITED)
+    gone = "This party was deleted meanwhile; nothing was saved."
+    party = await get_for_edit(
+        session, Party, party_id, seen_version, noun="party", fields=AUDITED, gone=gone
+    )
     await _check_unique(session, data["name"], data["abbreviation"], party_id)
     before = snapshot(party, AUDITED)
     for key, value in data.items():
@@ -83,10 +83,5 @@ async def delete_party(session: AsyncSession, *, actor: User, party_id: int) -> 
             f"candidate{'s' if candidates != 1 else ''} and "
             f"{number(voters)} voter{'s' if voters != 1 else ''}; it cannot be deleted."
         )
-    before = snapshot(party, AUDITED)
-    await session.delete(party)
-    await session.flush()
-    await record_event(
-        session, actor=actor, action="delete", entity="party", entity_id=party_id, before=before
-    )
+    await delete_audited(session, party, actor=actor, entity="party", fields=AUDITED)
     return party

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from flask import Blueprint, flash, request, url_for
+from flask import Blueprint, flash, url_for
 
-from portal.auth.current import current_actor
+from portal.auth.current import perform
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.db import reading, transaction
+from portal.db import read
 from portal.elections.forms import ConfirmForm
-from portal.forms import confirm_view, form_version, form_view
+from portal.forms import confirm_view, edit_form, form_version, form_view
 from portal.parties import queries
 from portal.parties.forms import PartyForm
 from portal.rendering import render, saved
@@ -16,15 +16,14 @@ EDITORS = ("admin", "manager")
 CHANGED = "partiesChanged"
 
 
-def _data(form: PartyForm) -> dict:
+def _fields(form: PartyForm) -> dict:
     return {"name": form.name.data, "abbreviation": form.abbreviation.data, "colour": form.colour.data}
 
 
 @bp.get("")
 @allow(*EVERY_ROLE)
 async def index():
-    async with reading() as db:
-        parties = await queries.list_parties(db)
+    parties = await read(queries.list_parties)
     return render("parties/parties.html", "parties/_list.html", parties=parties)
 
 
@@ -34,54 +33,38 @@ async def create():
     form = PartyForm()
 
     async def save():
-        async with transaction() as db:
-            party = await queries.create_party(db, actor=current_actor(), data=_data(form))
+        party = await perform(queries.create_party, data=_fields(form))
         flash(f"Party {party.name} created.", "success")
         return saved(url_for(".index"), changed_event=CHANGED)
 
-    return await form_view(form, save, "parties/_form.html", title="New party", action=url_for(".create"))
+    return await form_view(form, save, "parties/_form.html", title="New party")
 
 
 @bp.route("/<int:party_id>/edit", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def update(party_id: int):
-    async with reading() as db:
-        party = await queries.get_party(db, party_id)
-    form = PartyForm(obj=party if request.method == "GET" else None)
-    if request.method == "GET":
-        form.version.data = str(party.version)  # (a hidden field renders str(data))
+    party = await read(queries.get_party, party_id)
+    form = edit_form(PartyForm, party)
 
     async def save():
-        async with transaction() as db:
-            party = await queries.update_party(
-                db,
-                actor=current_actor(),
-                party_id=party_id,
-                seen_version=form_version(form),
-                data=_data(form),
-            )
+        party = await perform(
+            queries.update_party, party_id=party_id, seen_version=form_version(form), data=_fields(form)
+        )
         flash(f"Party {party.name} saved.", "success")
         return saved(url_for(".index"), changed_event=CHANGED)
 
     return await form_view(
-        form,
-        save,
-        "parties/_form.html",
-        stale_fields=queries.AUDITED,
-        title=f"Edit {party.name}",
-        action=url_for(".update", party_id=party_id),
+        form, save, "parties/_form.html", stale_fields=queries.AUDITED, title=f"Edit {party.name}"
     )
 
 
 @bp.route("/<int:party_id>/delete", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def delete(party_id: int):
-    async with reading() as db:
-        party = await queries.get_party(db, party_id)
+    party = await read(queries.get_party, party_id)
 
     async def remove():
-        async with transaction() as db:
-            await queries.delete_party(db, actor=current_actor(), party_id=party_id)
+        await perform(queries.delete_party, party_id=party_id)
         flash(f"Party {party.name} deleted.", "success")
         return saved(url_for(".index"), changed_event=CHANGED)
 
@@ -93,5 +76,4 @@ async def delete(party_id: int):
         noun="party",
         name=party.name,
         title=f"Delete {party.name}?",
-        action=url_for(".delete", party_id=party_id),
     )

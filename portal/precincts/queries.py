@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
-from portal.editing import check_version, insert_audited, save_changes
+from portal.editing import check_version, get_for_edit, insert_audited, save_changes
 from portal.errors import Conflict, FieldError, NotFound
 from portal.formatting import number
 from portal.forms import content_lines
@@ -112,10 +112,10 @@ async def create_precinct(session: AsyncSession, *, actor: User, data: dict[str,
 async def update_precinct(
     session: AsyncSession, *, actor: User, precinct_id: int, seen_version: int | None, data: dict[str, str]
 ) -> Precinct:
-    precinct = await session.get(Precinct, precinct_id, with_for_update=True)
-    if precinct is None:
-        raise NotFound("precinct", "This precinct was deleted meanwhile; nothing was saved.")
-    await check_version(session, precinct, seen_version, noun="precinct", fields=AUDITED)
+    gone = "This precinct was deleted meanwhile; nothing was saved."
+    precinct = await get_for_edit(
+        session, Precinct, precinct_id, seen_version, noun="precinct", fields=AUDITED, gone=gone
+    )
     if await code_taken(session, data["code"], except_id=precinct_id):
         raise duplicate_code(data["code"])
     before = snapshot(precinct, AUDITED)

@@ -3,15 +3,15 @@ from __future__ import annotations
 from flask import Blueprint, flash, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from portal.auth.current import current_actor
+from portal.auth.current import perform
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.db import reading, transaction
+from portal.db import read
 from portal.errors import Conflict, StaleEdit
 from portal.formatting import number
-from portal.forms import bulk_text, confirm_view, form_version, form_view, sent
+from portal.forms import VersionedForm, bulk_text, confirm_view, edit_form, form_version, form_view, sent
 from portal.inputs import arg_int
 from portal.precincts import queries
-from portal.precincts.forms import BulkPrecinctsForm, DeleteForm, PrecinctForm
+from portal.precincts.forms import BulkPrecinctsForm, PrecinctForm
 from portal.rendering import render, saved
 
 bp = Blueprint("precincts", __name__, url_prefix="/precincts")
@@ -19,7 +19,7 @@ EDITORS = ("admin", "manager")
 CHANGED = "precinctsChanged"
 
 
-def _form_data(form: PrecinctForm) -> dict[str, str]:
+def _fields(form: PrecinctForm) -> dict[str, str]:
     return {"code": sent(form.code), "name": sent(form.name), "polling_place": form.polling_place.data or ""}
 
 
@@ -31,8 +31,7 @@ async def index():
     if sort.removeprefix("-") not in queries.SORTS:
         sort = "code"
     page = arg_int(request.args, "page", 1, maximum=1_000_000)
-    async with reading() as db:
-        result = await queries.search_precincts(db, q=q, sort=sort, page=page)
+    result = await read(queries.search_precincts, q=q, sort=sort, page=page)
     return render("precincts/precincts.html", "precincts/_list.html", result=result, q=q, sort=sort)
 
 
@@ -42,34 +41,26 @@ async def create():
     form = PrecinctForm()
 
     async def save():
-        async with transaction() as db:
-            precinct = await queries.create_precinct(db, actor=current_actor(), data=_form_data(form))
+        precinct = await perform(queries.create_precinct, data=_fields(form))
         flash(f"Precinct {precinct.code} created.", "success")
         return saved(url_for(".index"), changed_event=CHANGED)
 
-    return await form_view(
-        form, save, "precincts/_form.html", title="New precinct", action=url_for(".create")
-    )
+    return await form_view(form, save, "precincts/_form.html", title="New precinct")
 
 
 @bp.route("/<int:precinct_id>/edit", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def update(precinct_id: int):
-    async with reading() as db:
-        precinct = await queries.get_precinct(db, precinct_id)
-    form = PrecinctForm(obj=precinct if request.method == "GET" else None)
-    if request.method == "GET":
-        form.version.data = str(precinct.version)  # (a hidden field renders str(data))
+    precinct = await read(queries.get_precinct, precinct_id)
+    form = edit_form(PrecinctForm, precinct)
 
     async def save():
-        async with transaction() as db:
-            precinct = await queries.update_precinct(
-                db,
-                actor=current_actor(),
-                precinct_id=precinct_id,
-                seen_version=form_version(form),
-                data=_form_data(form),
-            )
+        precinct = await perform(
+            queries.update_precinct,
+            precinct_id=precinct_id,
+            seen_version=form_version(form),
+            data=_fields(form),
+        )
         flash(f"Precinct {precinct.code} saved.", "success")
         return saved(url_for(".index"), changed_event=CHANGED)
 
@@ -79,22 +70,17 @@ async def update(precinct_id: int):
         "precincts/_form.html",
         stale_fields=queries.AUDITED,
         title=f"Edit precinct {precinct.code}",
-        action=url_for(".update", precinct_id=precinct_id),
     )
 
 
 @bp.route("/<int:precinct_id>/delete", methods=["GET", "POST"])
 @allow(*EDITORS)
 async def delete(precinct_id: int):
-    async with reading() as db:
-        precinct = await queries.get_precinct(db, precinct_id)
-    form = DeleteForm(version=precinct.version)
+    precinct = await read(queries.get_precinct, precinct_id)
+    form = VersionedForm(version=precinct.version)
 
     async def remove():
-        async with transaction() as db:
-            await queries.delete_precinct(
-                db, actor=current_actor(), precinct_id=precinct_id, seen_version=form_version(form)
-            )
+        await perform(queries.delete_precinct, precinct_id=precinct_id, seen_version=form_version(form))
         flash(f"Precinct {precinct.code} deleted.", "success")
         return saved(url_for(".index"), changed_event=CHANGED)
 
@@ -106,7 +92,6 @@ async def delete(precinct_id: int):
         name=f"{precinct.code} ({precinct.name})",
         cancel_url=url_for(".index"),
         title=f"Delete precinct {precinct.code}?",
-        action=url_for(".delete", precinct_id=precinct_id),
     )
 
 
@@ -124,8 +109,7 @@ async def bulk() -> BaseResponse:
     async def save():
         text = bulk_text(form, BULK_UPLOAD_LIMIT)
         try:
-            async with transaction() as db:
-                added, refused = await queries.bulk_add_precincts(db, actor=current_actor(), text=text)
+            added, refused = await perform(queries.bulk_add_precincts, text=text)
         except Conflict as conflict:  # one of the codes was added meanwhile: nothing was added
             refused = [str(conflict)]
         line_errors.extend(refused)
@@ -134,10 +118,5 @@ async def bulk() -> BaseResponse:
             return saved(url_for(".index"), changed_event=CHANGED)
 
     return await form_view(
-        form,
-        save,
-        "precincts/_bulk_form.html",
-        line_errors=line_errors,
-        title="Import precincts",
-        action=url_for(".bulk"),
+        form, save, "precincts/_bulk_form.html", line_errors=line_errors, title="Import precincts"
     )

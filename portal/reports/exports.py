@@ -15,58 +15,71 @@ METHOD_HEADER = ["precinct", "precinct_name", "contest", "method", "choice", "pa
 TOTAL = "total"
 
 
-def canvass_csv(canvass: Canvass) -> str:
-    if canvass.counted:
-        return _canvass_by_method_csv(canvass)
-    parties: dict[int | None, str] = {p.id: p.abbreviation for p in canvass.parties}
-    lines = []
+def _parties(canvass: Canvass) -> dict[int | None, str]:
+    """Party abbreviations by id."""
+    return {p.id: p.abbreviation for p in canvass.parties}
+
+
+def _reported(canvass: Canvass):
+    """(precinct, contest, its totals there) for every contest with returns in every precinct, in order."""
     for precinct in canvass.precincts:
         for contest in canvass.contests:
             totals = canvass.totals.get((contest.id, precinct.id))
-            if totals is None:
-                continue
-            ballots, over, under, status = totals
-            rows = [
-                (c.ballot_name, parties.get(c.party_id, ""), canvass.votes.get((c.id, precinct.id), 0))
-                for c in canvass.candidates[contest.id]
-            ]
-            rows += [("Overvotes", "", over), ("Undervotes", "", under), ("Ballots cast", "", ballots)]
-            for choice, party, votes in rows:
-                lines.append(
-                    (precinct.code, precinct.name, contest.office_title, choice, party, votes, status)
-                )
-    return _csv(CANVASS_HEADER, lines)
+            if totals is not None:
+                yield precinct, contest, totals
+
+
+def _ballot_rows(head: tuple, over: int, under: int, ballots: int, tail: tuple) -> list[tuple]:
+    """The rows after a contest's choices: its overvotes, undervotes and ballots cast."""
+    return [
+        (*head, "Overvotes", "", over, *tail),
+        (*head, "Undervotes", "", under, *tail),
+        (*head, "Ballots cast", "", ballots, *tail),
+    ]
+
+
+def canvass_csv(canvass: Canvass) -> str:
+    if canvass.counted:
+        return _canvass_by_method_csv(canvass)
+    parties = _parties(canvass)
+    rows = []
+    for precinct, contest, (ballots, over, under, status) in _reported(canvass):
+        head = (precinct.code, precinct.name, contest.office_title)
+        rows += [
+            (
+                *head,
+                c.ballot_name,
+                parties.get(c.party_id, ""),
+                canvass.votes.get((c.id, precinct.id), 0),
+                status,
+            )
+            for c in canvass.candidates[contest.id]
+        ]
+        rows += _ballot_rows(head, over, under, ballots, (status,))
+    return _csv(CANVASS_HEADER, rows)
 
 
 def _canvass_by_method_csv(canvass: Canvass) -> str:
-    parties: dict[int | None, str] = {p.id: p.abbreviation for p in canvass.parties}
+    parties = _parties(canvass)
     rows = []
-    for precinct in canvass.precincts:
-        for contest in canvass.contests:
-            combined = canvass.totals.get((contest.id, precinct.id))
-            if combined is None:
-                continue
-            people = canvass.candidates[contest.id]
-            for method in [*canvass.counted, TOTAL]:
-                if method == TOTAL:
-                    totals, votes = combined, canvass.combined_votes[(contest.id, precinct.id)]
-                else:
-                    split = canvass.split_totals.get((contest.id, precinct.id, method))
-                    if split is None:
-                        continue
-                    totals = split
-                    votes = canvass.split_votes[(contest.id, precinct.id, method)]
-                ballots, over, under, status = totals
-                head = (precinct.code, precinct.name, contest.office_title, method)
-                rows += [
-                    (*head, c.ballot_name, parties.get(c.party_id, ""), count, status)
-                    for c, count in zip(people, votes, strict=True)
-                ]
-                rows += [
-                    (*head, "Overvotes", "", over, status),
-                    (*head, "Undervotes", "", under, status),
-                    (*head, "Ballots cast", "", ballots, status),
-                ]
+    for precinct, contest, combined in _reported(canvass):
+        people = canvass.candidates[contest.id]
+        for method in [*canvass.counted, TOTAL]:
+            if method == TOTAL:
+                totals, votes = combined, canvass.combined_votes[(contest.id, precinct.id)]
+            else:
+                split = canvass.split_totals.get((contest.id, precinct.id, method))
+                if split is None:
+                    continue
+                totals = split
+                votes = canvass.split_votes[(contest.id, precinct.id, method)]
+            ballots, over, under, status = totals
+            head = (precinct.code, precinct.name, contest.office_title, method)
+            rows += [
+                (*head, c.ballot_name, parties.get(c.party_id, ""), count, status)
+                for c, count in zip(people, votes, strict=True)
+            ]
+            rows += _ballot_rows(head, over, under, ballots, (status,))
     return _csv(METHOD_HEADER, rows)
 
 
@@ -74,35 +87,34 @@ def _csv(header: list[str], rows) -> str:
     return csv_text(header, rows, lineterminator="\n")
 
 
+def _candidate_shares(canvass: Canvass, contest):
+    """(candidate, its votes in all, its percent of the contest's candidate votes) in ballot order."""
+    people = canvass.candidates[contest.id]
+    candidate_votes = sum(canvass.candidate_total(c.id) for c in people)
+    for c in people:
+        votes = canvass.candidate_total(c.id)
+        yield c, votes, percent_figure(votes, candidate_votes, places=2)
+
+
 def summary_csv(canvass: Canvass) -> str:
     if canvass.counted:
         return _summary_by_method_csv(canvass)
-    parties: dict[int | None, str] = {p.id: p.abbreviation for p in canvass.parties}
+    parties = _parties(canvass)
     rows = []
     for contest in canvass.contests:
-        people = canvass.candidates[contest.id]
-        candidate_votes = sum(canvass.candidate_total(c.id) for c in people)
-        for c in people:
-            votes = canvass.candidate_total(c.id)
-            share = percent_figure(votes, candidate_votes, places=2)
+        for c, votes, share in _candidate_shares(canvass, contest):
             rows.append((contest.office_title, c.ballot_name, parties.get(c.party_id, ""), votes, share))
         ballots, over, under = canvass.contest_total(contest.id)
-        rows += [
-            (contest.office_title, "Overvotes", "", over, ""),
-            (contest.office_title, "Undervotes", "", under, ""),
-            (contest.office_title, "Ballots cast", "", ballots, ""),
-        ]
+        rows += _ballot_rows((contest.office_title,), over, under, ballots, ("",))
     return _csv(["contest", "choice", "party", "votes", "percent"], rows)
 
 
 def _summary_by_method_csv(canvass: Canvass) -> str:
     """Every choice's votes by method and in total; the percent is of the total's candidate votes."""
-    parties: dict[int | None, str] = {p.id: p.abbreviation for p in canvass.parties}
+    parties = _parties(canvass)
     rows = []
     for contest in canvass.contests:
-        people = canvass.candidates[contest.id]
-        candidate_votes = sum(canvass.candidate_total(c.id) for c in people)
-        for c in people:
+        for c, votes, share in _candidate_shares(canvass, contest):
             party = parties.get(c.party_id, "")
             for method in canvass.counted:
                 rows.append(
@@ -115,8 +127,6 @@ def _summary_by_method_csv(canvass: Canvass) -> str:
                         "",
                     )
                 )
-            votes = canvass.candidate_total(c.id)
-            share = percent_figure(votes, candidate_votes, places=2)
             rows.append((contest.office_title, TOTAL, c.ballot_name, party, votes, share))
         for method in [*canvass.counted, TOTAL]:
             ballots, over, under = (
@@ -124,11 +134,7 @@ def _summary_by_method_csv(canvass: Canvass) -> str:
                 if method == TOTAL
                 else canvass.contest_method_total(contest.id, method)
             )
-            rows += [
-                (contest.office_title, method, "Overvotes", "", over, ""),
-                (contest.office_title, method, "Undervotes", "", under, ""),
-                (contest.office_title, method, "Ballots cast", "", ballots, ""),
-            ]
+            rows += _ballot_rows((contest.office_title, method), over, under, ballots, ("",))
     return _csv(["contest", "method", "choice", "party", "votes", "percent"], rows)
 
 

@@ -12,7 +12,7 @@ from portal import __version__
 from portal.audit.queries import chain_head
 from portal.auth.roles import EVERY_ROLE, allow
 from portal.clock import date_time
-from portal.db import reading
+from portal.db import read, reading
 from portal.elections.queries import get_election
 from portal.errors import NotFound
 from portal.rendering import later, render
@@ -116,8 +116,7 @@ def _chunks(items: list, size: int) -> list[list]:
 @bp.get("")
 @allow(*EVERY_ROLE)
 async def index(election_id: int):
-    async with reading() as db:
-        election = await get_election(db, election_id)
+    election = await read(get_election, election_id)
     return render("reports/index.html", election=election, reports=REPORTS, csv_reports=CSV_REPORTS)
 
 
@@ -201,8 +200,7 @@ async def page_css(election_id: int, name: str):
     because the Content-Security-Policy allows no inline style)."""
     if name not in REPORTS:
         raise NotFound("report")
-    async with reading() as db:
-        election = await get_election(db, election_id)
+    election = await read(get_election, election_id)
     state = "CERTIFIED" if election.status == "certified" else "UNOFFICIAL"
     left = f"{REPORTS[name]} · {election.name}"
     right = f"{state} · printed {date_time(datetime.now(UTC))}"

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, request, url_for
 
 from portal.auth.current import current_actor
 from portal.auth.roles import EVERY_ROLE, allow
-from portal.db import reading, transaction
+from portal.db import read, reading, transaction
 from portal.errors import Conflict, NotFound
 from portal.inputs import whole_number
 from portal.rendering import go_to, render
@@ -155,8 +155,7 @@ async def verify(election_id: int, precinct_id: int):
     outcome: dict[str, list[str]] = {}
     if request.method == "POST" and not pending and any(b.latest for b in ballots):
         # Verified by someone else since this form was loaded: say so, and by whom; change nothing.
-        async with reading() as db:
-            who = await verification.verifiers(db, [b.latest.id for b in ballots if b.latest])
+        who = await read(verification.verifiers, [b.latest.id for b in ballots if b.latest])
         raise verification.AlreadyVerified(
             f"Precinct {precinct.code}: nothing is waiting to be verified; the latest figures were "
             f"already verified by {', '.join(who) or 'someone else'}. Nothing was changed."

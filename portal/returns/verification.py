@@ -6,6 +6,7 @@ decides between the entry and the re-key. Never the one who entered them (four e
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -137,13 +138,7 @@ async def verify_return(
     if ballot.disputed:
         raise Conflict(f"{ballot.contest.office_title}: the re-keys differed twice; a manager decides now.")
     await _lock_pending(session, ballot, latest, rekeys)  # (an already verified one is told by whom, below)
-    changed = await session.scalar(
-        update(PrecinctReturn)
-        .where(PrecinctReturn.id == latest.id, PrecinctReturn.status == "entered")
-        .values(status="verified", verified_by_id=actor.id, verified_at=datetime.now(UTC))
-        .returning(PrecinctReturn.id)
-    )
-    if changed is None:
+    if not await _mark_verified(session, latest, actor):
         who, when = (
             await session.execute(
                 select(User.display_name, PrecinctReturn.verified_at)
@@ -155,14 +150,12 @@ async def verify_return(
             f"{ballot.contest.office_title}: revision {latest.revision} was already verified by {who} "
             f"at {clock_time(when, seconds=True)}. Nothing was changed."
         )
-    await return_verified.send_async(
-        session, election_id=latest.election_id, precinct_id=latest.precinct_id, contest_id=ballot.contest.id
-    )
-    await record_event(
+    await _announce_verified(
         session,
+        ballot,
+        latest,
         actor=actor,
         action="verify_return",
-        entity="precinct_return",
         entity_id=latest.id,
         before={"status": "entered"},
         after={
@@ -200,13 +193,7 @@ async def resolve_return(
         )
     before = {**_figures_of(ballot, latest), "status": "entered", "rekeys_differed": len(ballot.rekeys)}
     if keep == "entry":
-        kept = await session.scalar(
-            update(PrecinctReturn)
-            .where(PrecinctReturn.id == latest.id, PrecinctReturn.status == "entered")
-            .values(status="verified", verified_by_id=actor.id, verified_at=datetime.now(UTC))
-            .returning(PrecinctReturn.id)
-        )
-        if kept is None:
+        if not await _mark_verified(session, latest, actor):
             raise AlreadyVerified(
                 f"{title}: revision {latest.revision} was decided a moment ago. Nothing was changed."
             )
@@ -231,14 +218,12 @@ async def resolve_return(
             verified_by_id=actor.id,
             verified_at=datetime.now(UTC),
         )
-    await return_verified.send_async(
-        session, election_id=latest.election_id, precinct_id=latest.precinct_id, contest_id=ballot.contest.id
-    )
-    await record_event(
+    await _announce_verified(
         session,
+        ballot,
+        latest,
         actor=actor,
         action="resolve_return",
-        entity="precinct_return",
         entity_id=stored.id,
         before=before,
         after={
@@ -251,6 +236,28 @@ async def resolve_return(
         },
     )
     return stored
+
+
+async def _mark_verified(session: AsyncSession, latest: PrecinctReturn, actor: User) -> bool:
+    """The entered revision marked verified by `actor`; False when it is not entered any more (another
+    verifier or manager decided it a moment ago)."""
+    marked = await session.scalar(
+        update(PrecinctReturn)
+        .where(PrecinctReturn.id == latest.id, PrecinctReturn.status == "entered")
+        .values(status="verified", verified_by_id=actor.id, verified_at=datetime.now(UTC))
+        .returning(PrecinctReturn.id)
+    )
+    return marked is not None
+
+
+async def _announce_verified(
+    session: AsyncSession, ballot: ContestBallot, latest: PrecinctReturn, **event: Any
+) -> None:
+    """A return of the contest verified: the live panels are told, and the audit trail (`event`)."""
+    await return_verified.send_async(
+        session, election_id=latest.election_id, precinct_id=latest.precinct_id, contest_id=ballot.contest.id
+    )
+    await record_event(session, entity="precinct_return", **event)
 
 
 async def verifiers(session: AsyncSession, return_ids: list[int]) -> list[str]:

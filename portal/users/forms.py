@@ -1,9 +1,9 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-wtforms is 3.2
-from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from portal.forms import lower, strip
+from portal.forms import VersionedForm, code_field, lower, strip
 from portal.models import ROLES
 
 ROLE_CHOICES = [
@@ -18,13 +18,12 @@ PASSWORD_RULE = Length(min=12, max=200, message="Use at least 12 characters.")
 
 
 class UserCreateForm(FlaskForm):
-    username = StringField(
+    username = code_field(
         "Username",
-        filters=[strip, lower],
-        validators=[
-            DataRequired("Enter a username."),
-            Regexp(r"^[a-z0-9._-]{3,40}$", message="3 to 40 letters, digits, dots, dashes or underscores."),
-        ],
+        pattern=r"^[a-z0-9._-]{3,40}$",
+        message="3 to 40 letters, digits, dots, dashes or underscores.",
+        required="Enter a username.",
+        case=lower,
     )
     display_name = StringField("Display name", filters=[strip], validators=[DataRequired(), Length(max=120)])
     role = SelectField("Role", choices=ROLE_CHOICES, default="clerk")
@@ -38,7 +37,7 @@ class UserCreateForm(FlaskForm):
     )
 
 
-class UserEditForm(FlaskForm):
+class UserEditForm(VersionedForm):
     display_name = StringField("Display name", filters=[strip], validators=[DataRequired(), Length(max=120)])
     role = SelectField("Role", choices=ROLE_CHOICES)
     active = BooleanField("Active (may sign in)")
@@ -48,4 +47,3 @@ class UserEditForm(FlaskForm):
         description="Leave empty to keep the current one.",
         render_kw={"autocomplete": "new-password"},
     )
-    version = HiddenField()

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event, snapshot
 from portal.auth.queries import clear_two_factor, end_sessions, hash_password
-from portal.editing import check_version, insert_audited
+from portal.editing import get_for_edit, insert_audited
 from portal.errors import Conflict, FieldError, NotFound
 from portal.models import User
 
@@ -68,10 +68,8 @@ async def update_user(
     keep_token: str | None = None,
 ) -> User:
     """`keep_token`: the editor's own session, kept when admins change their own password."""
-    user = await session.get(User, user_id, with_for_update=True)
-    if user is None:
-        raise NotFound("account", "This account no longer exists.")
-    await check_version(session, user, seen_version, noun="account", fields=AUDITED)
+    gone = "This account no longer exists."
+    user = await get_for_edit(session, User, user_id, seen_version, noun="account", fields=AUDITED, gone=gone)
     demoted = (role != "admin" or not active) and user.role == "admin" and user.active
     if demoted and not await _other_active_admins(session, user_id):
         raise LastAdmin("At least one active admin must remain.")

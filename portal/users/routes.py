@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, session, url_for
 
 from portal.account.forms import ConfirmForm
-from portal.auth.current import current_actor
+from portal.auth.current import perform
 from portal.auth.queries import SESSION_KEY
 from portal.auth.roles import allow
-from portal.db import reading, transaction
-from portal.forms import form_version, form_view
+from portal.db import read
+from portal.forms import edit_form, form_version, form_view
 from portal.rendering import render, saved
 from portal.users import queries
 from portal.users.forms import UserCreateForm, UserEditForm
@@ -19,8 +19,7 @@ CHANGED = "usersChanged"
 @bp.get("")
 @allow("admin")
 async def index():
-    async with reading() as db:
-        users = await queries.list_users(db)
+    users = await read(queries.list_users)
     return render("users/users.html", "users/_list.html", users=users)
 
 
@@ -30,44 +29,37 @@ async def create():
     form = UserCreateForm()
 
     async def save():
-        async with transaction() as db:
-            user = await queries.create_user(
-                db,
-                actor=current_actor(),
-                username=form.username.data,
-                display_name=form.display_name.data,
-                role=form.role.data,
-                password=form.password.data,
-            )
+        user = await perform(
+            queries.create_user,
+            username=form.username.data,
+            display_name=form.display_name.data,
+            role=form.role.data,
+            password=form.password.data,
+        )
         flash(f"Account {user.username} created.", "success")
         return saved(url_for(".index"), changed_event=CHANGED)
 
-    return await form_view(form, save, "users/_form.html", title="New account", action=url_for(".create"))
+    return await form_view(form, save, "users/_form.html", title="New account")
 
 
 @bp.route("/<int:user_id>/edit", methods=["GET", "POST"])
 @allow("admin")
 async def update(user_id: int):
-    async with reading() as db:
-        user = await queries.get_user(db, user_id)
-    form = UserEditForm(obj=user if request.method == "GET" else None)
-    if request.method == "GET":
-        form.version.data = str(user.version)  # (a hidden field renders str(data))
+    user = await read(queries.get_user, user_id)
+    form = edit_form(UserEditForm, user)
 
     async def save():
         try:
-            async with transaction() as db:
-                user = await queries.update_user(
-                    db,
-                    actor=current_actor(),
-                    user_id=user_id,
-                    seen_version=form_version(form),
-                    display_name=form.display_name.data,
-                    role=form.role.data,
-                    active=form.active.data,
-                    new_password=form.new_password.data or None,
-                    keep_token=session.get(SESSION_KEY),
-                )
+            user = await perform(
+                queries.update_user,
+                user_id=user_id,
+                seen_version=form_version(form),
+                display_name=form.display_name.data,
+                role=form.role.data,
+                active=form.active.data,
+                new_password=form.new_password.data or None,
+                keep_token=session.get(SESSION_KEY),
+            )
         except queries.LastAdmin as refusal:
             form.role.errors.append(str(refusal))
         else:
@@ -81,7 +73,6 @@ async def update(user_id: int):
         stale_fields=("display_name", "role", "active"),
         user=user,
         title=f"Account {user.username}",
-        action=url_for(".update", user_id=user_id),
     )
 
 
@@ -90,7 +81,6 @@ async def update(user_id: int):
 async def reset_two_factor(user_id: int):
     if not ConfirmForm().validate_on_submit():
         abort(400, "The form expired; reload the page.")
-    async with transaction() as db:
-        user = await queries.reset_two_factor(db, actor=current_actor(), user_id=user_id)
+    user = await perform(queries.reset_two_factor, user_id=user_id)
     flash(f"Two-factor sign-in of {user.username} was reset; its sessions were signed out.", "success")
     return redirect(url_for(".index"))

@@ -2,12 +2,12 @@ from datetime import date
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField
+from wtforms import DateField, IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; types-wtforms is 3.2
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
 from portal.clock import today  # the office's day, not UTC's
-from portal.forms import strip, upper
+from portal.forms import VersionedForm, code_field, strip, upper
 from portal.inputs import name_problem
 
 VOTER_ID = r"^[A-Z0-9]{4,20}$"
@@ -19,14 +19,12 @@ def NAME(form, field) -> None:
         raise ValidationError(problem)
 
 
-class VoterForm(FlaskForm):
-    state_voter_id = StringField(
+class VoterForm(VersionedForm):
+    state_voter_id = code_field(
         "State voter ID",
-        filters=[strip, upper],
-        validators=[
-            DataRequired("Enter the state voter ID."),
-            Regexp(VOTER_ID, message="4 to 20 letters and digits, no spaces (e.g. V000123456)."),
-        ],
+        pattern=VOTER_ID,
+        message="4 to 20 letters and digits, no spaces (e.g. V000123456).",
+        required="Enter the state voter ID.",
     )
     first_name = StringField(
         "First name",
@@ -74,7 +72,6 @@ class VoterForm(FlaskForm):
     registration_date = DateField(
         "Registered on", validators=[DataRequired("Enter the registration date (YYYY-MM-DD).")]
     )
-    version = HiddenField()
 
     def validate_date_of_birth(self, field):
         if field.raw_data and field.raw_data[0].strip() and field.data is None:
@@ -123,10 +120,6 @@ class VoterForm(FlaskForm):
         year = self.birth_year.data
         if not born and year and field.data < date(year + 16, 1, 1):  # (even if born on 1 January)
             raise ValidationError("The voter would have been under 16 when registered.")
-
-
-class RemoveForm(FlaskForm):
-    version = HiddenField()
 
 
 class ImportUploadForm(FlaskForm):

@@ -9,7 +9,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import snapshot
-from portal.editing import check_version, insert_audited, save_changes
+from portal.editing import get_for_edit, insert_audited, save_changes
 from portal.errors import FieldError, NotFound
 from portal.models import CLERK, DECIDER, VOIDER, CheckIn, Election, Party, Precinct, User, Voter
 from portal.precincts.queries import get_precinct
@@ -164,10 +164,7 @@ async def create_voter(session: AsyncSession, *, actor: User, data: dict) -> Vot
 async def update_voter(
     session: AsyncSession, *, actor: User, voter_id: int, seen_version: int | None, data: dict
 ) -> Voter:
-    voter = await session.get(Voter, voter_id, with_for_update=True)
-    if voter is None:
-        raise NotFound("voter")
-    await check_version(session, voter, seen_version, noun="voter", fields=AUDITED)
+    voter = await get_for_edit(session, Voter, voter_id, seen_version, noun="voter", fields=AUDITED)
     await _check_unique_id(session, data["state_voter_id"], voter_id)
     before = snapshot(voter, AUDITED)
     for name, value in data.items():

@@ -12,16 +12,16 @@ from flask import (
 
 from portal import aio
 from portal.audit.queries import record_event
-from portal.auth.current import current_actor
+from portal.auth.current import current_actor, perform
 from portal.auth.roles import allow
 from portal.csvfiles import csv_chunks
-from portal.db import reading, transaction
+from portal.db import read, reading, transaction
 from portal.errors import StaleEdit
-from portal.forms import form_version, form_view, sent, stale_conflict
+from portal.forms import VersionedForm, edit_form, form_version, form_view, sent, stale_conflict
 from portal.parties.queries import party_choices
 from portal.rendering import go_to, render, render_form
 from portal.voters import queries
-from portal.voters.forms import RemoveForm, VoterForm
+from portal.voters.forms import VoterForm
 from portal.voters.search import SORT_LABELS, VoterQuery, search_voters
 
 bp = Blueprint("voters", __name__, url_prefix="/voters")
@@ -39,8 +39,7 @@ async def _parties():
 @allow(*READERS)
 async def index():
     query = VoterQuery.from_args(request.args)
-    async with reading() as db:
-        results = await search_voters(db, query)
+    results = await read(search_voters, query)
     return render(
         "voters/voters.html",
         "voters/_list.html",
@@ -51,7 +50,7 @@ async def index():
     )
 
 
-def _data(form: VoterForm, precinct_id: int) -> dict:
+def _fields(form: VoterForm, precinct_id: int) -> dict:
     return {
         "state_voter_id": form.state_voter_id.data,
         "first_name": form.first_name.data,
@@ -95,7 +94,7 @@ async def create():
         duplicates = await _duplicates_note(form, None)
         async with transaction() as db:
             precinct_id = await queries.precinct_id_for(db, form.precinct_code.data)
-            voter = await queries.create_voter(db, actor=current_actor(), data=_data(form, precinct_id))
+            voter = await queries.create_voter(db, actor=current_actor(), data=_fields(form, precinct_id))
         flash(f"{voter.first_name} {voter.last_name} ({voter.state_voter_id}) added to the roll.", "success")
         strong = sum(match.strong for match in duplicates)
         if strong:
@@ -111,7 +110,7 @@ async def create():
             )
         return go_to(url_for(".detail", voter_id=voter.id))
 
-    return await form_view(form, save, "voters/_form.html", title="New voter", action=url_for(".create"))
+    return await form_view(form, save, "voters/_form.html", title="New voter")
 
 
 @bp.get("/<bigid:voter_id>")
@@ -133,15 +132,10 @@ async def detail(voter_id: int):
 @bp.route("/<bigid:voter_id>/edit", methods=["GET", "POST"])
 @allow(*READERS)
 async def update(voter_id: int):
-    async with reading() as db:
-        detail = await queries.voter_detail(db, voter_id)
+    detail = await read(queries.voter_detail, voter_id)
     voter = detail.voter
-    form = VoterForm(obj=voter if request.method == "GET" else None)
+    form = edit_form(VoterForm, voter, precinct_code=detail.precinct.code, party_id=voter.party_id or 0)
     await _form_choices(form)
-    if request.method == "GET":
-        form.version.data = str(voter.version)  # (a hidden field renders str(data))
-        form.precinct_code.data = detail.precinct.code
-        form.party_id.data = voter.party_id or 0
 
     async def save():
         async with transaction() as db:
@@ -151,7 +145,7 @@ async def update(voter_id: int):
                 actor=current_actor(),
                 voter_id=voter_id,
                 seen_version=form_version(form),
-                data=_data(form, precinct_id),
+                data=_fields(form, precinct_id),
             )
         flash(f"{voter.first_name} {voter.last_name} saved.", "success")
         return go_to(url_for(".detail", voter_id=voter_id))
@@ -163,27 +157,22 @@ async def update(voter_id: int):
         stale_fields=("state_voter_id", "first_name", "last_name", "address", "status"),
         voter=voter,
         title=f"Edit {voter.first_name} {voter.last_name}",
-        action=url_for(".update", voter_id=voter_id),
     )
 
 
 @bp.route("/<bigid:voter_id>/remove", methods=["GET", "POST"])
 @allow(*READERS)
 async def remove(voter_id: int):
-    async with reading() as db:
-        detail = await queries.voter_detail(db, voter_id)
+    detail = await read(queries.voter_detail, voter_id)
     voter = detail.voter
     if voter.status == "removed":
         abort(409, f"{voter.first_name} {voter.last_name} is already removed from the roll.")
-    form = RemoveForm(version=voter.version)
+    form = VersionedForm(version=voter.version)
     conflict = None
     if form.validate_on_submit():
         data = {name: getattr(voter, name) for name in queries.AUDITED} | {"status": "removed"}
         try:
-            async with transaction() as db:
-                await queries.update_voter(
-                    db, actor=current_actor(), voter_id=voter_id, seen_version=form_version(form), data=data
-                )
+            await perform(queries.update_voter, voter_id=voter_id, seen_version=form_version(form), data=data)
         except StaleEdit as stale:
             # (the dialog takes the newest version: confirming again removes the record as it is now)
             conflict = stale_conflict(form, stale, ())
@@ -198,7 +187,6 @@ async def remove(voter_id: int):
         voter=voter,
         conflict=conflict,
         title=f"Remove {voter.first_name} {voter.last_name}?",
-        action=url_for(".remove", voter_id=voter_id),
         status=409 if conflict else 200,
     )
 
