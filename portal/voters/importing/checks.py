@@ -204,7 +204,6 @@ def _checks(job: ImportJob, today: date | None = None) -> list[tuple[str, str, s
 NORM_TEXT_COLUMNS = (
     "line", "state_voter_id", "last_name", "first_name", "middle_name", "date_of_birth", "birth_year",
     "address", "city", "postal_code", "precinct", "party", "status", "registration_date", "precinct_name",
-    "last_key", "first_key",
 )  # fmt: skip
 
 
@@ -238,8 +237,7 @@ def normalise_query(job: ImportJob, part: StagedPart | None = None) -> str:
                            {v["postal_code"]} AS postal_code,
                            {precinct} AS precinct, {party} AS party,
                            {status} AS status, {v["registration_date"]} AS registration_date,
-                           {v["precinct_name"]} AS precinct_name,
-                           lower({v["last_name"]}) AS last_key, lower({v["first_name"]}) AS first_key
+                           {v["precinct_name"]} AS precinct_name
                     FROM {stage_table} s
                     OFFSET 0  -- fences: each step is worked out once per row, not once per use above
                 ) t OFFSET 0) t OFFSET 0) t
@@ -310,7 +308,7 @@ def check_statements(job: ImportJob) -> dict[str, str]:
                         THEN '{STRONG} voter ' || min(o.state_voter_id) FILTER (WHERE o.date_of_birth = n.dob)
                         ELSE '{WEAK} voter ' || min(o.state_voter_id) || '{WEAK_NOTE}' END
             FROM {norm} n JOIN voter o
-              ON o.last_key = n.last_key AND o.first_key = n.first_key
+              ON o.last_key = lower(n.last_name) AND o.first_key = lower(n.first_name)
              AND o.birth_year = n.born_year AND o.state_voter_id <> n.state_voter_id
              AND (o.date_of_birth = n.dob OR o.date_of_birth IS NULL OR n.dob IS NULL)
             GROUP BY n.line, n.state_voter_id""",
@@ -318,12 +316,13 @@ def check_statements(job: ImportJob) -> dict[str, str]:
             SELECT {job.id}, 'duplicate', n.line, :label_state_voter_id, n.state_voter_id,
                    CASE WHEN d.strong THEN '{STRONG} line ' ELSE '{WEAK} line ' END || d.first
                    || CASE WHEN d.strong THEN '' ELSE '{WEAK_NOTE}' END
-            FROM (SELECT last_key, first_key, born_year, dob, min(line) AS first,
+            FROM (SELECT lower(last_name) AS last_key, lower(first_name) AS first_key, born_year, dob,
+                         min(line) AS first,
                          dob IS NOT NULL AS strong
                   FROM {norm} WHERE born_year IS NOT NULL
                   GROUP BY 1, 2, 3, 4 HAVING count(*) > 1) d
             JOIN {norm} n
-              ON n.last_key = d.last_key AND n.first_key = d.first_key
+              ON lower(n.last_name) = d.last_key AND lower(n.first_name) = d.first_key
              AND n.born_year = d.born_year AND n.dob IS NOT DISTINCT FROM d.dob
             WHERE n.line > d.first""",
     }
