@@ -235,7 +235,11 @@ async def check_and_load(job_id: int, actor: User | None) -> tuple[ImportJob, Im
     if checked.status != "validated":
         await beside.withdraw()
         return checked, None
-    return checked, await load_file(job_id, actor, beside=beside)
+    try:
+        return checked, await load_file(job_id, actor, beside=beside)
+    finally:
+        if not beside.verdict.done():  # (load_file refused the job before letting it commit)
+            await beside.withdraw()
 
 
 async def load_file(
