@@ -254,6 +254,91 @@ def import_measured(url: str, path: Path, label: str) -> tuple[float, float]:
     return seconds, peak_mb
 
 
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[max(0, int(len(ordered) * p) - 1)], 2)
+
+
+def update_with_searches(url: str, path: Path) -> tuple[float, list[float], list[float]]:
+    """The 100,000-row update, and the roll's search meanwhile: the signed-in htmx fragment GET
+    /voters through the Flask app in this process (bench/voters.py's searches), one after another,
+    300 before the update and as many as fit while it runs. (update seconds, ms before, ms during)"""
+    import random
+    import threading
+
+    from common import search_params
+
+    from portal import aio, create_app
+    from portal.db import reading
+
+    flask_cli(url, "create-user", "bench", "--role", "clerk", "--password", "bench password 123")
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "DATABASE_URL_FROM_ENV": True,
+            "SESSION_COOKIE_SECURE": False,
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    client = app.test_client()
+    assert (
+        client.post("/login", data={"username": "bench", "password": "bench password 123"}).status_code == 302
+    )
+
+    async def sample():
+        async with reading() as db:
+            names = (
+                await db.execute(
+                    text(
+                        "SELECT last_name, first_name, state_voter_id, address"
+                        " FROM voter TABLESAMPLE SYSTEM (1) LIMIT 400"
+                    )
+                )
+            ).all()
+            return names, list(await db.scalars(text("SELECT code FROM precinct ORDER BY random() LIMIT 50")))
+
+    with app.app_context():
+        names, precincts = aio.run(sample())
+    searches = search_params(random.Random(7), names, precincts, 20_000)
+
+    def search(params: dict) -> float:
+        started = time.perf_counter()
+        response = client.get("/voters", query_string=params, headers={"HX-Request": "true"})
+        if response.status_code != 200:
+            raise RuntimeError(f"{params}: {response.status_code}")
+        return (time.perf_counter() - started) * 1000
+
+    for params in searches[:50]:  # warm-up: pool, caches, compiled statements
+        search(params)
+    before = [search(params) for params in searches[50:350]]
+    outcome: dict = {}
+    update = threading.Thread(
+        target=lambda: outcome.update(
+            seconds=import_measured(url, path, "100k update (half new, half changed)")[0]
+        )
+    )
+    update.start()
+    during = []
+    for params in searches[350:]:
+        if not update.is_alive():
+            break
+        during.append(search(params))
+    update.join()
+    with app.app_context():
+        aio.run(database_dispose())
+    print(
+        f"search p95 before the update {percentile(before, 0.95)} ms, during it "
+        f"{percentile(during, 0.95)} ms ({len(during)} searches)"
+    )
+    return outcome["seconds"], before, during
+
+
+async def database_dispose() -> None:
+    from portal.db import database
+
+    await database().dispose()
+
+
 def main() -> None:
     url = scratch_database("tally_bench_import")
     workdir = Path(tempfile.mkdtemp())
@@ -292,7 +377,7 @@ def main() -> None:
         nc_seconds, nc_peak = import_measured(url, nc_path, "NC layout into an empty roll")
         update_path = workdir / "ncvoter_update.txt"
         write_nc_file(update_path, UPDATE_ROWS, precincts, first=ROWS - UPDATE_ROWS // 2, seed=12)
-        update_seconds, _ = import_measured(url, update_path, "100k update (half new, half changed)")
+        update_seconds, search_before, search_during = update_with_searches(url, update_path)
         figures = {
             "import_rows": ROWS,
             "import_seconds": round(seconds, 2),
@@ -309,13 +394,18 @@ def main() -> None:
             "import_nc_file_mb": round(nc_mb, 1),
             "import_nc_to_plain_ratio": round(nc_seconds / seconds, 2),
             "import_update_100k_seconds": round(update_seconds, 2),
+            "search_p95_before_update_ms": percentile(search_before, 0.95),
+            "search_p95_during_update_ms": percentile(search_during, 0.95),
+            "searches_during_update": len(search_during),
             "import_measured": "flask import-voters as its own process (check and load; the load "
             "beside the check, committed once it passed), RSS of that process sampled every 20 ms; empty "
             "roll, 2,000 precincts; import_seconds and copy_rebuild_seconds are medians of "
             f"{ROUNDS} alternating rounds, each from a checkpoint with no autovacuum running. copy_rebuild: psql "
             "\\copy of the same rows into voter with its secondary indexes and foreign keys dropped and "
             "rebuilt in one transaction. Update: 100,000 NC-layout rows into the 1,000,000-voter roll "
-            "the NC import left, half of them new and half changed.",
+            "the NC import left, half of them new and half changed; searches: the signed-in htmx "
+            "fragment GET /voters in the bench's process (bench/voters.py's kinds), one after another, "
+            "300 before the update and as many as fit while it ran.",
         }
         print(json.dumps(figures, indent=2))
     finally:
