@@ -67,7 +67,12 @@ class LoopThread:
             raise DeadlockError(
                 "synchronous wait for the portal event loop from inside it; await the coroutine"
             )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # (a Ctrl-C in the waiting thread stops the coroutine: it ran on unseen)
+            raise
 
     def owns_current_thread(self) -> bool:
         try:

@@ -8,6 +8,7 @@ threshold is lowered, the statements are the same as at 100,000 rows."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 
 import asyncpg
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
-from portal.db import reading
+from portal.db import reading, transaction
 from portal.models import ImportJob
 from portal.voters.importing import checks as checks_module
 from portal.voters.importing import load as load_module
@@ -106,13 +107,21 @@ class Holder:
         self.thread.join(10)
 
 
-def test_a_passed_check_is_loaded_in_bulk_beside_it(app, run, tmp_path, create_precinct, bulk):
+def phases(caplog) -> str:
+    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("portal.voters.importing"))
+
+
+def test_a_passed_check_is_loaded_in_bulk_beside_it(app, run, tmp_path, create_precinct, bulk, caplog):
+    caplog.set_level(logging.INFO, logger="portal.voters.importing")
     create_precinct(code="111-C")
     before = roll(run)
     good = tmp_path / "good.csv"
     good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
     result = app.test_cli_runner().invoke(args=["import-voters", str(good)])
     assert result.exit_code == 0, result.output
+    # the bulk path (indexes set aside and rebuilt), by a load that waited for the check's verdict
+    assert "rebuilding indexes and foreign keys" in phases(caplog)
+    assert "waiting for the check" in phases(caplog) and "withdrawn" not in phases(caplog)
     assert "checked 5 rows: 5 new" in result.output and "5 inserted" in result.output
     assert count_voters(run) == 5
     after = roll(run)
@@ -122,7 +131,8 @@ def test_a_passed_check_is_loaded_in_bulk_beside_it(app, run, tmp_path, create_p
 
 
 @pytest.mark.parametrize("path", ["bulk", "ordinary"])
-def test_a_failed_check_withdraws_the_load(app, run, tmp_path, create_precinct, monkeypatch, path):
+def test_a_failed_check_withdraws_the_load(app, run, tmp_path, create_precinct, monkeypatch, path, caplog):
+    caplog.set_level(logging.INFO, logger="portal.voters.importing")
     if path == "bulk":
         monkeypatch.setattr(load_module, "BULK_MIN_ROWS", 1)
     create_precinct(code="111-C")
@@ -131,8 +141,59 @@ def test_a_failed_check_withdraws_the_load(app, run, tmp_path, create_precinct, 
     bad.write_bytes(csv_bytes([*(voter_line(n) for n in range(1, 6)), voter_line(6, dob="yesterday")]))
     result = app.test_cli_runner().invoke(args=["import-voters", str(bad)])
     assert result.exit_code == 1 and "NOT LOADED" in result.output and "line 7" in result.output
+    assert "the load beside the check was withdrawn" in phases(caplog)  # (it had started)
     assert count_voters(run) == 0
     assert roll(run) == before
+
+
+def test_no_load_starts_when_the_roll_checks_found_an_error(
+    app, run, tmp_path, create_precinct, bulk, caplog
+):
+    """A new voter without a registration date is found before the load would start: it does not."""
+    caplog.set_level(logging.INFO, logger="portal.voters.importing")
+    create_precinct(code="111-C")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes([voter_line(1), voter_line(2, registered="")]))
+    result = app.test_cli_runner().invoke(args=["import-voters", str(bad)])
+    assert result.exit_code == 1 and "a new voter needs the date they registered" in result.output
+    assert "setting indexes aside" not in phases(caplog) and "withdrawn" not in phases(caplog)
+    assert count_voters(run) == 0
+
+
+def test_a_load_withdrawn_before_it_runs_sends_no_statement(
+    app, run, tmp_path, create_precinct, bulk, caplog
+):
+    """Withdrawn between two of its statements (here: before its first), the load sends no other:
+    a cancel PostgreSQL ignored between statements cannot let it write on."""
+    from portal.voters import importing
+    from portal.voters.importing.jobs import create_job
+
+    caplog.set_level(logging.INFO, logger="portal.voters.importing")
+    create_precinct(code="111-C")
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 4)]))
+
+    async def go():
+        async with transaction() as db:
+            job = await create_job(
+                db,
+                actor=None,
+                filename="good.csv",
+                path=good,
+                size=1,
+                sha256="-",
+                analysis=importing.analyse(good),
+            )
+        checked = await importing.check_file(job.id)
+        beside = load_module.Beside(checked, None)
+        beside.start(3)
+        await beside.withdraw()  # (before the load's task has run at all)
+        return beside.task
+
+    task = run(go())
+    assert isinstance(task.exception(), load_module.LoadWithdrawn)
+    assert "setting indexes aside" not in phases(caplog) and "writing the roll" not in phases(caplog)
+    assert count_voters(run) == 0
 
 
 @pytest.mark.parametrize(

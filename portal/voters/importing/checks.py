@@ -332,6 +332,12 @@ def check_statements(job: ImportJob) -> dict[str, str]:
 HASH_JOIN_ROWS = 20_000
 
 
+async def _any_error(job_id: int) -> bool:
+    async with transaction() as db:
+        found = text("SELECT EXISTS (SELECT 1 FROM import_issue WHERE job_id = :j AND kind = 'error')")
+        return bool(await db.scalar(found, {"j": job_id}))
+
+
 # The checks that read the roll. A load run alongside the check (`validate`'s `alongside`) may
 # lock the roll for its rebuild, so these run before it starts; the others read the file's rows only.
 ROLL_CHECKS = ("like_roll", "new_unregistered")
@@ -385,14 +391,15 @@ async def validate(
 
     roll_statements = {name: statements.pop(name) for name in ROLL_CHECKS}
     with timed(job.id, "the checks"):
-        # (independent statements: one core each)
+        # (independent statements: one core each, or one after another beside a load)
         existing = asyncio.create_task(on_roll())
         if alongside is None:
             everything = {**roll_statements, **statements}
             await asyncio.gather(existing, *(run(*item) for item in everything.items()))
         else:
             await asyncio.gather(existing, *(run(*item) for item in roll_statements.items()))
-            alongside(total - existing.result())
+            if not await _any_error(job.id):  # (else the load could only be withdrawn)
+                alongside(total - existing.result())
             # The load writes on one core; the checks take turns on the other (side by side they
             # slowed the load's write by a fifth, and they end well before it anyway).
             for item in statements.items():

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event
@@ -101,27 +103,34 @@ class LoadWithdrawn(Exception):
 
 class Beside:
     """A load run beside the check of its file (the CLI's check and load in one go): it starts once
-    the check has read the roll, writes while the rest of the check runs on the other cores, and
+    the check has read the roll, writes while the rest of the check runs on the other core, and
     commits only when the check has passed; otherwise it is withdrawn and rolls back. Nothing is
-    ever committed that the check did not pass: the same rows, the same transaction as a load
-    after the check, started some seconds earlier."""
+    ever committed that the check did not pass: the same rows and the same transaction as a load
+    after the check, started some seconds earlier. (A bulk load's locks, see `bulk_load`, are then
+    held from its start until the check's verdict, if the check ends after the load's writes.)"""
 
     def __init__(self, job: ImportJob, actor: User | None) -> None:
         self.job, self.actor = job, actor
         self.verdict: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task | None = None
-        self.backend_pid: int | None = None
+        self.backend_pid: int | None = None  # the load's session, while it has one
+        self.waiting = False  # the load has written everything and waits for the verdict
 
     def start(self, new_rows: int) -> None:
         self.task = asyncio.create_task(load(self.job, self.actor, new_rows=new_rows, beside=self))
 
-    def still_wanted(self) -> None:
+    def still_wanted(self, *_: object) -> None:
+        """Before each of the load's statements (a cursor-execute listener): none runs once withdrawn."""
         if self.verdict.done() and not self.verdict.result():
             raise LoadWithdrawn
 
     async def may_commit(self) -> None:
-        if not await asyncio.shield(self.verdict):
-            raise LoadWithdrawn
+        self.waiting = True
+        try:
+            if not await asyncio.shield(self.verdict):
+                raise LoadWithdrawn
+        finally:
+            self.waiting = False
 
     async def commit(self) -> dict[str, int]:
         """The check passed: let the load commit, and wait for it."""
@@ -130,20 +139,43 @@ class Beside:
         return await self.task
 
     async def withdraw(self) -> None:
-        """The check found errors or failed: stop the load's statement and roll it back."""
+        """The check found errors or failed (or the job was refused): stop the load and roll it back."""
         if self.task is None:
             return
         if not self.verdict.done():
-            self.verdict.set_result(False)
-        if self.backend_pid is not None and not self.task.done():
-            # (A cancel that reaches the load between statements is ignored by PostgreSQL: the
-            # load then sees the verdict before its next step.)
-            async with database().engine.connect() as conn:
-                await conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": self.backend_pid})
+            self.verdict.set_result(False)  # (no further statement of the load starts)
+        while not self.task.done():
+            # The statement running now is cancelled. A cancel that reaches the session between
+            # two statements is ignored by PostgreSQL, so it is sent again until the load has
+            # ended (never once it has: `backend_pid` is cleared when its session is given back).
+            if self.backend_pid is not None and not self.waiting:
+                async with database().engine.connect() as conn:
+                    await conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": self.backend_pid})
+            await asyncio.wait({self.task}, timeout=0.5)
         try:
-            await self.task
+            self.task.result()
         except Exception as error:  # (LoadWithdrawn, or the cancelled statement's error)
-            log.debug("import %s: load withdrawn (%s)", self.job.id, type(error).__name__)
+            log.info(
+                "import %s: the load beside the check was withdrawn (%s)", self.job.id, type(error).__name__
+            )
+
+
+@asynccontextmanager
+async def _watched_by(beside: Beside | None, db: AsyncSession) -> AsyncIterator[None]:
+    """For a load beside its check: its session known to `withdraw` (to cancel a statement), and
+    every statement it sends checked against the verdict first."""
+    if beside is None:
+        yield
+        return
+    connection = (await db.connection()).sync_connection
+    assert connection is not None
+    beside.backend_pid = await db.scalar(text("SELECT pg_backend_pid()"))
+    event.listen(connection, "before_cursor_execute", beside.still_wanted)
+    try:
+        yield
+    finally:
+        event.remove(connection, "before_cursor_execute", beside.still_wanted)
+        beside.backend_pid = None
 
 
 async def load(
@@ -178,12 +210,9 @@ async def load(
     insert_new = f"""{plain_insert}
         WHERE NOT EXISTS (SELECT 1 FROM voter v WHERE v.state_voter_id = n.state_voter_id)"""
     actor_id = {"actor": actor.id if actor else None}
-    async with transaction() as db:
+    async with transaction() as db, _watched_by(beside, db):
         if new_rows is None:
             new_rows = job.counts.get("new", 0)
-        if beside:
-            beside.backend_pid = await db.scalar(text("SELECT pg_backend_pid()"))
-            beside.still_wanted()
         roll = await db.scalar(
             text("SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = 'voter'::regclass")
         )
@@ -202,8 +231,6 @@ async def load(
             else:
                 plain = await db.execute(text(plain_insert), actor_id)
                 inserted, updated = plain.rowcount, 0  # type: ignore[attr-defined]  # (as above)
-        if beside:
-            beside.still_wanted()
         if rebuild:
             with timed(job.id, "rebuilding indexes and foreign keys"):
                 await _restore_after_bulk_load(db, rebuild)
