@@ -103,6 +103,8 @@ def test_import_with_progress(
     held_check.set()
     expect(page.locator("text=Every row passed the checks")).to_be_visible(timeout=60_000)
     expect(page.locator(".import-counts")).to_contain_text(rows)
+    # A first load in bulk: the page says every page of the portal waits until it is stored.
+    expect(page.locator(".import-bulk")).to_contain_text("The portal pauses during this load.")
     shot(page, "import-checked")
     page.click(f"text=Load {rows} rows")
     expect(page.locator(f"text=Loaded: {rows} new voters")).to_be_visible(timeout=60_000)

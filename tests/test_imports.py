@@ -139,6 +139,31 @@ def test_preview_check_and_load(importer, run):
     assert event.after["inserted"] == 2 and event.after["sha256"] == job.sha256
 
 
+def test_the_check_page_warns_before_a_load_that_pauses_the_portal(importer, run, create_voters, monkeypatch):
+    """A bulk load (a first load, or a file the size of the roll) locks the roll and the tables its
+    foreign keys point to: the page says so before the button. (The threshold is lowered here.)"""
+    from portal.voters.importing import load
+
+    create_voters(count=3)
+
+    async def analyze():
+        async with transaction() as db:
+            await db.execute(text("ANALYZE voter"))  # (the roll's size as the load reads it)
+
+    run(analyze())
+    job_id = job_id_from(upload(importer, csv_bytes([voter_line(n) for n in range(1, 4)])))
+    assert check(importer, run, job_id).status == "validated"
+    warning = "The portal pauses during this load."
+    monkeypatch.setattr(load, "BULK_MIN_ROWS", 3)
+    assert warning in importer.get(f"/voters/imports/{job_id}").text  # 3 new voters, a roll of 3
+    monkeypatch.setattr(load, "BULK_MIN_ROWS", 4)
+    assert warning not in importer.get(f"/voters/imports/{job_id}").text
+    create_voters(count=1)
+    run(analyze())
+    monkeypatch.setattr(load, "BULK_MIN_ROWS", 1)
+    assert warning not in importer.get(f"/voters/imports/{job_id}").text  # a roll of 4 is larger
+
+
 def test_existing_voters_are_updated_and_counted(importer, run):
     run_import(importer, run, [voter_line(1), voter_line(2)])
     job = run_import(importer, run, [voter_line(1, address="9 New Rd"), voter_line(2), voter_line(3)])

@@ -95,9 +95,11 @@ async def import_job(job_id: int):
     async with reading() as db:
         missing = await importing.missing_reference(db, job)
         known = await importing.known_reference(db, missing)
+        roll = await importing.roll_size(db)
     return render(
         "voters/import_job.html",
         "voters/_import_status.html",
+        bulk=importing.bulk_load(job.counts.get("new", 0), roll),
         missing=missing,
         known=known,
         preset_title=importing.preset_title(job.preset),

@@ -38,7 +38,7 @@ from portal.voters.importing.jobs import (
     save_upload,
     start,
 )
-from portal.voters.importing.load import rejected_path
+from portal.voters.importing.load import bulk_load, rejected_path, roll_size
 from portal.voters.importing.presets import preset_name_problem, preset_title, save_preset
 from portal.voters.importing.reference import (
     create_missing_reference,
@@ -59,6 +59,7 @@ __all__ = [
     "SCRATCH_PATTERN",
     "ImportFailed",
     "analyse",
+    "bulk_load",
     "check_and_load",
     "check_file",
     "choose_preset",
@@ -81,6 +82,7 @@ __all__ = [
     "record_starts",
     "rejected_path",
     "resolve_reference",
+    "roll_size",
     "save_preset",
     "save_upload",
     "start",
