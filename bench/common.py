@@ -176,6 +176,41 @@ def write_results(area: str, figures: dict, *, merge: bool = False) -> Path:
     return path
 
 
+def bench_app(url: str):
+    """The portal in this process on the bench's database, for timing requests through the whole
+    Flask stack (plain HTTP session cookies; CSRF off: the benches time reads and measured writes)."""
+    from portal import create_app
+
+    return create_app(
+        {
+            "DATABASE_URL": url,
+            "DATABASE_URL_FROM_ENV": True,
+            "SESSION_COOKIE_SECURE": False,
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+
+
+def signed_in(app, username: str, password: str = "bench password 123"):
+    """A test client of `app` signed in as `username`."""
+    client = app.test_client()
+    assert client.post("/login", data={"username": username, "password": password}).status_code == 302
+    return client
+
+
+async def search_samples(db) -> tuple[list, list[str]]:
+    """What `search_params` draws from: 400 voters of the roll (last, first, voter id, address)
+    and 50 precinct codes, at random."""
+    from sqlalchemy import text
+
+    columns = "SELECT last_name, first_name, state_voter_id, address FROM voter"
+    names = (await db.execute(text(f"{columns} TABLESAMPLE SYSTEM (1) LIMIT 400"))).all()
+    if len(names) < 100:  # (a small roll: 1% of its pages may hold none)
+        names = (await db.execute(text(f"{columns} ORDER BY random() LIMIT 400"))).all()
+    precincts = list(await db.scalars(text("SELECT code FROM precinct ORDER BY random() LIMIT 50")))
+    return names, precincts
+
+
 def search_params(rng: random.Random, names, precincts, count: int) -> list[dict]:
     """The voter searches of bench/voters.py and bench/scale.py: ten kinds in fixed proportions
     (prefixes, "last first", ids, addresses, a precinct, status, party, sorts), drawn from `names`

@@ -266,36 +266,18 @@ def update_with_searches(url: str, path: Path) -> tuple[float, list[float], list
     import random
     import threading
 
-    from common import search_params
+    from common import bench_app, search_params, search_samples, signed_in
 
-    from portal import aio, create_app
+    from portal import aio
     from portal.db import reading
 
     flask_cli(url, "create-user", "bench", "--role", "clerk", "--password", "bench password 123")
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "DATABASE_URL_FROM_ENV": True,
-            "SESSION_COOKIE_SECURE": False,
-            "WTF_CSRF_ENABLED": False,
-        }
-    )
-    client = app.test_client()
-    assert (
-        client.post("/login", data={"username": "bench", "password": "bench password 123"}).status_code == 302
-    )
+    app = bench_app(url)
+    client = signed_in(app, "bench")
 
     async def sample():
         async with reading() as db:
-            names = (
-                await db.execute(
-                    text(
-                        "SELECT last_name, first_name, state_voter_id, address"
-                        " FROM voter TABLESAMPLE SYSTEM (1) LIMIT 400"
-                    )
-                )
-            ).all()
-            return names, list(await db.scalars(text("SELECT code FROM precinct ORDER BY random() LIMIT 50")))
+            return await search_samples(db)
 
     with app.app_context():
         names, precincts = aio.run(sample())

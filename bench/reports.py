@@ -18,7 +18,7 @@ import re
 import statistics
 import time
 
-from common import flask_cli, migrate, scratch_database, write_results
+from common import bench_app, flask_cli, migrate, scratch_database, signed_in, write_results
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -81,20 +81,9 @@ def main() -> None:
             flask_cli(url, "create-user", name, "--role", "observer", "--password", "bench password 123")
         flask_cli(url, "create-user", "chair", "--role", "manager", "--password", "bench password 123")
         elections = asyncio.run(setup(url))
-        from portal import create_app
-
-        app = create_app(
-            {
-                "DATABASE_URL": url,
-                "DATABASE_URL_FROM_ENV": True,
-                "SESSION_COOKIE_SECURE": False,
-                "WTF_CSRF_ENABLED": False,
-            }
-        )
-        client = app.test_client()
-        client.post("/login", data={"username": "reader", "password": "bench password 123"})
-        manager = app.test_client()
-        manager.post("/login", data={"username": "chair", "password": "bench password 123"})
+        app = bench_app(url)
+        client = signed_in(app, "reader")
+        manager = signed_in(app, "chair")
 
         def timed(path: str) -> tuple[list[float], int, float]:
             started = time.perf_counter()

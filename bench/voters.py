@@ -22,7 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import flask_cli, migrate, scratch_database, search_params, write_results
+from common import (
+    bench_app,
+    flask_cli,
+    migrate,
+    scratch_database,
+    search_params,
+    search_samples,
+    signed_in,
+    write_results,
+)
 
 VOTERS = int(os.environ.get("BENCH_VOTERS", 1_000_000))
 PRECINCTS = int(os.environ.get("BENCH_PRECINCTS", 2_000))
@@ -81,35 +90,17 @@ def settle(url: str) -> None:
 def measure(url: str) -> dict:
     from sqlalchemy import text
 
-    from portal import aio, create_app
+    from portal import aio
     from portal.db import reading
     from portal.voters.search import encode_cursor
 
-    app = create_app(
-        {
-            "DATABASE_URL": url,
-            "DATABASE_URL_FROM_ENV": True,
-            "SESSION_COOKIE_SECURE": False,
-            "WTF_CSRF_ENABLED": False,
-        }
-    )
-    client = app.test_client()
-    assert (
-        client.post("/login", data={"username": "bench", "password": "bench password 123"}).status_code == 302
-    )
+    app = bench_app(url)
+    client = signed_in(app, "bench")
     rng = random.Random(7)
 
     async def sample():
         async with reading() as db:
-            names = (
-                await db.execute(
-                    text(
-                        "SELECT last_name, first_name, state_voter_id, address"
-                        " FROM voter TABLESAMPLE SYSTEM (1) LIMIT 400"
-                    )
-                )
-            ).all()
-            precincts = list(await db.scalars(text("SELECT code FROM precinct ORDER BY random() LIMIT 50")))
+            names, precincts = await search_samples(db)
             deep = {}
             for sort, key in (
                 ("name", "last_key, first_key, id"),
