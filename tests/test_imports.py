@@ -482,6 +482,25 @@ def test_cli_import(app, run, tmp_path, create_precinct):
     assert count_voters(run) == 5
 
 
+def test_a_load_that_only_adds_voters_leaves_the_roll_ready_for_index_only_searches(
+    app, run, tmp_path, create_precinct
+):
+    """After it, the roll's pages are marked all-visible (VACUUM): its searches stay index-only."""
+    create_precinct(code="111-C")
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 200)]))
+    assert app.test_cli_runner().invoke(args=["import-voters", str(good)]).exit_code == 0
+
+    async def visibility():
+        async with reading() as db:
+            return (
+                await db.execute(text("SELECT relpages, relallvisible FROM pg_class WHERE relname = 'voter'"))
+            ).one()
+
+    pages, visible = run(visibility())
+    assert pages > 0 and visible == pages
+
+
 def test_imports_are_for_managers_and_admins(client_as):
     assert client_as("clerk").get("/voters/import").status_code == 403
     assert client_as("manager").get("/voters/import").status_code == 200

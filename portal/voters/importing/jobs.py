@@ -275,10 +275,16 @@ async def load_file(
         await drop_stage(job_id)
         raise ImportFailed(message) from error
     await drop_stage(job_id)
-    with timed(job_id, "ANALYZE voter"):
+    # The planner's statistics, and after a load that only added voters a VACUUM too: until the
+    # roll's new pages are marked all-visible, its searches are not index-only and their first
+    # reads write hint bits (a name-prefix search with a status: 56 ms, then 9.7 ms, against 1.2 ms
+    # after it; VACUUM took 0.23 s more than ANALYZE at 1,000,000 new voters). After updates it
+    # would also sweep every index of the roll: autovacuum does that later.
+    tidy = "VACUUM (ANALYZE) voter" if counts["inserted"] and not counts["updated"] else "ANALYZE voter"
+    with timed(job_id, tidy):
         async with database().engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text("ANALYZE voter"))
+            await conn.execute(text(tidy))
     _discard_upload(Path(job.path))
     await progress(
         status="loaded",
