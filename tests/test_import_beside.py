@@ -256,3 +256,29 @@ def test_a_check_that_fails_on_the_server_withdraws_the_load_first(
             return await db.scalar(found)
 
     assert run(scratch()) == 0
+
+
+def test_a_check_that_would_wait_on_the_load_beside_it_fails_instead(
+    app, run, tmp_path, create_precinct, monkeypatch, bulk
+):
+    """Beside a bulk load (which holds the roll and the tables its foreign keys point to until the
+    verdict), a check statement that needs one of them gives up after the lock timeout: the check
+    fails, the load is withdrawn, nothing is stored. (A check reading the precincts stands in here
+    for a future one; none reads them today.)"""
+    statements = checks_module.check_statements
+    # (half a second in, the load beside it has dropped its foreign keys: precinct is locked)
+    waits = "DO $$ BEGIN PERFORM pg_sleep(0.5); PERFORM count(*) FROM precinct; END $$"
+    monkeypatch.setattr(
+        checks_module, "check_statements", lambda job: {**statements(job), "like_file": waits}
+    )
+    monkeypatch.setattr(checks_module, "BESIDE_LOCK_TIMEOUT", "1s")
+    create_precinct(code="111-C")
+    before = roll(run)
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
+    result = invoke_within(app, ["import-voters", str(good)], seconds=60)
+    assert result is not None, "the check waited for the load beside it, and the load for the check"
+    assert result.exit_code != 0
+    assert count_voters(run) == 0 and roll(run) == before
+    job = last_job(run)
+    assert job.status == "failed" and "Nothing was loaded" in job.message

@@ -338,6 +338,8 @@ async def _any_error(job_id: int) -> bool:
         return bool(await db.scalar(found, {"j": job_id}))
 
 
+BESIDE_LOCK_TIMEOUT = "30s"
+
 # The checks that read the roll. A load run alongside the check (`validate`'s `alongside`) may
 # lock the roll for its rebuild, so these run before it starts; the others read the file's rows only.
 ROLL_CHECKS = ("like_roll", "new_unregistered")
@@ -380,6 +382,11 @@ async def validate(
                 # heap: 5.5 s for 100,000 rows against a roll of 1,000,000, where one pass over
                 # the roll takes 1.1 s. (The planner counts the probes cheap.)
                 await db.execute(text("SET LOCAL enable_nestloop = off"))
+            if alongside is not None and name not in ROLL_CHECKS:
+                # Beside a load that may hold the roll, the precincts, the parties and the
+                # accounts until this check's verdict: a statement that waited for one of them
+                # would wait forever (PostgreSQL sees no deadlock in a wait on our verdict).
+                await db.execute(text(f"SET LOCAL lock_timeout = '{BESIDE_LOCK_TIMEOUT}'"))
             await db.execute(text(statement), {k: v for k, v in labels.items() if f":{k}" in statement})
 
     async def on_roll() -> int:
