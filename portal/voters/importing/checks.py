@@ -340,8 +340,9 @@ async def _any_error(job_id: int) -> bool:
 
 BESIDE_LOCK_TIMEOUT = "30s"
 
-# The checks that read the roll. A load run alongside the check (`validate`'s `alongside`) may
-# lock the roll for its rebuild, so these run before it starts; the others read the file's rows only.
+# The checks that read the roll. A load run alongside the check (`validate`'s `alongside`) may be a
+# bulk load, which locks the roll (and the precincts, parties and accounts its foreign keys point
+# to) from its start until the verdict: these run before it starts; the others read the file only.
 ROLL_CHECKS = ("like_roll", "new_unregistered")
 
 
@@ -405,12 +406,14 @@ async def validate(
             await asyncio.gather(existing, *(run(*item) for item in everything.items()))
         else:
             await asyncio.gather(existing, *(run(*item) for item in roll_statements.items()))
-            if not await _any_error(job.id):  # (else the load could only be withdrawn)
+            if await _any_error(job.id):  # (a load now could only be withdrawn)
+                await asyncio.gather(*(run(*item) for item in statements.items()))
+            else:
                 alongside(total - existing.result())
-            # The load writes on one core; the checks take turns on the other (side by side they
-            # slowed the load's write by a fifth, and they end well before it anyway).
-            for item in statements.items():
-                await run(*item)
+                # The load writes on one core; the checks take turns on the other (side by side
+                # they slowed the load's write by a fifth, and they end well before it anyway).
+                for item in statements.items():
+                    await run(*item)
     await progress(phase="Checking every row", progress=0.8, force=True)
     async with transaction() as db:
         errors = await db.scalar(
