@@ -227,28 +227,40 @@ def test_a_load_waiting_on_a_lock_is_stopped_when_the_check_fails(
     assert roll(run) == before
 
 
-def test_a_check_that_fails_on_the_server_withdraws_the_load_first(
-    app, run, tmp_path, create_precinct, monkeypatch, bulk
-):
+@pytest.fixture
+def failing_check(app, run, tmp_path, create_precinct, monkeypatch, bulk):
+    """failing_check(statement, hang=...): the CLI import of five good rows with the same-name-in-
+    the-file check replaced by `statement`, which makes the check fail on the server while a bulk
+    load runs beside it: the import must end (else `hang`), fail, and store nothing."""
+
+    def attempt(statement: str, *, hang: str) -> None:
+        statements = checks_module.check_statements
+        monkeypatch.setattr(
+            checks_module, "check_statements", lambda job: {**statements(job), "like_file": statement}
+        )
+        create_precinct(code="111-C")
+        before = roll(run)
+        good = tmp_path / "good.csv"
+        good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
+        result = invoke_within(app, ["import-voters", str(good)], seconds=60)
+        assert result is not None, hang
+        assert result.exit_code != 0
+        assert count_voters(run) == 0
+        assert roll(run) == before
+        job = last_job(run)
+        assert job.status == "failed" and "Nothing was loaded" in job.message
+
+    return attempt
+
+
+def test_a_check_that_fails_on_the_server_withdraws_the_load_first(run, failing_check):
     """A check statement fails on the server after the load beside it has written (here: one made
     to divide by zero a second after it starts): the load is withdrawn before the scratch tables
     it reads are dropped, else each would wait for the other."""
-    statements = checks_module.check_statements
-    failing = "SELECT 1 / (count(*) - 1) FROM pg_sleep(1)"  # (not folded away when planned)
-    monkeypatch.setattr(
-        checks_module, "check_statements", lambda job: {**statements(job), "like_file": failing}
+    failing_check(
+        "SELECT 1 / (count(*) - 1) FROM pg_sleep(1)",  # (not folded away when planned)
+        hang="the check's failure and the withdrawn load waited on each other",
     )
-    create_precinct(code="111-C")
-    before = roll(run)
-    good = tmp_path / "good.csv"
-    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
-    result = invoke_within(app, ["import-voters", str(good)], seconds=60)
-    assert result is not None, "the check's failure and the withdrawn load waited on each other"
-    assert result.exit_code != 0
-    assert count_voters(run) == 0
-    assert roll(run) == before
-    job = last_job(run)
-    assert job.status == "failed" and "Nothing was loaded" in job.message
 
     async def scratch():
         async with reading() as db:
@@ -258,27 +270,14 @@ def test_a_check_that_fails_on_the_server_withdraws_the_load_first(
     assert run(scratch()) == 0
 
 
-def test_a_check_that_would_wait_on_the_load_beside_it_fails_instead(
-    app, run, tmp_path, create_precinct, monkeypatch, bulk
-):
+def test_a_check_that_would_wait_on_the_load_beside_it_fails_instead(monkeypatch, failing_check):
     """Beside a bulk load (which holds the roll and the tables its foreign keys point to until the
     verdict), a check statement that needs one of them gives up after the lock timeout: the check
     fails, the load is withdrawn, nothing is stored. (A check reading the precincts stands in here
     for a future one; none reads them today.)"""
-    statements = checks_module.check_statements
-    # (half a second in, the load beside it has dropped its foreign keys: precinct is locked)
-    waits = "DO $$ BEGIN PERFORM pg_sleep(0.5); PERFORM count(*) FROM precinct; END $$"
-    monkeypatch.setattr(
-        checks_module, "check_statements", lambda job: {**statements(job), "like_file": waits}
-    )
     monkeypatch.setattr(checks_module, "BESIDE_LOCK_TIMEOUT", "1s")
-    create_precinct(code="111-C")
-    before = roll(run)
-    good = tmp_path / "good.csv"
-    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
-    result = invoke_within(app, ["import-voters", str(good)], seconds=60)
-    assert result is not None, "the check waited for the load beside it, and the load for the check"
-    assert result.exit_code != 0
-    assert count_voters(run) == 0 and roll(run) == before
-    job = last_job(run)
-    assert job.status == "failed" and "Nothing was loaded" in job.message
+    failing_check(
+        # (half a second in, the load beside it has dropped its foreign keys: precinct is locked)
+        "DO $$ BEGIN PERFORM pg_sleep(0.5); PERFORM count(*) FROM precinct; END $$",
+        hang="the check waited for the load beside it, and the load for the check",
+    )
