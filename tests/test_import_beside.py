@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
 import asyncpg
 import pytest
@@ -88,12 +89,14 @@ class Holder:
         self.thread = threading.Thread(target=lambda: asyncio.run(self._hold(url, statement)), daemon=True)
 
     async def _hold(self, url: str, statement: str) -> None:
-        conn = await asyncpg.connect(url)
+        conn = await asyncpg.connect(url, server_settings={"application_name": "holder"})
         try:
             async with conn.transaction():
                 await conn.execute(statement)
                 self.held.set()
                 await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 120)
+        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            pass  # (a test cut this session, as a database restart does)
         finally:
             await conn.close()
 
@@ -281,3 +284,99 @@ def test_a_check_that_would_wait_on_the_load_beside_it_fails_instead(monkeypatch
         "DO $$ BEGIN PERFORM pg_sleep(0.5); PERFORM count(*) FROM precinct; END $$",
         hang="the check waited for the load beside it, and the load for the check",
     )
+
+
+def test_a_database_restart_under_a_load_beside_the_check_stores_nothing_and_the_next_import_loads(
+    app, run, tmp_path, database_url, create_precinct, bulk
+):
+    """Every session of the database is cut (as a restart does) while the load beside the check
+    waits on a report's lock: the import ends with nothing stored, and the same file then loads."""
+    from tests.test_resilience import admin_sql, terminate_all_but_admin
+
+    create_precinct(code="111-C")
+    before = roll(run)
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
+    with Holder(database_url, "LOCK TABLE voter IN ACCESS SHARE MODE"):
+        outcome = {}
+        thread = threading.Thread(
+            target=lambda: outcome.update(
+                result=app.test_cli_runner().invoke(args=["import-voters", str(good)])
+            ),
+            daemon=True,
+        )
+        thread.start()
+        waiting = (
+            "SELECT 1 FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE voter%'"
+        )
+        deadline = time.monotonic() + 30
+        while not admin_sql(database_url, waiting):
+            assert time.monotonic() < deadline, "the bulk load never waited on the report's lock"
+            time.sleep(0.05)
+        terminate_all_but_admin(database_url)  # (the report's session too)
+        thread.join(60)
+        assert not thread.is_alive(), "the import did not end after its sessions were cut"
+    assert outcome["result"].exit_code != 0
+    assert count_voters(run) == 0 and roll(run) == before
+    again = app.test_cli_runner().invoke(args=["import-voters", str(good)])
+    assert again.exit_code == 0, again.output
+    assert count_voters(run) == 5
+
+
+def test_a_load_withdrawn_while_the_database_refuses_connections_is_still_stopped(
+    app, run, tmp_path, database_url, create_precinct, monkeypatch, bulk, caplog
+):
+    """The check fails because its sessions were cut, and new connections are refused, while the
+    load beside it waits on a report's lock: the cancel cannot be sent at first. It is tried again
+    until it can, so the load ends before the import does (it does not wait on, holding the roll,
+    for the report)."""
+    from tests.test_resilience import admin_sql, connections_refused
+
+    caplog.set_level(logging.INFO, logger="portal.voters.importing")
+    statements = checks_module.check_statements
+    monkeypatch.setattr(
+        checks_module,
+        "check_statements",
+        lambda job: {**statements(job), "like_file": "SELECT pg_sleep(30)"},  # (cut by the test)
+    )
+    create_precinct(code="111-C")
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
+    name = database_url.rsplit("/", 1)[1]
+    load_waiting = (
+        f"SELECT pid FROM pg_stat_activity WHERE datname = '{name}'"
+        " AND wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE voter%'"
+    )
+    with Holder(database_url, "LOCK TABLE voter IN ACCESS SHARE MODE"):
+        outcome = {}
+        thread = threading.Thread(
+            target=lambda: outcome.update(
+                result=app.test_cli_runner().invoke(args=["import-voters", str(good)])
+            ),
+            daemon=True,
+        )
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not (found := admin_sql(database_url, load_waiting)) or not admin_sql(
+            database_url, "SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"
+        ):
+            assert time.monotonic() < deadline, "the load never waited on the report's lock"
+            time.sleep(0.05)
+        load_pid = found[0]["pid"]
+        with connections_refused(database_url):
+            # every session of the portal but the load's (the report's stays: it holds the lock)
+            admin_sql(
+                database_url,
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                f" AND pid <> {load_pid} AND application_name <> 'holder'",
+            )
+            time.sleep(1.5)  # (the check has failed; its cancels are refused meanwhile)
+        thread.join(30)
+        assert not thread.is_alive(), "the import did not end"
+        # The load ended before the import did, while the report still holds its lock.
+        assert not admin_sql(database_url, load_waiting)
+    assert outcome["result"].exit_code != 0
+    assert "could not cancel the load's statement" in phases(caplog)
+    assert "the load beside the check was withdrawn" in phases(caplog)
+    assert count_voters(run) == 0

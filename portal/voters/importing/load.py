@@ -161,8 +161,11 @@ class Beside:
             # two statements is ignored by PostgreSQL, so it is sent again until the load has
             # ended (never once it has: `backend_pid` is cleared when its session is given back).
             if self.backend_pid is not None and not self.waiting:
-                async with database().engine.connect() as conn:
-                    await conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": self.backend_pid})
+                try:
+                    async with database().engine.connect() as conn:
+                        await conn.execute(text("SELECT pg_cancel_backend(:pid)"), {"pid": self.backend_pid})
+                except Exception as error:  # (the database restarting: tried again, the load cannot commit)
+                    log.warning("import %s: could not cancel the load's statement: %s", self.job.id, error)
             await asyncio.wait({self.task}, timeout=0.5)
         try:
             self.task.result()
