@@ -152,15 +152,19 @@ def test_a_failed_check_withdraws_the_load(app, run, tmp_path, create_precinct, 
 def test_no_load_starts_when_the_roll_checks_found_an_error(
     app, run, tmp_path, create_precinct, bulk, caplog
 ):
-    """A new voter without a registration date is found before the load would start: it does not."""
-    caplog.set_level(logging.INFO, logger="portal.voters.importing")
+    """A new voter without a registration date is found before the load would start: it does not.
+    (On a roll with voters: into an empty roll, a first load starts before the check, see below.)"""
     create_precinct(code="111-C")
+    first = tmp_path / "first.csv"
+    first.write_bytes(csv_bytes([voter_line(1)]))
+    assert app.test_cli_runner().invoke(args=["import-voters", str(first)]).exit_code == 0
+    caplog.set_level(logging.INFO, logger="portal.voters.importing")
     bad = tmp_path / "bad.csv"
     bad.write_bytes(csv_bytes([voter_line(1), voter_line(2, registered="")]))
     result = app.test_cli_runner().invoke(args=["import-voters", str(bad)])
     assert result.exit_code == 1 and "a new voter needs the date they registered" in result.output
     assert "setting indexes aside" not in phases(caplog) and "withdrawn" not in phases(caplog)
-    assert count_voters(run) == 0
+    assert count_voters(run) == 1
 
 
 def test_a_load_withdrawn_before_it_runs_sends_no_statement(
@@ -239,7 +243,9 @@ def failing_check(app, run, tmp_path, create_precinct, monkeypatch, bulk):
     def attempt(statement: str, *, hang: str) -> None:
         statements = checks_module.check_statements
         monkeypatch.setattr(
-            checks_module, "check_statements", lambda job: {**statements(job), "like_file": statement}
+            checks_module,
+            "check_statements",
+            lambda job, **kw: {**statements(job, **kw), "like_file": statement},
         )
         create_precinct(code="111-C")
         before = roll(run)
@@ -338,7 +344,7 @@ def test_a_load_withdrawn_while_the_database_refuses_connections_is_still_stoppe
     monkeypatch.setattr(
         checks_module,
         "check_statements",
-        lambda job: {**statements(job), "like_file": "SELECT pg_sleep(30)"},  # (cut by the test)
+        lambda job, **kw: {**statements(job, **kw), "like_file": "SELECT pg_sleep(30)"},  # (cut by the test)
     )
     create_precinct(code="111-C")
     good = tmp_path / "good.csv"
@@ -380,3 +386,156 @@ def test_a_load_withdrawn_while_the_database_refuses_connections_is_still_stoppe
     assert "could not cancel the load's statement" in phases(caplog)
     assert "the load beside the check was withdrawn" in phases(caplog)
     assert count_voters(run) == 0
+
+
+# A first load: a file large enough for a bulk load into an empty roll is written part by part as
+# the check normalises it (Beside.first_load). Here with a small file cut into its eight parts.
+
+
+@pytest.fixture
+def first_load(monkeypatch, bulk, create_precinct, create_party, caplog):
+    from portal.voters.importing import staging
+
+    monkeypatch.setattr(staging, "SPLIT_MIN_BYTES", 0)
+    caplog.set_level(logging.INFO, logger="portal.voters.importing")
+    return {"111-C": create_precinct(code="111-C"), "222-A": create_precinct(code="222-A")}, {
+        "DEM": create_party(abbreviation="DEM"),
+        "REP": create_party(abbreviation="REP"),
+    }
+
+
+FIRST_LOAD = "each part loaded once written"
+
+
+def voters_by_id(run) -> dict[str, tuple]:
+    async def go():
+        async with reading() as db:
+            found = await db.execute(
+                text(
+                    "SELECT v.state_voter_id, v.last_name, p.code, pa.abbreviation, v.date_of_birth::text"
+                    " FROM voter v JOIN precinct p ON p.id = v.precinct_id"
+                    " LEFT JOIN party pa ON pa.id = v.party_id"
+                )
+            )
+            return {row[0]: tuple(row[1:]) for row in found.all()}
+
+    return run(go())
+
+
+def test_a_first_load_is_written_part_by_part_as_the_check_normalises_the_file(
+    app, run, tmp_path, first_load, caplog
+):
+    before = roll(run)
+    lines = [
+        voter_line(n, last=f"Doe{n}", precinct=("111-C", "222-A")[n % 2], party=("DEM", "rep", "")[n % 3])
+        for n in range(1, 81)
+    ]
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes(lines))
+    result = app.test_cli_runner().invoke(args=["import-voters", str(good)])
+    assert result.exit_code == 0, result.output
+    assert FIRST_LOAD in phases(caplog) and "withdrawn" not in phases(caplog)
+    assert "the check rules took" not in phases(caplog)  # (each part's rows were checked as it came)
+    assert "checked 80 rows: 80 new" in result.output and "80 inserted" in result.output
+    voters = voters_by_id(run)
+    assert len(voters) == 80
+    for n in range(1, 81):  # every precinct and party resolved through the copies the load made
+        party = ("DEM", "REP", None)[n % 3]
+        assert voters[f"NC{n:06d}"] == (f"Doe{n}", ("111-C", "222-A")[n % 2], party, "1980-02-29")
+    after = roll(run)
+    assert after["shape"] == before["shape"]
+    assert after["imports audited"] == before["imports audited"] + 1
+    assert after["idle in transaction"] == 0
+
+    async def scratch():
+        async with reading() as db:
+            found = text(
+                "SELECT count(*) FROM pg_class WHERE relname ~ '^import_(stage|norm|precincts|parties)_'"
+            )
+            return await db.scalar(found)
+
+    assert run(scratch()) == 0
+
+
+@pytest.mark.parametrize(
+    "fault, expected",
+    [
+        ("repeated ID", "line 71: Voter ID 'NC000004' is also on line 5"),
+        ("bad date", "line 71: DOB '1980-02-30'"),
+        (
+            "no registration date",
+            "line 71: Reg Date '' is blank: a new voter needs the date they registered",
+        ),
+        ("unknown precinct", "line 71: Precinct '999-Z' is not a precinct code"),
+    ],
+)
+def test_a_first_load_whose_check_fails_is_withdrawn_and_names_the_files_lines(
+    app, run, tmp_path, first_load, caplog, fault, expected
+):
+    """The load had started before the check: it is withdrawn, nothing is stored, and the errors
+    carry the file's own line numbers (the parts' lines counted on from one part to the next). A
+    repeated voter ID stops the load itself (the roll's unique ID): the check still names it."""
+    before = roll(run)
+    lines = [voter_line(n) for n in range(1, 81)]
+    lines[69] = {
+        "repeated ID": voter_line(70, vid="NC000004"),
+        "bad date": voter_line(70, dob="1980-02-30"),
+        "no registration date": voter_line(70, registered=""),
+        "unknown precinct": voter_line(70, precinct="999-Z"),
+    }[fault]
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes(lines))
+    result = app.test_cli_runner().invoke(args=["import-voters", str(bad)])
+    assert result.exit_code == 1 and "NOT LOADED" in result.output
+    assert expected in result.output, result.output
+    assert FIRST_LOAD in phases(caplog) and "the load beside the check was withdrawn" in phases(caplog)
+    assert count_voters(run) == 0
+    assert roll(run) == before
+
+
+def test_after_a_failed_first_load_the_valid_rows_load_or_the_missing_precinct_is_made(
+    app, run, tmp_path, first_load
+):
+    """What a failed check offers after a withdrawn first load works on its checked rows: a partial
+    load (the rejected rows set aside) and creating the precincts the file names."""
+    lines = [voter_line(n) for n in range(1, 81)]
+    lines[9] = voter_line(10, dob="someday")
+    lines[69] = voter_line(70, precinct="999-Z")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes(lines))
+    errors = tmp_path / "errors.csv"
+    result = app.test_cli_runner().invoke(
+        args=["import-voters", str(bad), "--partial", "--errors", str(errors)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 rows break a rule and were set aside" in result.output and "78 inserted" in result.output
+    assert "NC000010" not in voters_by_id(run) and "NC000070" not in voters_by_id(run)
+
+    run(_empty_the_roll())
+    result = app.test_cli_runner().invoke(
+        args=["import-voters", str(bad), "--create-missing", "precincts", "--partial"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "created 1 precincts" in result.output and "79 inserted" in result.output
+    assert voters_by_id(run)["NC000070"][1] == "999-Z"
+
+
+async def _empty_the_roll():
+    async with transaction() as db:
+        await db.execute(text("DELETE FROM voter"))
+
+
+def test_a_first_load_kept_waiting_by_a_session_reading_the_roll_loads_the_usual_way(
+    app, run, tmp_path, database_url, first_load, caplog, monkeypatch
+):
+    """A report holds the (empty) roll: the first load gives up waiting for it, and the file is
+    checked and loaded the usual way (its load waits for the report, beside the check)."""
+    monkeypatch.setattr(load_module, "FIRST_LOAD_LOCK_WAIT", "300ms")
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 41)]))
+    with Holder(database_url, "LOCK TABLE voter IN ACCESS SHARE MODE") as holder:
+        threading.Timer(2, holder.release.set).start()
+        result = invoke_within(app, ["import-voters", str(good)], seconds=60)
+    assert result is not None and result.exit_code == 0, result and result.output
+    assert FIRST_LOAD not in phases(caplog) and "normalising took" in phases(caplog)
+    assert count_voters(run) == 40

@@ -5,8 +5,10 @@ duplicates, each failure written to `import_issue`; the counts of new and update
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import date
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, text
 
@@ -16,7 +18,12 @@ from portal.inputs import NAME_FORBIDDEN_SQL, NAME_RULE
 from portal.models import ImportIssue, ImportJob
 from portal.voters.importing.fields import DATE_FORMATS, FIELDS, NAME_FIELDS
 from portal.voters.importing.progress import Progress, timed
-from portal.voters.importing.staging import StagedPart, _stage_table
+from portal.voters.importing.staging import STAGE_PARTS, StagedPart, _stage_table
+
+if TYPE_CHECKING:
+    from portal.voters.importing.load import Beside
+
+Lookups = tuple[str, str]  # (precinct table, party table)
 
 
 def _column(job: ImportJob, key: str) -> str:
@@ -113,6 +120,12 @@ def _norm_table(job_id: int) -> str:
     return f"import_norm_{int(job_id)}"
 
 
+def _lookup_tables(job_id: int) -> Lookups:
+    """A first load's copies of the precincts' codes and the parties' abbreviations (see
+    `normalise_as_loaded`)."""
+    return f"import_precincts_{int(job_id)}", f"import_parties_{int(job_id)}"
+
+
 def _checks(job: ImportJob, today: date | None = None) -> list[tuple[str, str, str]]:
     """(field, failed-when SQL over the normalised row n, reason SQL) for every per-row rule.
     One regular expression per field at most: they dominate the cost of a pass. `today` is the
@@ -207,8 +220,10 @@ NORM_TEXT_COLUMNS = (
 )  # fmt: skip
 
 
-def normalise_query(job: ImportJob, part: StagedPart | None = None) -> str:
-    """The normalising SELECT over one staged part of the file (see `normalise`)."""
+def normalise_query(job: ImportJob, part: StagedPart | None = None, lookups: Lookups | None = None) -> str:
+    """The normalising SELECT over one staged part of the file (see `normalise`); `lookups`: the
+    tables that resolve precinct codes and party abbreviations, by default the portal's own."""
+    precincts, parties = lookups or ("precinct", "party")
     stage_table = part.table if part else _stage_table(job.id)
     line = f"s.line + {int(part.line_offset)}" if part and part.line_offset else "s.line"
     v = {key: _column(job, key) for key in FIELDS}
@@ -241,11 +256,18 @@ def normalise_query(job: ImportJob, part: StagedPart | None = None) -> str:
                     FROM {stage_table} s
                     OFFSET 0  -- fences: each step is worked out once per row, not once per use above
                 ) t OFFSET 0) t OFFSET 0) t
-                LEFT JOIN precinct p ON p.code = t.precinct
-                LEFT JOIN party pa ON pa.abbreviation = t.party
+                LEFT JOIN {precincts} p ON p.code = t.precinct
+                LEFT JOIN {parties} pa ON pa.abbreviation = t.party
                 OFFSET 0
                 ) u
             ) n"""
+
+
+async def drop_tables(tables: tuple[str, ...] | list[str]) -> None:
+    async with database().engine.connect() as conn:
+        for table in tables:
+            await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+        await conn.commit()
 
 
 async def normalise(job: ImportJob, parts: list[StagedPart]) -> None:
@@ -260,8 +282,10 @@ async def normalise(job: ImportJob, parts: list[StagedPart]) -> None:
         await conn.exec_driver_sql(f"CREATE UNLOGGED TABLE {norm} AS {normalise_query(job)} WITH NO DATA")
         await conn.commit()
 
+    at_once = asyncio.Semaphore(STAGE_PARTS)
+
     async def normalise_part(part: StagedPart) -> None:
-        async with engine.connect() as conn:
+        async with at_once, engine.connect() as conn:
             await conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
             await conn.exec_driver_sql(f"INSERT INTO {norm} {normalise_query(job, part)}")
             await conn.exec_driver_sql(f"DROP TABLE {part.table}")
@@ -270,9 +294,47 @@ async def normalise(job: ImportJob, parts: list[StagedPart]) -> None:
     await asyncio.gather(*(normalise_part(part) for part in parts))
 
 
-def check_statements(job: ImportJob) -> dict[str, str]:
-    """The statements that write a checked file's issues, by name (independent of each other)."""
+async def normalise_as_loaded(
+    job: ImportJob, parts: list[StagedPart], beside: Beside, then: Callable[[str], Awaitable[None]]
+) -> None:
+    """A first load's normalising (`Beside.first_load`): the parts one after another on one core,
+    each handed to the load on the other core as soon as it is written, so that the load starts
+    with the first part. The normalised rows are a table partitioned by line, a partition for each
+    part; the precincts and parties are read from the copies the load made of them under its lock
+    (it holds the tables themselves until the check's verdict). `then(partition)` follows each
+    part's normalising (the checks of each row on their own, while the load writes it)."""
     norm = _norm_table(job.id)
+    lookups = _lookup_tables(job.id)
+    async with database().engine.connect() as conn:
+        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {norm}")
+        await conn.exec_driver_sql(
+            f"CREATE UNLOGGED TABLE {norm}_shape AS {normalise_query(job, parts[0], lookups)} WITH NO DATA"
+        )
+        await conn.exec_driver_sql(f"CREATE TABLE {norm} (LIKE {norm}_shape) PARTITION BY RANGE (line)")
+        await conn.exec_driver_sql(f"DROP TABLE {norm}_shape")
+        await conn.commit()
+        for number, part in enumerate(parts):
+            if not part.rows:
+                continue
+            partition = f"{norm}_{number}"
+            start, end = part.lines
+            await conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+            await conn.exec_driver_sql(
+                f"CREATE UNLOGGED TABLE {partition} PARTITION OF {norm} FOR VALUES FROM ({start}) TO ({end})"
+            )
+            await conn.exec_driver_sql(f"INSERT INTO {partition} {normalise_query(job, part, lookups)}")
+            await conn.exec_driver_sql(f"DROP TABLE {part.table}")
+            await conn.commit()
+            beside.normalised(partition)
+            await then(partition)
+    beside.normalised(None)
+
+
+def check_statements(job: ImportJob, *, roll_empty: bool = False, rows: str | None = None) -> dict[str, str]:
+    """The statements that write a checked file's issues, by name (independent of each other).
+    `roll_empty`: for a first load, which holds the roll empty (none compares the file with it).
+    `rows`: the table of normalised rows they read, by default the job's."""
+    norm = rows or _norm_table(job.id)
     checks = _checks(job)
     # A row breaks a rule: then (only) its reasons are worked out one by one.
     any_bad = " OR ".join(f"COALESCE({failed}, false)" for _, failed, _ in checks)
@@ -280,7 +342,7 @@ def check_statements(job: ImportJob) -> dict[str, str]:
         f"(:label_{key}, left(n.{key}, 200), {reason}, COALESCE({failed}, false))"
         for key, failed, reason in checks
     )
-    return {
+    statements = {
         "rules": f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
             SELECT {job.id}, 'error', n.line, c.col, COALESCE(c.val, ''), c.reason
             FROM {norm} n, LATERAL (VALUES {reasons}) AS c(col, val, reason, failed)
@@ -291,8 +353,11 @@ def check_statements(job: ImportJob) -> dict[str, str]:
             SELECT {job.id}, 'error', n.line, :label_registration_date, '',
                    'is blank: a new voter needs the date they registered'
             FROM {norm} n
-            WHERE n.registered IS NULL AND n.registration_date IS NULL
-              AND NOT EXISTS (SELECT 1 FROM voter v WHERE v.state_voter_id = n.state_voter_id)""",
+            WHERE n.registered IS NULL AND n.registration_date IS NULL{
+            ""
+            if roll_empty
+            else " AND NOT EXISTS (SELECT 1 FROM voter v WHERE v.state_voter_id = n.state_voter_id)"
+        }""",
         "same_id": f"""INSERT INTO import_issue (job_id, kind, line, column_name, value, reason)
             SELECT {job.id}, 'error', n.line, :label_state_voter_id, n.state_voter_id,
                    'is also on line ' || d.first
@@ -326,6 +391,9 @@ def check_statements(job: ImportJob) -> dict[str, str]:
              AND n.born_year = d.born_year AND n.dob IS NOT DISTINCT FROM d.dob
             WHERE n.line > d.first""",
     }
+    if roll_empty:
+        del statements["like_roll"]
+    return statements
 
 
 # From this many rows a file is compared with the roll in one pass over the roll, not a probe per row.
@@ -344,6 +412,28 @@ BESIDE_LOCK_TIMEOUT = "30s"
 # bulk load, which locks the roll (and the precincts, parties and accounts its foreign keys point
 # to) from its start until the verdict: these run before it starts; the others read the file only.
 ROLL_CHECKS = ("like_roll", "new_unregistered")
+# The checks of each row on its own (for a first load, whose roll is empty: see `Beside.first_load`).
+ROW_CHECKS = ("rules", "new_unregistered")
+
+
+async def _load_as_normalised(job: ImportJob, beside: Beside, rows: int) -> bool:
+    """Whether the load beside the check takes a first load's way (`Beside.first_load`); if so, the
+    copies of the precincts and parties it read under its lock are written for the normalising."""
+    found = await beside.first_load(rows)
+    if found is None:
+        return False
+    async with database().engine.connect() as conn:
+        for table, key, pairs in zip(_lookup_tables(job.id), ("code", "abbreviation"), found, strict=True):
+            await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
+            await conn.execute(
+                text(
+                    f"CREATE UNLOGGED TABLE {table} AS SELECT * FROM"
+                    f" unnest(CAST(:ids AS int[]), CAST(:keys AS text[])) AS t(id, {key})"
+                ),
+                {"ids": [pair[0] for pair in pairs], "keys": [pair[1] for pair in pairs]},
+            )
+        await conn.commit()
+    return True
 
 
 async def validate(
@@ -351,11 +441,12 @@ async def validate(
     progress: Progress,
     parts: list[StagedPart],
     *,
-    alongside: Callable[[int], object] | None = None,
+    alongside: Beside | None = None,
 ) -> dict[str, int]:
-    """Check every staged row; write issues; return the counts. `alongside(new_rows)` is called once
-    the roll has been read (the voters on it counted, the checks that read it done) and before the
-    rest of the checks: the CLI starts the load there, to be committed only if the check passes."""
+    """Check every staged row; write issues; return the counts. `alongside`: the CLI's load beside
+    the check, to be committed only if the check passes. It starts once the roll has been read
+    (the voters on it counted, the checks that read it done), before the rest of the checks; or,
+    for a first load (`Beside.first_load`), before the normalising, which hands it each part."""
     norm = _norm_table(job.id)
     total = sum(part.rows for part in parts)
     async with transaction() as db:
@@ -363,13 +454,10 @@ async def validate(
     await progress(
         status="validating", phase="Checking every row", progress=0.45, rows_done=total, force=True
     )
-    with timed(job.id, "normalising"):
-        await normalise(job, parts)
-    await progress(phase="Checking every row", progress=0.6, force=True)
     labels = {f"label_{key}": _label(job, key) for key in FIELDS}
-    statements = check_statements(job)
+    first_load = alongside is not None and await _load_as_normalised(job, alongside, total)
 
-    async def run(name: str, statement: str) -> None:
+    async def run(name: str, statement: str, *, logged: bool = True) -> None:
         async with transaction() as db:
             # The file's rows are grouped in memory; a fresh table has no statistics, and the
             # planner would sort a million rows to join a few hundred groups back to them.
@@ -383,12 +471,32 @@ async def validate(
                 # heap: 5.5 s for 100,000 rows against a roll of 1,000,000, where one pass over
                 # the roll takes 1.1 s. (The planner counts the probes cheap.)
                 await db.execute(text("SET LOCAL enable_nestloop = off"))
-            if alongside is not None and name not in ROLL_CHECKS:
+            if alongside is not None and (first_load or name not in ROLL_CHECKS):
                 # Beside a load that may hold the roll, the precincts, the parties and the
                 # accounts until this check's verdict: a statement that waited for one of them
                 # would wait forever (PostgreSQL sees no deadlock in a wait on our verdict).
                 await db.execute(text(f"SET LOCAL lock_timeout = '{BESIDE_LOCK_TIMEOUT}'"))
-            await db.execute(text(statement), {k: v for k, v in labels.items() if f":{k}" in statement})
+            with timed(job.id, f"the check {name}") if logged else nullcontext():
+                await db.execute(text(statement), {k: v for k, v in labels.items() if f":{k}" in statement})
+
+    if first_load:
+        assert alongside is not None
+
+        async def check_rows(partition: str) -> None:
+            part_statements = check_statements(job, roll_empty=True, rows=partition)
+            for name in ROW_CHECKS:
+                await run(name, part_statements[name], logged=False)
+
+        try:
+            with timed(job.id, "normalising and checking each row (each part loaded once written)"):
+                await normalise_as_loaded(job, parts, alongside, then=check_rows)
+        finally:
+            await drop_tables(_lookup_tables(job.id))
+    else:
+        with timed(job.id, "normalising"):
+            await normalise(job, parts)
+    await progress(phase="Checking every row", progress=0.6, force=True)
+    statements = check_statements(job, roll_empty=first_load)
 
     async def on_roll() -> int:
         async with transaction() as db:
@@ -397,19 +505,32 @@ async def validate(
             )
             return int(found or 0)
 
-    roll_statements = {name: statements.pop(name) for name in ROLL_CHECKS}
     with timed(job.id, "the checks"):
-        # (independent statements: one core each, or one after another beside a load)
-        existing = asyncio.create_task(on_roll())
-        if alongside is None:
-            everything = {**roll_statements, **statements}
-            await asyncio.gather(existing, *(run(*item) for item in everything.items()))
+        if first_load:  # (the load holds the roll empty: no voter of the file is on it)
+            assert alongside is not None
+            existing = 0
+            for name in ROW_CHECKS:  # (done part by part)
+                del statements[name]
+            same_id = statements.pop("same_id")
+            for item in statements.items():  # (one after another, beside the load)
+                await run(*item)
+            # A load that has written every row of the file into the empty roll, under the roll's
+            # unique voter ID, shows that no ID is repeated in the file.
+            if not alongside.wrote_every_row:
+                await run("same_id", same_id)
+        elif alongside is None:  # (independent statements: one core each)
+            counted = asyncio.create_task(on_roll())
+            await asyncio.gather(counted, *(run(*item) for item in statements.items()))
+            existing = counted.result()
         else:
-            await asyncio.gather(existing, *(run(*item) for item in roll_statements.items()))
+            roll_statements = {name: statements.pop(name) for name in ROLL_CHECKS}
+            counted = asyncio.create_task(on_roll())
+            await asyncio.gather(counted, *(run(*item) for item in roll_statements.items()))
+            existing = counted.result()
             if await _any_error(job.id):  # (a load now could only be withdrawn)
                 await asyncio.gather(*(run(*item) for item in statements.items()))
             else:
-                alongside(total - existing.result())
+                alongside.start(total - existing)
                 # The load writes on one core; the checks take turns on the other (side by side
                 # they slowed the load's write by a fifth, and they end well before it anyway).
                 for item in statements.items():
@@ -435,6 +556,6 @@ async def validate(
         "errors": errors,
         "duplicates": duplicates,
         "weak_duplicates": weak,
-        "new": total - existing.result(),
-        "updated": existing.result(),
+        "new": total - existing,
+        "updated": existing,
     }

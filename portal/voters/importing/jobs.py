@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.db import database, transaction
 from portal.errors import NotFound
 from portal.models import ImportIssue, ImportJob, User
-from portal.voters.importing.checks import _norm_table, validate
+from portal.voters.importing.checks import _lookup_tables, _norm_table, validate
 from portal.voters.importing.fields import ImportFailed
 from portal.voters.importing.load import Beside, load, set_rejected_aside
 from portal.voters.importing.progress import Progress, timed
 from portal.voters.importing.sniff import Analysis
-from portal.voters.importing.staging import _stage_tables, stage
+from portal.voters.importing.staging import LOAD_PARTS, STAGE_PARTS, _stage_tables, stage
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def save_upload(stream, destination: Path, limit: int) -> tuple[int, str]:
     return written, digest.hexdigest()
 
 
-SCRATCH_PATTERN = r"^import_(stage|norm)_\d+$"
+SCRATCH_PATTERN = r"^import_(stage|norm|precincts|parties)_\d+(_\d+)?$"
 CHECK_KEPT_HOURS = 24
 
 
@@ -66,7 +66,7 @@ async def expire_old_checks(session: AsyncSession) -> int:
     )
     for job_id in expired:
         await session.execute(text(f"DROP TABLE IF EXISTS {_norm_table(job_id)}"))
-        for table in _stage_tables(job_id):
+        for table in [*_stage_tables(job_id), *_lookup_tables(job_id)]:
             await session.execute(text(f"DROP TABLE IF EXISTS {table}"))
     return len(expired)
 
@@ -151,7 +151,7 @@ async def issues(
 
 async def drop_stage(job_id: int) -> None:
     async with database().engine.connect() as conn:
-        for table in _stage_tables(job_id):
+        for table in [*_stage_tables(job_id), *_lookup_tables(job_id)]:
             await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
         await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_norm_table(job_id)}")
         await conn.commit()
@@ -167,10 +167,11 @@ async def check_file(job_id: int, *, beside: Beside | None = None) -> ImportJob:
     await progress(status="staging", phase="Reading the file", progress=0.0, started_at=started, force=True)
     try:
         with timed(job_id, "staging"):
-            parts = await stage(job, progress)
+            # (beside a load, in parts small enough for a first load to start on the first)
+            parts = await stage(job, progress, LOAD_PARTS if beside else STAGE_PARTS)
         if sum(part.rows for part in parts) == 0:
             raise ImportFailed("The file has a header but no voter rows.")
-        counts = await validate(job, progress, parts, alongside=beside.start if beside else None)
+        counts = await validate(job, progress, parts, alongside=beside)
     except ImportFailed as failure:
         if beside:
             await beside.withdraw()  # (before the scratch tables it reads are dropped)

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.audit.queries import record_event
@@ -109,6 +110,18 @@ async def _restore_after_bulk_load(db: AsyncSession, rebuild: tuple[list[str], l
         await db.execute(text(statement))
 
 
+References = tuple[list[tuple[int, str]], list[tuple[int, str]]]  # (precincts' ids and codes, parties')
+
+
+class RollNotEmpty(Exception):
+    """A first load found voters on the roll, or could not take it at once (`Beside.first_load`):
+    rolled back before it wrote."""
+
+
+FIRST_LOAD_LOCK_WAIT = "5s"
+LOCK_NOT_AVAILABLE = "55P03"  # (PostgreSQL's SQLSTATE for a lock_timeout)
+
+
 class LoadWithdrawn(Exception):
     """A load run beside its check, rolled back because the check found errors (or failed)."""
 
@@ -126,10 +139,49 @@ class Beside:
         self.verdict: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.task: asyncio.Task | None = None
         self.backend_pid: int | None = None  # the load's session, while it has one
-        self.waiting = False  # the load has written everything and waits for the verdict
+        self.waiting = False  # the load waits for the verdict (or for the next normalised part)
+        self.parts: asyncio.Queue[str | None] | None = None  # a first load's normalised parts
+        self.wrote_every_row = False  # a first load has written every part, not yet committed
+        self.reported = False  # (a withdrawn load's end is logged once)
 
     def start(self, new_rows: int) -> None:
         self.task = asyncio.create_task(load(self.job, self.actor, new_rows=new_rows, beside=self))
+
+    async def first_load(self, rows: int) -> References | None:
+        """A file large enough for a bulk load (`bulk_load`) into an empty roll, the first load of
+        an office's voter file: the load starts before the file is normalised and writes each part
+        as soon as the check has normalised it (`normalised`), and the checks that compare the file
+        with the roll are not needed. It sets the roll's indexes and keys aside, which locks the
+        roll empty, and reads the precincts' codes and the parties' abbreviations for the
+        normalising (it holds those tables too). None, and no load started, if the roll is not
+        empty: the check then reads the roll before the load starts, as for any other file."""
+        if rows < BULK_MIN_ROWS:
+            return None
+        opened: asyncio.Future[References | None] = asyncio.get_running_loop().create_future()
+        self.parts = asyncio.Queue()
+        self.task = asyncio.create_task(load_as_normalised(self.job, self.actor, self, opened))
+        try:
+            found = await asyncio.shield(opened)
+        except BaseException:
+            await self.withdraw()
+            raise
+        if found is None:
+            await self.task  # (rolled back: the roll was not empty)
+            self.task, self.parts = None, None
+        return found
+
+    def normalised(self, table: str | None) -> None:
+        """A first load's next part, normalised into `table`; None: the last one was."""
+        assert self.parts is not None
+        self.parts.put_nowait(table)
+
+    async def next_part(self) -> str | None:
+        assert self.parts is not None
+        self.waiting = True
+        try:
+            return await self.parts.get()
+        finally:
+            self.waiting = False
 
     def still_wanted(self, *_: object) -> None:
         """Before each of the load's statements (a cursor-execute listener): none runs once withdrawn."""
@@ -156,6 +208,8 @@ class Beside:
             return
         if not self.verdict.done():
             self.verdict.set_result(False)  # (no further statement of the load starts)
+        if self.parts is not None:
+            self.parts.put_nowait(None)  # (a first load waiting for its next part goes on, and stops)
         while not self.task.done():
             # The statement running now is cancelled. A cancel that reaches the session between
             # two statements is ignored by PostgreSQL, so it is sent again until the load has
@@ -167,6 +221,9 @@ class Beside:
                 except Exception as error:  # (the database restarting: tried again, the load cannot commit)
                     log.warning("import %s: could not cancel the load's statement: %s", self.job.id, error)
             await asyncio.wait({self.task}, timeout=0.5)
+        if self.reported:
+            return
+        self.reported = True
         try:
             self.task.result()
         except Exception as error:  # (LoadWithdrawn, or the cancelled statement's error)
@@ -244,28 +301,92 @@ async def load(
             else:
                 plain = await db.execute(text(plain_insert), actor_id)
                 inserted, updated = plain.rowcount, 0  # type: ignore[attr-defined]  # (as above)
-        if rebuild:
-            with timed(job.id, "rebuilding indexes and foreign keys"):
-                await _restore_after_bulk_load(db, rebuild)
-        total = await db.scalar(text(f"SELECT count(*) FROM {norm}"))
-        counts = {
-            "rows": total,
-            "inserted": inserted,
-            "updated": updated,
-            "unchanged": total - inserted - updated,
-        }
-        await record_event(
-            db,
-            actor=actor,
-            action="import",
-            entity="voter",
-            entity_id=f"import-{job.id}",
-            after={"file": job.filename, "sha256": job.sha256, **counts, "rejected": rejected},
-        )
-        if beside:
-            with timed(job.id, "waiting for the check"):
-                await beside.may_commit()
+        return await _written(db, job, actor, rebuild, inserted, updated, rejected, beside)
+
+
+async def _written(
+    db: AsyncSession,
+    job: ImportJob,
+    actor: User | None,
+    rebuild: tuple[list[str], list[str]] | None,
+    inserted: int,
+    updated: int,
+    rejected: int,
+    beside: Beside | None,
+) -> dict[str, int]:
+    """The end of a load, in its transaction: the indexes and keys set aside put back, the counts,
+    the audit event; beside the check, the wait for its verdict."""
+    if rebuild:
+        with timed(job.id, "rebuilding indexes and foreign keys"):
+            await _restore_after_bulk_load(db, rebuild)
+    total = await db.scalar(text(f"SELECT count(*) FROM {_norm_table(job.id)}"))
+    counts = {
+        "rows": total,
+        "inserted": inserted,
+        "updated": updated,
+        "unchanged": total - inserted - updated,
+    }
+    await record_event(
+        db,
+        actor=actor,
+        action="import",
+        entity="voter",
+        entity_id=f"import-{job.id}",
+        after={"file": job.filename, "sha256": job.sha256, **counts, "rejected": rejected},
+    )
+    if beside:
+        with timed(job.id, "waiting for the check"):
+            await beside.may_commit()
     return counts
+
+
+async def load_as_normalised(
+    job: ImportJob, actor: User | None, beside: Beside, opened: asyncio.Future[References | None]
+) -> dict[str, int]:
+    """A first load (`Beside.first_load`): `opened` gets the precincts and parties once the roll is
+    held (or None: it was not empty), then each normalised part is written as it comes."""
+    insert = f"""
+        INSERT INTO voter ({", ".join(VOTER_FIELDS)}, updated_by_id)
+        SELECT {VALUES_FROM_NORM} FROM {{part}} n"""
+    actor_id = {"actor": actor.id if actor else None}
+    roll_has_voters = text("SELECT EXISTS (SELECT 1 FROM voter)")
+    try:
+        async with transaction() as db, _watched_by(beside, db):
+            if await db.scalar(roll_has_voters):
+                raise RollNotEmpty
+            # A session reading the (empty) roll holds the load back at most this long; then the
+            # file is checked and loaded the usual way, whose load waits for it beside the check.
+            await db.execute(text(f"SET LOCAL lock_timeout = '{FIRST_LOAD_LOCK_WAIT}'"))
+            try:
+                with timed(job.id, "setting indexes aside"):
+                    rebuild = await _set_aside_for_bulk_load(db)
+            except DBAPIError as error:
+                if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+                    raise RollNotEmpty from error
+                raise
+            await db.execute(text("SET LOCAL lock_timeout = DEFAULT"))
+            if await db.scalar(roll_has_voters):  # (a voter added before the lock was taken)
+                raise RollNotEmpty
+            precincts = (await db.execute(text("SELECT id, code FROM precinct"))).all()
+            parties = (await db.execute(text("SELECT id, abbreviation FROM party"))).all()
+            opened.set_result(([tuple(p) for p in precincts], [tuple(p) for p in parties]))
+            inserted = 0
+            with timed(job.id, "writing the roll (each part as soon as it was normalised)"):
+                while (part := await beside.next_part()) is not None:
+                    written = await db.execute(text(insert.format(part=part)), actor_id)
+                    inserted += written.rowcount  # type: ignore[attr-defined]  # (a CursorResult)
+            beside.wrote_every_row = not beside.verdict.done()  # (withdrawn: the parts stopped early)
+            return await _written(db, job, actor, rebuild, inserted, 0, 0, beside)
+    except RollNotEmpty:
+        opened.set_result(None)
+        return {}
+    except BaseException as error:
+        if not opened.done():
+            if isinstance(error, asyncio.CancelledError):
+                opened.cancel()
+            else:
+                opened.set_exception(error)
+        raise
 
 
 def rejected_path(job_id: int) -> Path:

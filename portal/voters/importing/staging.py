@@ -18,8 +18,11 @@ log = logging.getLogger(__name__)
 
 
 # A large file is read by this many COPY statements at once, each from its own part of the file
-# (COPY parses on one core). Files under SPLIT_MIN_BYTES are read whole.
+# (COPY parses on one core). Files under SPLIT_MIN_BYTES are read whole. A file loaded as it is
+# normalised (a first load, see `Beside.first_load`) is cut into LOAD_PARTS parts, read
+# STAGE_PARTS at a time: the load starts on the first part while the others are normalised.
 STAGE_PARTS = 2
+LOAD_PARTS = 8
 SPLIT_MIN_BYTES = 4 << 20
 QUOTE = b'"'
 
@@ -29,7 +32,7 @@ def _stage_table(job_id: int, part: int = 0) -> str:
 
 
 def _stage_tables(job_id: int) -> list[str]:
-    return [_stage_table(job_id, part) for part in range(STAGE_PARTS)]
+    return [_stage_table(job_id, part) for part in range(max(STAGE_PARTS, LOAD_PARTS))]
 
 
 def record_starts(path: Path, parts: int, smallest: int | None = None) -> list[int]:
@@ -88,12 +91,19 @@ class StagedPart:
     table: str
     line_offset: int  # added to the table's `line` to give the line in the file
     rows: int
+    first_line: int  # the line in the file of its first row
+
+    @property
+    def lines(self) -> tuple[int, int]:
+        """Its rows' lines in the file: from, and to (not included)."""
+        return self.first_line, self.first_line + self.rows
 
 
-async def stage(job: ImportJob, progress: Progress) -> list[StagedPart]:
-    """COPY the file into all-text staging tables, one per part of the file, at once."""
+async def stage(job: ImportJob, progress: Progress, parts: int = STAGE_PARTS) -> list[StagedPart]:
+    """COPY the file into all-text staging tables, one per part of the file, STAGE_PARTS at once."""
     path = Path(job.path)
-    starts = await asyncio.to_thread(record_starts, path, STAGE_PARTS)
+    starts = await asyncio.to_thread(record_starts, path, parts)
+    at_once = asyncio.Semaphore(STAGE_PARTS)
     bounds = list(zip(starts, [*starts[1:], None], strict=True))
     columns = [f"c{i}" for i in range(len(job.header))]
     first_line = 2 if job.has_header else 1
@@ -108,7 +118,7 @@ async def stage(job: ImportJob, progress: Progress) -> list[StagedPart]:
 
     async def copy_part(part: int, start: int, end: int | None) -> int:
         table = _stage_table(job.id, part)
-        async with engine.connect() as conn:
+        async with at_once, engine.connect() as conn:
             await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
             await conn.exec_driver_sql(
                 f"CREATE UNLOGGED TABLE {table} (line bigint GENERATED ALWAYS AS IDENTITY "
@@ -143,7 +153,9 @@ async def stage(job: ImportJob, progress: Progress) -> list[StagedPart]:
                 raise outcome  # (a lost connection says nothing about the file)
             # asyncpg's COPY errors: the row is in the message context, counted from the part's start
             raise ImportFailed(_copy_error(outcome, job, offset if part else 0)) from outcome
-        staged.append(StagedPart(_stage_table(job.id, part), offset if part else 0, outcome))
+        line_offset = offset if part else 0
+        first = first_line if part == 0 else line_offset + 1
+        staged.append(StagedPart(_stage_table(job.id, part), line_offset, outcome, first))
         offset += outcome
     return staged
 
