@@ -525,17 +525,101 @@ async def _empty_the_roll():
         await db.execute(text("DELETE FROM voter"))
 
 
+@pytest.mark.parametrize("table", ["voter", "precinct", "user_account"])
 def test_a_first_load_kept_waiting_by_a_session_reading_the_roll_loads_the_usual_way(
-    app, run, tmp_path, database_url, first_load, caplog, monkeypatch
+    app, run, tmp_path, database_url, first_load, caplog, monkeypatch, table
 ):
-    """A report holds the (empty) roll: the first load gives up waiting for it, and the file is
-    checked and loaded the usual way (its load waits for the report, beside the check)."""
+    """A report holds the (empty) roll, or a table the roll's keys point to: the first load gives up
+    waiting for it, and the file is checked and loaded the usual way (its load waits for the
+    report, beside the check)."""
     monkeypatch.setattr(load_module, "FIRST_LOAD_LOCK_WAIT", "300ms")
     good = tmp_path / "good.csv"
     good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 41)]))
-    with Holder(database_url, "LOCK TABLE voter IN ACCESS SHARE MODE") as holder:
+    with Holder(database_url, f"LOCK TABLE {table} IN ACCESS SHARE MODE") as holder:
         threading.Timer(2, holder.release.set).start()
         result = invoke_within(app, ["import-voters", str(good)], seconds=60)
     assert result is not None and result.exit_code == 0, result and result.output
     assert FIRST_LOAD not in phases(caplog) and "normalising took" in phases(caplog)
     assert count_voters(run) == 40
+
+
+def test_a_file_checked_against_an_empty_roll_is_not_loaded_partly_once_voters_were_added(
+    app, run, tmp_path, first_load
+):
+    """Its check did not compare it with the roll (a first load held the roll empty): once voters
+    are on the roll, its valid rows are not loaded from that check; it is to be checked again."""
+    from portal.voters import importing
+
+    lines = [voter_line(n) for n in range(1, 41)]
+    lines[4] = voter_line(5, dob="someday")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes(lines))
+    assert app.test_cli_runner().invoke(args=["import-voters", str(bad)]).exit_code == 1
+    checked = last_job(run)
+    assert checked.status == "invalid" and checked.counts["checked_on_empty_roll"]
+    other = tmp_path / "other.csv"
+    other.write_bytes(csv_bytes([voter_line(n, vid=f"ZZ{n:06d}") for n in range(1, 3)]))
+    assert app.test_cli_runner().invoke(args=["import-voters", str(other)]).exit_code == 0
+
+    with pytest.raises(importing.ImportFailed, match="Check the file again"):
+        run(importing.load_file(checked.id, None, True))
+    job = _job(run, checked.id)
+    assert job.status == "invalid" and "Check the file again" in job.message
+    assert count_voters(run) == 2
+
+
+def _job(run, job_id: int) -> ImportJob:
+    async def go():
+        async with reading() as db:
+            return await db.get(ImportJob, job_id)
+
+    return run(go())
+
+
+def test_a_check_stopped_with_ctrl_c_withdraws_the_load_and_leaves_no_scratch_tables(
+    app, run, tmp_path, first_load, monkeypatch
+):
+    """The CLI stopped (its coroutine cancelled) while the first load is written beside the check:
+    the load rolls back, the scratch tables go, and the job says it was stopped."""
+    from portal.voters import importing
+    from portal.voters.importing.jobs import create_job
+
+    statements = checks_module.check_statements
+    monkeypatch.setattr(
+        checks_module,
+        "check_statements",
+        lambda job, **kw: {**statements(job, **kw), "like_file": "SELECT pg_sleep(20)"},
+    )
+    before = roll(run)
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 41)]))
+
+    async def go():
+        async with transaction() as db:
+            job = await create_job(
+                db, actor=None, filename="good.csv", path=good, size=1, sha256="-",
+                analysis=importing.analyse(good),
+            )  # fmt: skip
+        task = asyncio.create_task(importing.check_and_load(job.id, None))
+        for _ in range(200):
+            async with reading() as db:
+                sleeping = "SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)'"
+                if await db.scalar(text(sleeping)):
+                    break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the check never reached its slow statement")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with reading() as db:
+            scratch = (
+                "SELECT count(*) FROM pg_class WHERE relname ~ '^import_(stage|norm|precincts|parties)_'"
+            )
+            return job.id, await db.scalar(text(scratch))
+
+    job_id, scratch = run(go())
+    assert scratch == 0
+    job = _job(run, job_id)
+    assert job.status == "failed" and job.message == "The check was stopped. Nothing was loaded."
+    assert count_voters(run) == 0 and roll(run) == before

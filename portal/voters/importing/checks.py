@@ -5,6 +5,7 @@ duplicates, each failure written to `import_issue`; the counts of new and update
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from datetime import date
@@ -22,6 +23,8 @@ from portal.voters.importing.staging import STAGE_PARTS, StagedPart, _stage_tabl
 
 if TYPE_CHECKING:
     from portal.voters.importing.load import Beside
+
+log = logging.getLogger(__name__)
 
 Lookups = tuple[str, str]  # (precinct table, party table)
 
@@ -482,16 +485,23 @@ async def validate(
     if first_load:
         assert alongside is not None
 
+        parts_done = []
+
         async def check_rows(partition: str) -> None:
             part_statements = check_statements(job, roll_empty=True, rows=partition)
             for name in ROW_CHECKS:
                 await run(name, part_statements[name], logged=False)
+            parts_done.append(partition)  # (and the job's heartbeat, part by part)
+            await progress(phase="Checking every row", progress=0.45 + 0.15 * len(parts_done) / len(parts))
 
         try:
             with timed(job.id, "normalising and checking each row (each part loaded once written)"):
                 await normalise_as_loaded(job, parts, alongside, then=check_rows)
         finally:
-            await drop_tables(_lookup_tables(job.id))
+            try:
+                await drop_tables(_lookup_tables(job.id))
+            except Exception as error:  # (the database gone: drop_stage or expiry drops them later)
+                log.warning("import %s: could not drop the lookup tables: %s", job.id, error)
     else:
         with timed(job.id, "normalising"):
             await normalise(job, parts)
@@ -558,4 +568,6 @@ async def validate(
         "weak_duplicates": weak,
         "new": total - existing,
         "updated": existing,
+        # (compared with an empty roll, held empty by the load: see `load_file`)
+        **({"checked_on_empty_roll": True} if first_load else {}),
     }

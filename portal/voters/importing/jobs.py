@@ -3,6 +3,7 @@ its scratch tables dropped and expired, and the check and the load run as backgr
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
@@ -198,6 +199,19 @@ async def check_file(job_id: int, *, beside: Beside | None = None) -> ImportJob:
             force=True,
         )
         raise
+    except asyncio.CancelledError:  # (the CLI stopped with Ctrl-C)
+        if beside:
+            await beside.withdraw()
+        await drop_stage(job_id)
+        await progress(
+            status="failed",
+            phase="",
+            progress=1.0,
+            message="The check was stopped. Nothing was loaded.",
+            finished_at=datetime.now(UTC),
+            force=True,
+        )
+        raise
     else:
         status = "invalid" if counts["errors"] else "validated"
         if beside and status == "invalid":
@@ -214,6 +228,11 @@ async def check_file(job_id: int, *, beside: Beside | None = None) -> ImportJob:
         )
     async with transaction() as db:
         return await find_job(db, job_id)
+
+
+async def _roll_has_voters() -> bool:
+    async with transaction() as db:
+        return bool(await db.scalar(text("SELECT EXISTS (SELECT 1 FROM voter)")))
 
 
 def partial_possible(job: ImportJob) -> bool:
@@ -256,6 +275,16 @@ async def load_file(
     if job.status not in allowed or (job.status == "invalid" and not partial_possible(job)):
         raise ImportFailed(f"This import is {job.status}; only a checked file can be loaded.")
     await progress(status="loading", phase="Writing the roll (one transaction)", progress=0.85, force=True)
+    if beside is None and job.counts.get("checked_on_empty_roll") and await _roll_has_voters():
+        # Checked beside a first load, which held the roll empty: the file was not compared with
+        # the voters on it now (possible duplicates, updates), so it is checked again first.
+        message = (
+            "Nothing was loaded: voters have been added to the roll since this file was checked"
+            " against an empty roll. Check the file again."
+        )
+        checked = "invalid" if job.counts.get("errors") else "validated"
+        await progress(status=checked, phase="", message=message, force=True)
+        raise ImportFailed(message)
     rejected = 0
     try:
         if partial and job.counts.get("errors"):

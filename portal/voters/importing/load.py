@@ -113,13 +113,17 @@ async def _restore_after_bulk_load(db: AsyncSession, rebuild: tuple[list[str], l
 References = tuple[list[tuple[int, str]], list[tuple[int, str]]]  # (precincts' ids and codes, parties')
 
 
-class RollNotEmpty(Exception):
+class NoFirstLoad(Exception):
     """A first load found voters on the roll, or could not take it at once (`Beside.first_load`):
     rolled back before it wrote."""
 
 
 FIRST_LOAD_LOCK_WAIT = "5s"
-LOCK_NOT_AVAILABLE = "55P03"  # (PostgreSQL's SQLSTATE for a lock_timeout)
+LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED = "55P03", "40P01"  # (PostgreSQL's SQLSTATEs)
+REFERENCED_TABLES = (
+    "SELECT DISTINCT confrelid::regclass::text FROM pg_constraint"
+    " WHERE conrelid = 'voter'::regclass AND contype = 'f' ORDER BY 1"
+)
 
 
 class LoadWithdrawn(Exception):
@@ -164,9 +168,11 @@ class Beside:
             found = await asyncio.shield(opened)
         except BaseException:
             await self.withdraw()
+            if opened.done() and not opened.cancelled():
+                opened.exception()  # (retrieved: the load's own failure, logged by withdraw)
             raise
         if found is None:
-            await self.task  # (rolled back: the roll was not empty)
+            await self.task  # (rolled back: the roll was not empty, or held)
             self.task, self.parts = None, None
         return found
 
@@ -340,6 +346,17 @@ async def _written(
     return counts
 
 
+@asynccontextmanager
+async def _held_elsewhere() -> AsyncIterator[None]:
+    """A lock a first load could not take in time (or a deadlock over one): no first load."""
+    try:
+        yield
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) in (LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED):
+            raise NoFirstLoad from error
+        raise
+
+
 async def load_as_normalised(
     job: ImportJob, actor: User | None, beside: Beside, opened: asyncio.Future[References | None]
 ) -> dict[str, int]:
@@ -351,22 +368,24 @@ async def load_as_normalised(
     actor_id = {"actor": actor.id if actor else None}
     roll_has_voters = text("SELECT EXISTS (SELECT 1 FROM voter)")
     try:
+        async with database().engine.connect() as conn, _held_elsewhere():  # (a look holding nothing)
+            await conn.execute(text(f"SET LOCAL lock_timeout = '{FIRST_LOAD_LOCK_WAIT}'"))
+            if await conn.scalar(roll_has_voters):
+                raise NoFirstLoad
         async with transaction() as db, _watched_by(beside, db):
-            if await db.scalar(roll_has_voters):
-                raise RollNotEmpty
-            # A session reading the (empty) roll holds the load back at most this long; then the
-            # file is checked and loaded the usual way, whose load waits for it beside the check.
+            # The roll and every table its foreign keys point to, at once (the bulk load's DROP
+            # CONSTRAINTs would lock them one by one). A session holding one of them holds the
+            # load back at most FIRST_LOAD_LOCK_WAIT; then the file is checked and loaded the
+            # usual way, whose load waits for it beside the check.
+            tables = ", ".join(["voter", *await db.scalars(text(REFERENCED_TABLES))])
             await db.execute(text(f"SET LOCAL lock_timeout = '{FIRST_LOAD_LOCK_WAIT}'"))
-            try:
-                with timed(job.id, "setting indexes aside"):
-                    rebuild = await _set_aside_for_bulk_load(db)
-            except DBAPIError as error:
-                if getattr(error.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
-                    raise RollNotEmpty from error
-                raise
+            async with _held_elsewhere():
+                await db.execute(text(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE"))
             await db.execute(text("SET LOCAL lock_timeout = DEFAULT"))
             if await db.scalar(roll_has_voters):  # (a voter added before the lock was taken)
-                raise RollNotEmpty
+                raise NoFirstLoad
+            with timed(job.id, "setting indexes aside"):
+                rebuild = await _set_aside_for_bulk_load(db)
             precincts = (await db.execute(text("SELECT id, code FROM precinct"))).all()
             parties = (await db.execute(text("SELECT id, abbreviation FROM party"))).all()
             opened.set_result(([tuple(p) for p in precincts], [tuple(p) for p in parties]))
@@ -377,7 +396,7 @@ async def load_as_normalised(
                     inserted += written.rowcount  # type: ignore[attr-defined]  # (a CursorResult)
             beside.wrote_every_row = not beside.verdict.done()  # (withdrawn: the parts stopped early)
             return await _written(db, job, actor, rebuild, inserted, 0, 0, beside)
-    except RollNotEmpty:
+    except NoFirstLoad:
         opened.set_result(None)
         return {}
     except BaseException as error:
