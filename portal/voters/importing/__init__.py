@@ -12,9 +12,13 @@ Progress lives in the `import_job` row, so it survives a reload and any worker c
 (`progress`; the job itself and its runs in the background: `jobs`). The fields an import maps:
 `fields`; what the file names and the portal lacks: `reference`; saved mappings: `presets`.
 
+From the command line (`check_and_load`) the load runs beside the check and commits only if it
+passes (`load.Beside`); a first load (a large file into an empty roll) is written part by part
+as the check normalises the file (`Beside.first_load`).
+
 Imported here: the names the views, the command line and the tests use. Not the tuning constants
-(`SPLIT_MIN_BYTES`, `HASH_JOIN_ROWS`, `BULK_MIN_ROWS`): each is read in its own module, which is
-the one to change or monkeypatch.
+(`SPLIT_MIN_BYTES`, `LOAD_PARTS`, `HASH_JOIN_ROWS`, `BULK_MIN_ROWS`, `FIRST_LOAD_LOCK_WAIT`): each
+is read in its own module, which is the one to change or monkeypatch.
 """
 
 from portal.voters.importing.checks import date_sql
