@@ -158,6 +158,19 @@ async def drop_stage(job_id: int) -> None:
         await conn.commit()
 
 
+async def _check_ended(
+    job_id: int, progress: Progress, beside: Beside | None, status: str, message: str
+) -> None:
+    """A check that did not pass to its end: the load beside it withdrawn (before the scratch tables
+    it reads are dropped), the scratch tables dropped, the job's status and message."""
+    if beside:
+        await beside.withdraw()
+    await drop_stage(job_id)
+    await progress(
+        status=status, phase="", progress=1.0, message=message, finished_at=datetime.now(UTC), force=True
+    )
+
+
 async def check_file(job_id: int, *, beside: Beside | None = None) -> ImportJob:
     """Stage and validate: the job ends "validated" (ready to load) or "invalid" (nothing loaded).
     `beside`: a load started once the roll has been read, withdrawn unless the check passes."""
@@ -174,43 +187,14 @@ async def check_file(job_id: int, *, beside: Beside | None = None) -> ImportJob:
             raise ImportFailed("The file has a header but no voter rows.")
         counts = await validate(job, progress, parts, alongside=beside)
     except ImportFailed as failure:
-        if beside:
-            await beside.withdraw()  # (before the scratch tables it reads are dropped)
-        await drop_stage(job_id)
-        await progress(
-            status="invalid",
-            phase="",
-            progress=1.0,
-            message=str(failure),
-            finished_at=datetime.now(UTC),
-            force=True,
-        )
+        await _check_ended(job_id, progress, beside, "invalid", str(failure))
     except Exception:
         log.exception("import %s: the check failed", job_id)
-        if beside:
-            await beside.withdraw()
-        await drop_stage(job_id)
-        await progress(
-            status="failed",
-            phase="",
-            progress=1.0,
-            message=f"The check failed on the server (logged as import {job_id}). Nothing was loaded.",
-            finished_at=datetime.now(UTC),
-            force=True,
-        )
+        message = f"The check failed on the server (logged as import {job_id}). Nothing was loaded."
+        await _check_ended(job_id, progress, beside, "failed", message)
         raise
     except asyncio.CancelledError:  # (the CLI stopped with Ctrl-C)
-        if beside:
-            await beside.withdraw()
-        await drop_stage(job_id)
-        await progress(
-            status="failed",
-            phase="",
-            progress=1.0,
-            message="The check was stopped. Nothing was loaded.",
-            finished_at=datetime.now(UTC),
-            force=True,
-        )
+        await _check_ended(job_id, progress, beside, "failed", "The check was stopped. Nothing was loaded.")
         raise
     else:
         status = "invalid" if counts["errors"] else "validated"
