@@ -536,7 +536,7 @@ def test_a_first_load_kept_waiting_by_a_session_reading_the_roll_loads_the_usual
     good = tmp_path / "good.csv"
     good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 41)]))
     with Holder(database_url, f"LOCK TABLE {table} IN ACCESS SHARE MODE") as holder:
-        threading.Timer(2, holder.release.set).start()
+        threading.Timer(1, holder.release.set).start()
         result = invoke_within(app, ["import-voters", str(good)], seconds=60)
     assert result is not None and result.exit_code == 0, result and result.output
     assert FIRST_LOAD not in phases(caplog) and "normalising took" in phases(caplog)
