@@ -65,16 +65,22 @@ def last_job(run) -> ImportJob:
     return run(go())
 
 
-def invoke_within(app, args: list[str], seconds: float = 60):
-    """The CLI in a thread, given `seconds` to finish (a withdrawn load that never ends fails the
-    test instead of hanging it)."""
-    outcome = {}
+def in_background(app, args: list[str]) -> tuple[threading.Thread, dict]:
+    """The CLI started in a thread; its result lands in the dict (under "result") when it ends."""
+    outcome: dict = {}
 
     def go():
         outcome["result"] = app.test_cli_runner().invoke(args=args)
 
     thread = threading.Thread(target=go, daemon=True)
     thread.start()
+    return thread, outcome
+
+
+def invoke_within(app, args: list[str], seconds: float = 60):
+    """The CLI in a thread, given `seconds` to finish (a withdrawn load that never ends fails the
+    test instead of hanging it)."""
+    thread, outcome = in_background(app, args)
     thread.join(seconds)
     return outcome.get("result")
 
@@ -108,6 +114,18 @@ class Holder:
     def __exit__(self, *exc):
         self.release.set()
         self.thread.join(10)
+
+
+def scratch_tables(run) -> int:
+    """An import's scratch tables in the database (staged parts, normalised rows, their partitions,
+    the first load's copies of the precincts and parties)."""
+
+    async def go():
+        async with reading() as db:
+            found = "SELECT count(*) FROM pg_class WHERE relname ~ '^import_(stage|norm|precincts|parties)_'"
+            return await db.scalar(text(found))
+
+    return run(go())
 
 
 def phases(caplog) -> str:
@@ -271,12 +289,7 @@ def test_a_check_that_fails_on_the_server_withdraws_the_load_first(run, failing_
         hang="the check's failure and the withdrawn load waited on each other",
     )
 
-    async def scratch():
-        async with reading() as db:
-            found = text("SELECT count(*) FROM pg_class WHERE relname ~ '^import_(stage|norm)_'")
-            return await db.scalar(found)
-
-    assert run(scratch()) == 0
+    assert scratch_tables(run) == 0
 
 
 def test_a_check_that_would_wait_on_the_load_beside_it_fails_instead(monkeypatch, failing_check):
@@ -293,25 +306,21 @@ def test_a_check_that_would_wait_on_the_load_beside_it_fails_instead(monkeypatch
 
 
 def test_a_database_restart_under_a_load_beside_the_check_stores_nothing_and_the_next_import_loads(
-    app, run, tmp_path, database_url, create_precinct, bulk
+    app, run, tmp_path, database_url, create_precinct, bulk, monkeypatch
 ):
     """Every session of the database is cut (as a restart does) while the load beside the check
-    waits on a report's lock: the import ends with nothing stored, and the same file then loads."""
+    waits on a report's lock: the import ends with nothing stored, and the same file then loads.
+    (The report holds the empty roll: the first load gives way at once to the usual way.)"""
     from tests.test_resilience import admin_sql, terminate_all_but_admin
+
+    monkeypatch.setattr(load_module, "FIRST_LOAD_LOCK_WAIT", "100ms")
 
     create_precinct(code="111-C")
     before = roll(run)
     good = tmp_path / "good.csv"
     good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
     with Holder(database_url, "LOCK TABLE voter IN ACCESS SHARE MODE"):
-        outcome = {}
-        thread = threading.Thread(
-            target=lambda: outcome.update(
-                result=app.test_cli_runner().invoke(args=["import-voters", str(good)])
-            ),
-            daemon=True,
-        )
-        thread.start()
+        thread, outcome = in_background(app, ["import-voters", str(good)])
         waiting = (
             "SELECT 1 FROM pg_stat_activity"
             " WHERE wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE voter%'"
@@ -339,6 +348,7 @@ def test_a_load_withdrawn_while_the_database_refuses_connections_is_still_stoppe
     for the report)."""
     from tests.test_resilience import admin_sql, connections_refused
 
+    monkeypatch.setattr(load_module, "FIRST_LOAD_LOCK_WAIT", "100ms")  # (the usual way, as above)
     caplog.set_level(logging.INFO, logger="portal.voters.importing")
     statements = checks_module.check_statements
     monkeypatch.setattr(
@@ -355,14 +365,7 @@ def test_a_load_withdrawn_while_the_database_refuses_connections_is_still_stoppe
         " AND wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE voter%'"
     )
     with Holder(database_url, "LOCK TABLE voter IN ACCESS SHARE MODE"):
-        outcome = {}
-        thread = threading.Thread(
-            target=lambda: outcome.update(
-                result=app.test_cli_runner().invoke(args=["import-voters", str(good)])
-            ),
-            daemon=True,
-        )
-        thread.start()
+        thread, outcome = in_background(app, ["import-voters", str(good)])
         deadline = time.monotonic() + 30
         while not (found := admin_sql(database_url, load_waiting)) or not admin_sql(
             database_url, "SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"
@@ -447,14 +450,7 @@ def test_a_first_load_is_written_part_by_part_as_the_check_normalises_the_file(
     assert after["imports audited"] == before["imports audited"] + 1
     assert after["idle in transaction"] == 0
 
-    async def scratch():
-        async with reading() as db:
-            found = text(
-                "SELECT count(*) FROM pg_class WHERE relname ~ '^import_(stage|norm|precincts|parties)_'"
-            )
-            return await db.scalar(found)
-
-    assert run(scratch()) == 0
+    assert scratch_tables(run) == 0
 
 
 @pytest.mark.parametrize(
@@ -612,14 +608,45 @@ def test_a_check_stopped_with_ctrl_c_withdraws_the_load_and_leaves_no_scratch_ta
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        async with reading() as db:
-            scratch = (
-                "SELECT count(*) FROM pg_class WHERE relname ~ '^import_(stage|norm|precincts|parties)_'"
-            )
-            return job.id, await db.scalar(text(scratch))
+        return job.id
 
-    job_id, scratch = run(go())
-    assert scratch == 0
+    job_id = run(go())
+    assert scratch_tables(run) == 0
     job = _job(run, job_id)
     assert job.status == "failed" and job.message == "The check was stopped. Nothing was loaded."
     assert count_voters(run) == 0 and roll(run) == before
+
+
+def test_a_database_restart_under_a_first_load_stores_nothing_and_the_next_import_loads(
+    app, run, tmp_path, database_url, first_load, monkeypatch, caplog
+):
+    """Every session is cut (as a restart does) while a first load holds the roll with every part
+    written and the check is still at work: nothing is stored, the roll keeps its indexes and
+    keys, no scratch table is left, and the same file then loads."""
+    from tests.test_resilience import admin_sql, terminate_all_but_admin
+
+    statements = checks_module.check_statements
+    monkeypatch.setattr(
+        checks_module,
+        "check_statements",
+        lambda job, **kw: {**statements(job, **kw), "like_file": "SELECT pg_sleep(30)"},  # (cut below)
+    )
+    before = roll(run)
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 41)]))
+    thread, outcome = in_background(app, ["import-voters", str(good)])
+    deadline = time.monotonic() + 30
+    while not admin_sql(database_url, "SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"):
+        assert time.monotonic() < deadline, "the check never reached its slow statement"
+        time.sleep(0.05)
+    assert FIRST_LOAD in phases(caplog)
+    terminate_all_but_admin(database_url)
+    thread.join(60)
+    assert not thread.is_alive(), "the import did not end after its sessions were cut"
+    assert outcome["result"].exit_code != 0
+    assert count_voters(run) == 0 and roll(run) == before
+    assert scratch_tables(run) == 0
+    monkeypatch.setattr(checks_module, "check_statements", statements)
+    again = app.test_cli_runner().invoke(args=["import-voters", str(good)])
+    assert again.exit_code == 0, again.output
+    assert count_voters(run) == 40
