@@ -267,6 +267,7 @@ def normalise_query(job: ImportJob, part: StagedPart | None = None, lookups: Loo
 
 
 async def drop_tables(tables: tuple[str, ...] | list[str]) -> None:
+    """Drop an import's scratch tables (those that exist), in one transaction."""
     async with database().engine.connect() as conn:
         for table in tables:
             await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")

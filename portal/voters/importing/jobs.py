@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from portal.db import database, transaction
 from portal.errors import NotFound
 from portal.models import ImportIssue, ImportJob, User
-from portal.voters.importing.checks import _lookup_tables, _norm_table, validate
+from portal.voters.importing.checks import _lookup_tables, _norm_table, drop_tables, validate
 from portal.voters.importing.fields import ImportFailed
-from portal.voters.importing.load import Beside, load, set_rejected_aside
+from portal.voters.importing.load import ROLL_HAS_VOTERS, Beside, load, set_rejected_aside
 from portal.voters.importing.progress import Progress, timed
 from portal.voters.importing.sniff import Analysis
 from portal.voters.importing.staging import LOAD_PARTS, STAGE_PARTS, _stage_tables, stage
@@ -151,11 +151,7 @@ async def issues(
 
 
 async def drop_stage(job_id: int) -> None:
-    async with database().engine.connect() as conn:
-        for table in [*_stage_tables(job_id), *_lookup_tables(job_id)]:
-            await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
-        await conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_norm_table(job_id)}")
-        await conn.commit()
+    await drop_tables([*_stage_tables(job_id), *_lookup_tables(job_id), _norm_table(job_id)])
 
 
 async def _check_ended(
@@ -173,7 +169,8 @@ async def _check_ended(
 
 async def check_file(job_id: int, *, beside: Beside | None = None) -> ImportJob:
     """Stage and validate: the job ends "validated" (ready to load) or "invalid" (nothing loaded).
-    `beside`: a load started once the roll has been read, withdrawn unless the check passes."""
+    `beside`: the CLI's load, started once the roll has been read (or, a first load, before the
+    normalising), withdrawn unless the check passes."""
     progress = Progress(job_id)
     async with transaction() as db:
         job = await find_job(db, job_id)
@@ -216,7 +213,7 @@ async def check_file(job_id: int, *, beside: Beside | None = None) -> ImportJob:
 
 async def _roll_has_voters() -> bool:
     async with transaction() as db:
-        return bool(await db.scalar(text("SELECT EXISTS (SELECT 1 FROM voter)")))
+        return bool(await db.scalar(text(ROLL_HAS_VOTERS)))
 
 
 def partial_possible(job: ImportJob) -> bool:

@@ -120,6 +120,7 @@ class NoFirstLoad(Exception):
 
 FIRST_LOAD_LOCK_WAIT = "5s"
 LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED = "55P03", "40P01"  # (PostgreSQL's SQLSTATEs)
+ROLL_HAS_VOTERS = "SELECT EXISTS (SELECT 1 FROM voter)"
 REFERENCED_TABLES = (
     "SELECT DISTINCT confrelid::regclass::text FROM pg_constraint"
     " WHERE conrelid = 'voter'::regclass AND contype = 'f' ORDER BY 1"
@@ -155,10 +156,12 @@ class Beside:
         """A file large enough for a bulk load (`bulk_load`) into an empty roll, the first load of
         an office's voter file: the load starts before the file is normalised and writes each part
         as soon as the check has normalised it (`normalised`), and the checks that compare the file
-        with the roll are not needed. It sets the roll's indexes and keys aside, which locks the
-        roll empty, and reads the precincts' codes and the parties' abbreviations for the
-        normalising (it holds those tables too). None, and no load started, if the roll is not
-        empty: the check then reads the roll before the load starts, as for any other file."""
+        with the roll are not needed. It locks the roll and the tables its keys point to, finds
+        the roll empty, sets its indexes and keys aside, and returns the precincts' codes and the
+        parties' abbreviations for the normalising (it holds those tables until the verdict).
+        None, and no load started, if the roll has voters or another session holds one of those
+        tables for FIRST_LOAD_LOCK_WAIT: the check then reads the roll before the load starts, as
+        for any other file."""
         if rows < BULK_MIN_ROWS:
             return None
         opened: asyncio.Future[References | None] = asyncio.get_running_loop().create_future()
@@ -366,7 +369,7 @@ async def load_as_normalised(
         INSERT INTO voter ({", ".join(VOTER_FIELDS)}, updated_by_id)
         SELECT {VALUES_FROM_NORM} FROM {{part}} n"""
     actor_id = {"actor": actor.id if actor else None}
-    roll_has_voters = text("SELECT EXISTS (SELECT 1 FROM voter)")
+    roll_has_voters = text(ROLL_HAS_VOTERS)
     try:
         async with database().engine.connect() as conn, _held_elsewhere():  # (a look holding nothing)
             await conn.execute(text(f"SET LOCAL lock_timeout = '{FIRST_LOAD_LOCK_WAIT}'"))
