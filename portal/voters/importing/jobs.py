@@ -260,8 +260,8 @@ async def load_file(
         # Checked beside a first load, which held the roll empty: the file was not compared with
         # the voters on it now (possible duplicates, updates), so it is checked again first.
         message = (
-            "Nothing was loaded: voters have been added to the roll since this file was checked"
-            " against an empty roll. Check the file again."
+            "Voters have been added to the roll since this file was checked against an empty roll."
+            " Check the file again before loading it."
         )
         checked = "invalid" if job.counts.get("errors") else "validated"
         await progress(status=checked, phase="", message=message, force=True)
