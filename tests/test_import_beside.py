@@ -392,7 +392,7 @@ def test_a_load_withdrawn_while_the_database_refuses_connections_is_still_stoppe
 
 
 # A first load: a file large enough for a bulk load into an empty roll is written part by part as
-# the check normalises it (Beside.first_load). Here with a small file cut into its eight parts.
+# the check normalises it (Beside.first_load). Here with a small file cut into its sixteen parts.
 
 
 @pytest.fixture

@@ -470,6 +470,11 @@ async def validate(
             # Compiling these statements' expressions (JIT) took longer than it saved: 0.4 s of the
             # same-name check's 1.65 s at 1,000,000 rows.
             await db.execute(text("SET LOCAL jit = off"))
+            if alongside is not None:
+                # The load has the other core. (A parallel plan of the same-name check built its
+                # whole hash of a million names in each of three processes: 2.9 s on both cores
+                # beside the index rebuild, where one process takes 2.3 s.)
+                await db.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
             if name == "like_roll" and total > HASH_JOIN_ROWS:
                 # One index probe per row of the file reads every voter of that name from the
                 # heap: 5.5 s for 100,000 rows against a roll of 1,000,000, where one pass over

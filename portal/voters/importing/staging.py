@@ -20,9 +20,11 @@ log = logging.getLogger(__name__)
 # A large file is read by this many COPY statements at once, each from its own part of the file
 # (COPY parses on one core). Files under SPLIT_MIN_BYTES are read whole. A file loaded as it is
 # normalised (a first load, see `Beside.first_load`) is cut into LOAD_PARTS parts, read
-# STAGE_PARTS at a time: the load starts on the first part while the others are normalised.
+# STAGE_PARTS at a time: the load starts on the first part while the others are normalised, and
+# only the last part is written after the normalising ends (16 parts rather than 8: that end
+# 0.4 s after the normalising rather than 0.9-1.7 s, at 1,000,000 rows).
 STAGE_PARTS = 2
-LOAD_PARTS = 8
+LOAD_PARTS = 16
 SPLIT_MIN_BYTES = 4 << 20
 QUOTE = b'"'
 
