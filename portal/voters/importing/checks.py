@@ -12,6 +12,8 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from portal import clock
 from portal.db import database, transaction
@@ -108,6 +110,32 @@ def date_steps(job: ImportJob, value: str, name: str) -> tuple[str, str, str]:
         f" AND ({d} <= 28 OR {d} <= {days_in_month})"
     )
     return cut, numbers, f"(CASE WHEN {valid} THEN make_date({y}, {m}, {d}) END) AS {name}"
+
+
+# The quick reader: PostgreSQL's own cast, for a text shaped exactly as the format writes a date
+# (only digits between the separators, each part of its length), read in the format's order.
+DATE_SHAPES = {
+    "iso": ("____-__-__",),
+    "us": ("__/__/____", "_/__/____", "__/_/____", "_/_/____"),
+    "dmy": ("__/__/____", "_/__/____", "__/_/____", "_/_/____"),
+}
+DATE_STYLES = {"iso": "ISO, YMD", "us": "ISO, MDY", "dmy": "ISO, DMY"}
+DATA_EXCEPTION = "22"  # (the class of PostgreSQL's SQLSTATEs a refused cast raises)
+
+
+def date_cast_sql(job: ImportJob, value: str, *, slashed: bool = False) -> str:
+    """The quick date reader, for the session's DateStyle set to DATE_STYLES[job.date_format]:
+    the date, or NULL where `date_steps` reads none; or an error (class DATA_EXCEPTION) for a text
+    of the right shape that is no real date (month 13, 30 February, year 0), which `date_steps`
+    reads as none. Casting costs a sixth of those steps (0.24 s against 1.4 s a million values):
+    the import reads each part of a file with it, and reads a part again with the steps when the
+    cast refuses one of its dates (`normalise_part`). `slashed`: a dd.mm.yyyy `value` already
+    written with slashes."""
+    separator = DATE_PARTS[job.date_format][0]
+    text_sql = f"translate({value}, '.', '/')" if job.date_format == "dmy" and not slashed else value
+    shapes = " OR ".join(f"{text_sql} LIKE '{shape}'" for shape in DATE_SHAPES[job.date_format])
+    digits = f"translate({text_sql}, '0123456789', '') = '{separator * 2}'"
+    return f"CASE WHEN ({shapes}) AND {digits} THEN CAST({text_sql} AS date) END"
 
 
 def date_sql(job: ImportJob, value: str) -> str:
@@ -223,9 +251,12 @@ NORM_TEXT_COLUMNS = (
 )  # fmt: skip
 
 
-def normalise_query(job: ImportJob, part: StagedPart | None = None, lookups: Lookups | None = None) -> str:
+def normalise_query(
+    job: ImportJob, part: StagedPart | None = None, lookups: Lookups | None = None, *, quick: bool = True
+) -> str:
     """The normalising SELECT over one staged part of the file (see `normalise`); `lookups`: the
-    tables that resolve precinct codes and party abbreviations, by default the portal's own."""
+    tables that resolve precinct codes and party abbreviations, by default the portal's own.
+    `quick`: dates read by `date_cast_sql` (else by `date_steps`, which never fails)."""
     precincts, parties = lookups or ("precinct", "party")
     stage_table = part.table if part else _stage_table(job.id)
     line = f"s.line + {int(part.line_offset)}" if part and part.line_offset else "s.line"
@@ -234,19 +265,34 @@ def normalise_query(job: ImportJob, part: StagedPart | None = None, lookups: Loo
     precinct = coded(v["precinct"], codes.get("precinct"), f"upper({v['precinct']})")
     party = coded(v["party"], codes.get("party"), f"upper({v['party']})")
     status = coded(v["status"], codes.get("status"), f"lower({v['status']})")
-    dob = date_steps(job, "t.date_of_birth", "dob")
-    registered = date_steps(job, "t.registration_date", "registered")
+    if quick:  # (a dd.mm.yyyy date's dots made slashes once)
+        dmy = job.date_format == "dmy"
+        dates = {"dob": "t.date_of_birth", "registered": "t.registration_date"}
+        cut = (
+            "".join(f", translate({value}, '.', '/') AS {name}_text" for name, value in dates.items())
+            if dmy
+            else ""
+        )
+        numbers = ""
+        dob, registered = (
+            ("", "", f"{date_cast_sql(job, f't.{name}_text' if dmy else value, slashed=dmy)} AS {name}")
+            for name, value in dates.items()
+        )
+    else:
+        dob = date_steps(job, "t.date_of_birth", "dob")
+        registered = date_steps(job, "t.registration_date", "registered")
+        cut, numbers = f", {dob[0]}, {registered[0]}", f", {dob[1]}, {registered[1]}"
     return f"""SELECT n.* FROM (
                 SELECT u.*, COALESCE(
-                    extract(year FROM u.dob)::int,
+                    date_part('year', u.dob)::int,
                     CASE WHEN u.birth_year ~ '^[0-9]{{4}}$' THEN u.birth_year::int END
                 ) AS born_year
                 FROM (
                 SELECT {", ".join("t." + c for c in NORM_TEXT_COLUMNS)}, p.id AS precinct_id,
                        pa.id AS party_id, {dob[2]}, {registered[2]}
                 FROM (
-                SELECT t.*, {dob[1]}, {registered[1]} FROM (
-                SELECT t.*, {dob[0]}, {registered[0]} FROM (
+                SELECT t.*{numbers} FROM (
+                SELECT t.*{cut} FROM (
                     SELECT {line} AS line, upper({v["state_voter_id"]}) AS state_voter_id,
                            {v["last_name"]} AS last_name, {v["first_name"]} AS first_name,
                            {v["middle_name"]} AS middle_name, {v["date_of_birth"]} AS date_of_birth,
@@ -288,14 +334,44 @@ async def normalise(job: ImportJob, parts: list[StagedPart]) -> None:
 
     at_once = asyncio.Semaphore(STAGE_PARTS)
 
-    async def normalise_part(part: StagedPart) -> None:
+    async def normalise_each(part: StagedPart) -> None:
         async with at_once, engine.connect() as conn:
-            await conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
-            await conn.exec_driver_sql(f"INSERT INTO {norm} {normalise_query(job, part)}")
+            await normalise_part(conn, job, part, norm)
             await conn.exec_driver_sql(f"DROP TABLE {part.table}")
             await conn.commit()
 
-    await asyncio.gather(*(normalise_part(part) for part in parts))
+    await asyncio.gather(*(normalise_each(part) for part in parts))
+
+
+async def normalise_part(
+    conn: AsyncConnection,
+    job: ImportJob,
+    part: StagedPart,
+    table: str,
+    lookups: Lookups | None = None,
+    *,
+    first: str | None = None,
+) -> None:
+    """Write one staged part's normalised rows into `table`, in the open transaction (after
+    `first`, a statement of its own): its dates read by the quick cast, or, when the cast refuses
+    one of them, the part once more with the reader that never fails (the transaction begun
+    again: `first` too)."""
+    for quick in (True, False):
+        await conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+        await conn.exec_driver_sql(f"SET LOCAL DateStyle = '{DATE_STYLES[job.date_format]}'")
+        if first:
+            await conn.exec_driver_sql(first)
+        try:
+            await conn.exec_driver_sql(
+                f"INSERT INTO {table} {normalise_query(job, part, lookups, quick=quick)}"
+            )
+            return
+        except DBAPIError as error:
+            if not quick or not str(getattr(error.orig, "sqlstate", "")).startswith(DATA_EXCEPTION):
+                raise
+            start, end = part.lines
+            log.info("import %s: a date on lines %s-%s is read the careful way", job.id, start, end - 1)
+            await conn.rollback()
 
 
 async def normalise_as_loaded(
@@ -322,11 +398,10 @@ async def normalise_as_loaded(
                 continue
             partition = f"{norm}_{number}"
             start, end = part.lines
-            await conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
-            await conn.exec_driver_sql(
+            create = (
                 f"CREATE UNLOGGED TABLE {partition} PARTITION OF {norm} FOR VALUES FROM ({start}) TO ({end})"
             )
-            await conn.exec_driver_sql(f"INSERT INTO {partition} {normalise_query(job, part, lookups)}")
+            await normalise_part(conn, job, part, partition, lookups, first=create)
             await conn.exec_driver_sql(f"DROP TABLE {part.table}")
             await conn.commit()
             beside.normalised(partition)
