@@ -489,6 +489,30 @@ def test_a_first_load_whose_check_fails_is_withdrawn_and_names_the_files_lines(
     assert roll(run) == before
 
 
+def test_impossible_dates_in_several_parts_are_each_named_and_the_parts_read_carefully_once_refused(
+    app, run, tmp_path, first_load, caplog
+):
+    """The quick date cast refuses 30 February: that part is read again the careful way, and the
+    parts after it are read the careful way at once. Every impossible date is named on its line,
+    and the valid rows' dates, read either way, are loaded as written (a partial load)."""
+    lines = [voter_line(n, dob=f"19{40 + n % 30}-0{1 + n % 9}-1{n % 10}") for n in range(1, 81)]
+    for n in (12, 47, 75):
+        lines[n - 1] = voter_line(n, dob="1980-02-30")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(csv_bytes(lines))
+    result = app.test_cli_runner().invoke(args=["import-voters", str(bad)])
+    assert result.exit_code == 1 and "NOT LOADED" in result.output
+    for n in (12, 47, 75):
+        assert f"line {n + 1}: DOB '1980-02-30' is not a date" in result.output, result.output
+    assert FIRST_LOAD in phases(caplog) and phases(caplog).count("read again the careful way") == 1
+    partial = app.test_cli_runner().invoke(args=["import-voters", "--partial", str(bad)])
+    assert partial.exit_code == 0 and "77 inserted" in partial.output, partial.output
+    voters = voters_by_id(run)
+    assert {vid: row[3] for vid, row in voters.items()} == {
+        f"NC{n:06d}": f"19{40 + n % 30}-0{1 + n % 9}-1{n % 10}" for n in range(1, 81) if n not in (12, 47, 75)
+    }
+
+
 def test_after_a_failed_first_load_the_valid_rows_load_or_the_missing_precinct_is_made(
     app, run, tmp_path, first_load
 ):
