@@ -565,9 +565,9 @@ async def validate(
             # same-name check's 1.65 s at 1,000,000 rows.
             await db.execute(text("SET LOCAL jit = off"))
             if alongside is not None:
-                # The load has (or will soon have) the other core. (A parallel plan of the
-                # same-name check built its whole hash of a million names in each of three
-                # processes: 2.9 s on both cores beside the index rebuild; one process, 2.3 s.)
+                # The load has (or will soon have) the other core. (Over a plain table of a
+                # million normalised rows, a parallel plan of the same-name check built its whole
+                # hash in each of three processes: 2.9 s on both cores, against 2.3 s on one.)
                 await db.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
             if name == "like_roll" and total > HASH_JOIN_ROWS:
                 # One index probe per row of the file reads every voter of that name from the
