@@ -537,6 +537,40 @@ def test_a_check_never_loaded_expires_with_its_scratch_table(importer, run):
     assert status == "failed" and "expired" in message and dropped
 
 
+def test_the_scratch_tables_of_an_import_stopped_mid_run_are_dropped_a_day_later(importer, run):
+    """A check or load cut off by a database restart could not record its end nor drop its scratch
+    tables (the staged parts, the normalised rows, a first load's copies), and stays "validating".
+    A day without a heartbeat later, the next upload marks it failed and drops them."""
+    from datetime import UTC, datetime, timedelta
+
+    job_id = job_id_from(upload(importer, csv_bytes([voter_line(1)])))
+    left = [f"import_stage_{job_id}", f"import_stage_{job_id}_7", f"import_norm_{job_id}"]
+    left.append(f"import_precincts_{job_id}")
+
+    async def stopped_mid_run(hours: int):
+        async with transaction() as db:
+            job = await db.get(ImportJob, job_id)
+            job.status, job.phase = "validating", "Checking every row"
+            job.heartbeat_at = datetime.now(UTC) - timedelta(hours=hours)
+            for table in left:
+                await db.execute(text(f"CREATE UNLOGGED TABLE IF NOT EXISTS {table} (line bigint)"))
+
+    async def state():
+        async with reading() as db:
+            job = await db.get(ImportJob, job_id)
+            found = [await db.scalar(text(f"SELECT to_regclass('{t}') IS NOT NULL")) for t in left]
+            return job.status, job.message, found
+
+    run(stopped_mid_run(hours=2))  # (not yet: a running import's tables are never taken from it early)
+    upload(importer, csv_bytes([voter_line(2)]))
+    assert run(state())[0] == "validating" and run(state())[2] == [True] * 4
+    run(stopped_mid_run(hours=25))
+    upload(importer, csv_bytes([voter_line(3)]))
+    status, message, found = run(state())
+    assert status == "failed" and message == "The import stopped (the server restarted). Nothing was loaded."
+    assert found == [False] * 4
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

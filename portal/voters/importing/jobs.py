@@ -50,21 +50,27 @@ SCRATCH_PATTERN = r"^import_(stage|norm|precincts|parties)_\d+(_\d+)?$"
 CHECK_KEPT_HOURS = 24
 
 
+STOPPED = "The import stopped (the server restarted). Nothing was loaded."
+
+
 async def expire_old_checks(session: AsyncSession) -> int:
-    """A checked file that was never loaded keeps a scratch table; after a day it expires."""
-    expired = list(
-        await session.scalars(
+    """A checked file that was never loaded keeps a scratch table; after a day it expires. So do
+    the scratch tables of a check or load cut off by a database restart, which could neither
+    record its end nor drop them: a day without a heartbeat (a running import beats every part)."""
+    expired: list[int] = []
+    for statuses, message in (
+        (("validated", "invalid"), "The check expired after a day without loading. Nothing was loaded."),
+        (RUNNING, STOPPED),
+    ):
+        expired += await session.scalars(
             update(ImportJob)
             .where(
-                ImportJob.status.in_(("validated", "invalid")),
+                ImportJob.status.in_(statuses),
                 ImportJob.heartbeat_at < func.now() - timedelta(hours=CHECK_KEPT_HOURS),
             )
-            .values(
-                status="failed", message="The check expired after a day without loading. Nothing was loaded."
-            )
+            .values(status="failed", message=message)
             .returning(ImportJob.id)
         )
-    )
     for job_id in expired:
         await session.execute(text(f"DROP TABLE IF EXISTS {_norm_table(job_id)}"))
         for table in [*_stage_tables(job_id), *_lookup_tables(job_id)]:
@@ -113,7 +119,7 @@ async def get_job(session: AsyncSession, job_id: int) -> ImportJob | None:
     beat = job.heartbeat_at
     stale = beat is not None and (datetime.now(UTC) - beat).total_seconds() > STALE_AFTER_SECONDS
     if stale and job.status in RUNNING:
-        job.status, job.message = "failed", "The import stopped (the server restarted). Nothing was loaded."
+        job.status, job.message = "failed", STOPPED
     return job
 
 
