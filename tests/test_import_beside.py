@@ -391,6 +391,38 @@ def test_a_load_withdrawn_while_the_database_refuses_connections_is_still_stoppe
     assert count_voters(run) == 0
 
 
+def test_an_import_that_loses_the_database_says_so_plainly_and_stores_nothing(
+    app, run, tmp_path, database_url, create_precinct, monkeypatch
+):
+    """Every session is cut and new connections are refused (a restart in progress) while the
+    check runs: the command ends with a plain message, not a traceback, and nothing is stored."""
+    from tests.test_resilience import admin_sql, connections_refused, terminate_all_but_admin
+
+    statements = checks_module.check_statements
+    monkeypatch.setattr(
+        checks_module,
+        "check_statements",
+        lambda job, **kw: {**statements(job, **kw), "like_file": "SELECT pg_sleep(30)"},  # (cut below)
+    )
+    create_precinct(code="111-C")
+    good = tmp_path / "good.csv"
+    good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
+    thread, outcome = in_background(app, ["import-voters", str(good)])
+    deadline = time.monotonic() + 30
+    while not admin_sql(database_url, "SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"):
+        assert time.monotonic() < deadline, "the check never reached its slow statement"
+        time.sleep(0.05)
+    with connections_refused(database_url):
+        terminate_all_but_admin(database_url)
+        thread.join(60)
+    assert not thread.is_alive(), "the import did not end after its sessions were cut"
+    result = outcome["result"]
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "The database could not be reached, or the connection to it was lost" in result.output
+    assert "Nothing was loaded" in result.output and "Traceback" not in result.output
+    assert count_voters(run) == 0
+
+
 # A first load: a file large enough for a bulk load into an empty roll is written part by part as
 # the check normalises it (Beside.first_load). Here with a small file cut into its sixteen parts.
 

@@ -11,9 +11,35 @@ from flask.cli import with_appcontext
 
 from portal import aio
 from portal.cli import dispose_database
-from portal.db import reading, transaction
+from portal.db import CommitUncertain, is_connection_failure, reading, transaction
 from portal.formatting import number
 from portal.voters.importing import FIELDS as IMPORT_FIELDS
+
+LOST_DATABASE = (
+    "The database could not be reached, or the connection to it was lost ({error}). Nothing was"
+    " loaded: run the import again once the database answers."
+)
+UNCERTAIN_COMMIT = (
+    "The connection to the database was lost while a change was being committed ({error}): the"
+    " load may or may not have been stored. Look at the roll, or at the import's page, before"
+    " running it again."
+)
+
+
+def _on_database(work):
+    """`aio.run(work)`, a database that cannot be reached or went away told in a sentence (exit
+    1), not as a traceback. Only a connection lost during a COMMIT leaves the outcome unknown."""
+    try:
+        return aio.run(work)
+    except Exception as error:
+        if not is_connection_failure(error):
+            raise
+        cause: BaseException | None = error
+        while cause is not None and not isinstance(cause, CommitUncertain):
+            cause = cause.__cause__ or cause.__context__
+        original = error.orig if hasattr(error, "orig") else error
+        message = UNCERTAIN_COMMIT if cause is not None else LOST_DATABASE
+        raise click.ClickException(message.format(error=str(original).split(": ", 1)[-1])) from None
 
 
 def _layout_title(preset: str) -> str:
@@ -126,7 +152,7 @@ def import_voters(
             return await importing.load_file(load_job, actor)
 
         try:
-            loaded = aio.run(load_checked())
+            loaded = _on_database(load_checked())
         finally:
             dispose_database()
         _print_loaded(loaded, started)
@@ -142,7 +168,7 @@ def import_voters(
 
     if not analysis.problems:
         try:
-            aio.run(choose())
+            _on_database(choose())
         except importing.ImportFailed as failure:
             click.echo(f"{file}: {failure}", err=True)
             dispose_database()
@@ -202,7 +228,7 @@ def import_voters(
         return job, None
 
     try:
-        checked, loaded = aio.run(run())
+        checked, loaded = _on_database(run())
     finally:
         dispose_database()
     counts = checked.counts

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.db import database, transaction
+from portal.db import database, is_connection_failure, transaction
 from portal.errors import NotFound
 from portal.models import ImportIssue, ImportJob, User
 from portal.voters.importing.checks import _lookup_tables, _norm_table, drop_tables, validate
@@ -191,8 +191,11 @@ async def check_file(job_id: int, *, beside: Beside | None = None) -> ImportJob:
         counts = await validate(job, progress, parts, alongside=beside)
     except ImportFailed as failure:
         await _check_ended(job_id, progress, beside, "invalid", str(failure))
-    except Exception:
-        log.exception("import %s: the check failed", job_id)
+    except Exception as error:
+        if is_connection_failure(error):  # (a restart: no traceback to read, the cause is known)
+            log.warning("import %s: the check lost the database: %s", job_id, error.__class__.__name__)
+        else:
+            log.exception("import %s: the check failed", job_id)
         message = f"The check failed on the server (logged as import {job_id}). Nothing was loaded."
         await _check_ended(job_id, progress, beside, "failed", message)
         raise
