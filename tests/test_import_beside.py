@@ -85,6 +85,26 @@ def invoke_within(app, args: list[str], seconds: float = 60):
     return outcome.get("result")
 
 
+def import_held_in_the_check(app, monkeypatch, database_url: str, path) -> tuple[threading.Thread, dict]:
+    """The CLI importing `path` in a thread, once its check is at a statement that sleeps 30 s
+    (the same-name check's place): for a test to cut the database under it."""
+    from tests.test_resilience import admin_sql
+
+    statements = checks_module.check_statements
+    monkeypatch.setattr(
+        checks_module,
+        "check_statements",
+        lambda job, **kw: {**statements(job, **kw), "like_file": "SELECT pg_sleep(30)"},
+    )
+    thread, outcome = in_background(app, ["import-voters", str(path)])
+    deadline = time.monotonic() + 30
+    while not admin_sql(database_url, "SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"):
+        assert time.monotonic() < deadline, "the check never reached its slow statement"
+        time.sleep(0.05)
+    monkeypatch.setattr(checks_module, "check_statements", statements)  # (the next import as usual)
+    return thread, outcome
+
+
 class Holder:
     """Another session holding a lock the load needs: a report reading the roll (ACCESS SHARE on
     voter) or a clerk's edit holding a voter's row (FOR UPDATE)."""
@@ -396,22 +416,12 @@ def test_an_import_that_loses_the_database_says_so_plainly_and_stores_nothing(
 ):
     """Every session is cut and new connections are refused (a restart in progress) while the
     check runs: the command ends with a plain message, not a traceback, and nothing is stored."""
-    from tests.test_resilience import admin_sql, connections_refused, terminate_all_but_admin
+    from tests.test_resilience import connections_refused, terminate_all_but_admin
 
-    statements = checks_module.check_statements
-    monkeypatch.setattr(
-        checks_module,
-        "check_statements",
-        lambda job, **kw: {**statements(job, **kw), "like_file": "SELECT pg_sleep(30)"},  # (cut below)
-    )
     create_precinct(code="111-C")
     good = tmp_path / "good.csv"
     good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 6)]))
-    thread, outcome = in_background(app, ["import-voters", str(good)])
-    deadline = time.monotonic() + 30
-    while not admin_sql(database_url, "SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"):
-        assert time.monotonic() < deadline, "the check never reached its slow statement"
-        time.sleep(0.05)
+    thread, outcome = import_held_in_the_check(app, monkeypatch, database_url, good)
     with connections_refused(database_url):
         terminate_all_but_admin(database_url)
         thread.join(60)
@@ -679,22 +689,12 @@ def test_a_database_restart_under_a_first_load_stores_nothing_and_the_next_impor
     """Every session is cut (as a restart does) while a first load holds the roll with every part
     written and the check is still at work: nothing is stored, the roll keeps its indexes and
     keys, no scratch table is left, and the same file then loads."""
-    from tests.test_resilience import admin_sql, terminate_all_but_admin
+    from tests.test_resilience import terminate_all_but_admin
 
-    statements = checks_module.check_statements
-    monkeypatch.setattr(
-        checks_module,
-        "check_statements",
-        lambda job, **kw: {**statements(job, **kw), "like_file": "SELECT pg_sleep(30)"},  # (cut below)
-    )
     before = roll(run)
     good = tmp_path / "good.csv"
     good.write_bytes(csv_bytes([voter_line(n) for n in range(1, 41)]))
-    thread, outcome = in_background(app, ["import-voters", str(good)])
-    deadline = time.monotonic() + 30
-    while not admin_sql(database_url, "SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"):
-        assert time.monotonic() < deadline, "the check never reached its slow statement"
-        time.sleep(0.05)
+    thread, outcome = import_held_in_the_check(app, monkeypatch, database_url, good)
     assert FIRST_LOAD in phases(caplog)
     terminate_all_but_admin(database_url)
     thread.join(60)
@@ -702,7 +702,6 @@ def test_a_database_restart_under_a_first_load_stores_nothing_and_the_next_impor
     assert outcome["result"].exit_code != 0
     assert count_voters(run) == 0 and roll(run) == before
     assert scratch_tables(run) == 0
-    monkeypatch.setattr(checks_module, "check_statements", statements)
     again = app.test_cli_runner().invoke(args=["import-voters", str(good)])
     assert again.exit_code == 0, again.output
     assert count_voters(run) == 40
